@@ -1,0 +1,85 @@
+"""agentkit-inngest: networks of LLM agents that run as durable Inngest functions.
+
+The public API lives here; everything else is an implementation detail.
+"""
+
+from .agent import Agent, Lifecycle, StartResult, create_agent
+from .errors import (
+    AgentKitError,
+    ConfigurationError,
+    FatalProviderError,
+    InputError,
+    ProviderError,
+    RetriableProviderError,
+    StepError,
+    ToolRetry,
+    WaitUnavailableError,
+)
+from .messages import (
+    HistoryAdapter,
+    Message,
+    TextMessage,
+    ToolCall,
+    ToolCallMessage,
+    ToolResultMessage,
+    Usage,
+    dump_history,
+    load_history,
+)
+from .models import Model, ModelRequest, ModelResponse, anthropic, gemini, grok, openai
+from .network import Network, NetworkRun, create_network
+from .routing import RoutingAgent, create_routing_agent, default_routing_agent
+from .state import KV, AgentResult, State
+from .steps import InlineRunner, StepRunner, StepTools
+from .tools import Tool, ToolContext, create_tool, tool
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KV",
+    "Agent",
+    "AgentKitError",
+    "AgentResult",
+    "ConfigurationError",
+    "FatalProviderError",
+    "HistoryAdapter",
+    "InlineRunner",
+    "InputError",
+    "Lifecycle",
+    "Message",
+    "Model",
+    "ModelRequest",
+    "ModelResponse",
+    "Network",
+    "NetworkRun",
+    "ProviderError",
+    "RetriableProviderError",
+    "RoutingAgent",
+    "StartResult",
+    "State",
+    "StepError",
+    "StepRunner",
+    "StepTools",
+    "TextMessage",
+    "Tool",
+    "ToolCall",
+    "ToolCallMessage",
+    "ToolContext",
+    "ToolResultMessage",
+    "ToolRetry",
+    "Usage",
+    "WaitUnavailableError",
+    "__version__",
+    "anthropic",
+    "create_agent",
+    "create_network",
+    "create_routing_agent",
+    "create_tool",
+    "default_routing_agent",
+    "dump_history",
+    "gemini",
+    "grok",
+    "load_history",
+    "openai",
+    "tool",
+]

@@ -1,0 +1,104 @@
+"""The exception tree.
+
+::
+
+    AgentKitError
+    ├── ConfigurationError        bad setup: fix the code or the environment (never retried)
+    ├── InputError                bad event data, state payload or run input (never retried)
+    ├── ProviderError             a model provider failed
+    │   ├── RetriableProviderError    429, 5xx, timeouts, connection errors (retried)
+    │   └── FatalProviderError        other 4xx, unparseable answers (never retried)
+    ├── ToolRetry                 raised by a tool handler to retry its step
+    ├── StepError                 a step failed for good (its retries are spent)
+    └── WaitUnavailableError      a plain-Python run met a step that needs Inngest
+
+Whether an error may be retried is one attribute, :attr:`AgentKitError.retriable`;
+the Inngest runner maps it onto ``inngest.NonRetriableError`` / ``RetryAfterError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentKitError",
+    "ConfigurationError",
+    "FatalProviderError",
+    "InputError",
+    "ProviderError",
+    "RetriableProviderError",
+    "StepError",
+    "ToolRetry",
+    "WaitUnavailableError",
+]
+
+
+class AgentKitError(Exception):
+    """Base class of every error this package raises."""
+
+    retriable: bool = False
+    """Whether running the same step again may succeed."""
+
+
+class ConfigurationError(AgentKitError):
+    """The code or environment is set up wrongly; the message says what to fix."""
+
+
+class InputError(AgentKitError):
+    """Input data (event payload, state, run input) is invalid; the message names the field."""
+
+
+class ProviderError(AgentKitError):
+    """A model provider call failed.
+
+    Attributes:
+        provider: ``"openai"``, ``"anthropic"``, ...
+        status_code: the HTTP status, or ``None`` for transport failures.
+        retry_after: seconds the provider asked us to wait, when it said so.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class RetriableProviderError(ProviderError):
+    """Rate limits, server errors, timeouts: the step is retried."""
+
+    retriable = True
+
+
+class FatalProviderError(ProviderError):
+    """Bad requests, authentication failures, unparseable answers: retrying cannot help."""
+
+
+class ToolRetry(AgentKitError):
+    """Raise from a tool handler to fail its step so that it is retried.
+
+    Any other exception from a handler becomes a tool error the model reads.
+    """
+
+    retriable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StepError(AgentKitError):
+    """A step failed after its last retry."""
+
+    def __init__(self, step_id: str, message: str) -> None:
+        super().__init__(f"step {step_id!r} failed: {message}")
+        self.step_id = step_id
+
+
+class WaitUnavailableError(ConfigurationError):
+    """A plain-Python run reached a step only Inngest can serve (an event wait, an invoke)."""

@@ -1,0 +1,165 @@
+"""The model interface: one abstract method plus a pure pair of converters.
+
+A :class:`Model` turns a neutral :class:`ModelRequest` into a provider body
+(:meth:`Model.build_body`), sends it (:meth:`Model.request`, the one abstract
+method) and turns the provider's raw JSON back into neutral messages
+(:meth:`Model.parse_response`). The converters are pure, so a memoized raw
+response is parsed again on replay without any I/O, and the same code serves
+in-process inference and inference offloaded to the Inngest server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+
+from ..errors import AgentKitError, ConfigurationError, RetriableProviderError
+from ..messages import Message, StopReason, Usage
+
+if TYPE_CHECKING:
+    from inngest.experimental.ai.base import BaseAdapter
+
+    from ..tools import Tool
+
+__all__ = [
+    "Inference",
+    "Model",
+    "ModelRequest",
+    "ModelResponse",
+    "ToolChoice",
+]
+
+ToolChoice: TypeAlias = str
+"""``"auto"`` (the model decides), ``"any"`` (it must call some tool) or a tool's name."""
+
+Inference: TypeAlias = Literal["in_process", "offload"]
+"""Where a durable run makes the provider call: in the app inside ``step.run`` (the
+default), or on the Inngest server through ``step.ai.infer``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRequest:
+    """A provider-neutral request: the conversation, the tools and the tool choice."""
+
+    messages: list[Message]
+    tools: list[Tool] = dataclasses.field(default_factory=list)
+    tool_choice: ToolChoice = "auto"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelResponse:
+    """A provider-neutral response."""
+
+    output: list[Message]
+    stop_reason: StopReason
+    usage: Usage
+
+
+class Model(ABC):
+    """A model of one provider. Subclasses implement :meth:`request`; providers also
+    override the converters.
+
+    Args:
+        model: the provider's model name.
+        default_parameters: extra body fields sent with every request
+            (``temperature``, ``max_tokens``...).
+        inference: ``"in_process"`` (default) or ``"offload"``; see :data:`Inference`.
+    """
+
+    provider: ClassVar[str] = "custom"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        default_parameters: Mapping[str, Any] | None = None,
+        inference: Inference = "in_process",
+    ) -> None:
+        if inference not in ("in_process", "offload"):
+            raise ConfigurationError(
+                f"inference must be 'in_process' or 'offload', got {inference!r}"
+            )
+        self.model = model
+        self.default_parameters: dict[str, Any] = dict(default_parameters or {})
+        self.inference: Inference = inference
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, inference={self.inference!r})"
+
+    @property
+    def label(self) -> str:
+        """``provider/model``, for logs and errors."""
+        return f"{self.provider}/{self.model}"
+
+    @abstractmethod
+    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send ``body`` to the provider in this process; return its raw JSON answer.
+
+        Raises:
+            RetriableProviderError: rate limits, server errors, timeouts.
+            FatalProviderError: any other failure.
+        """
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`request`, then a check that the answer can be read, so an unreadable
+        answer fails (and retries) its step instead of being memoized."""
+        raw = await self.request(body)
+        try:
+            self.parse_response(raw)
+        except AgentKitError:
+            raise
+        except Exception as err:
+            raise RetriableProviderError(
+                f"{self.label} answered with a response that cannot be read (will retry): {err}",
+                provider=self.provider,
+            ) from err
+        return raw
+
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The provider request body for ``request`` (pure)."""
+        from ..messages import dump_history
+
+        return {
+            "model": self.model,
+            "messages": dump_history(request.messages),
+            "tools": [
+                {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.json_schema,
+                }
+                for tool in request.tools
+            ],
+            "tool_choice": request.tool_choice,
+            **self.default_parameters,
+        }
+
+    def parse_response(self, raw: Mapping[str, Any]) -> ModelResponse:
+        """Neutral messages and usage from a raw answer (pure)."""
+        from ..messages import load_history
+
+        return ModelResponse(
+            output=load_history(raw.get("output", [])),
+            stop_reason=raw.get("stop_reason", "stop"),
+            usage=Usage.model_validate(raw.get("usage") or {}),
+        )
+
+    def ai_adapter(self) -> BaseAdapter:
+        """The ``inngest.experimental.ai`` adapter used when ``inference="offload"``."""
+        raise ConfigurationError(
+            f"model {self.label} cannot offload inference to Inngest; use inference='in_process'"
+        )
+
+
+def env_or(value: str | None, *names: str) -> str | None:
+    """``value`` when given, else the first environment variable of ``names`` that is set."""
+    if value:
+        return value
+    for name in names:
+        found = os.environ.get(name)
+        if found:
+            return found
+    return None

@@ -1,0 +1,280 @@
+"""Google Gemini ``generateContent`` (REST, over httpx)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+
+from ..errors import ConfigurationError, FatalProviderError
+from ..messages import (
+    Message,
+    StopReason,
+    TextMessage,
+    ToolCall,
+    ToolCallMessage,
+    ToolResultMessage,
+    Usage,
+)
+from ._common import LoopLocal, as_dict, error_detail, status_error, transport_error
+from .base import Inference, Model, ModelRequest, ModelResponse, env_or
+
+if TYPE_CHECKING:
+    from inngest.experimental.ai.base import BaseAdapter
+
+__all__ = ["GeminiModel", "gemini"]
+
+_FINISH: dict[str, StopReason] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+
+
+class GeminiModel(Model):
+    """A Gemini model. See :func:`gemini`."""
+
+    provider: ClassVar[str] = "gemini"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        default_parameters: Mapping[str, Any] | None = None,
+        inference: Inference = "in_process",
+        timeout: float = 120.0,
+    ) -> None:
+        super().__init__(model=model, default_parameters=default_parameters, inference=inference)
+        self._api_key = api_key
+        self._base_url = base_url
+        self.timeout = timeout
+        self._clients: LoopLocal[httpx.AsyncClient] = LoopLocal(
+            lambda: httpx.AsyncClient(timeout=self.timeout)
+        )
+
+    @property
+    def base_url(self) -> str:
+        found = env_or(self._base_url, "GEMINI_BASE_URL")
+        return (found or "https://generativelanguage.googleapis.com/v1beta").rstrip("/")
+
+    def api_key(self) -> str:
+        key = env_or(self._api_key, "GEMINI_API_KEY", "GOOGLE_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                f"{self.label} needs an API key: pass api_key= or set GEMINI_API_KEY"
+            )
+        return key
+
+    def ai_adapter(self) -> BaseAdapter:
+        from inngest.experimental.ai import gemini as ai_gemini
+
+        return ai_gemini.Adapter(auth_key=self.api_key(), base_url=self.base_url, model=self.model)
+
+    # -- the pure pair --------------------------------------------------------------
+
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        system, contents = to_gemini_contents(request.messages)
+        body: dict[str, Any] = {"contents": contents}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        if request.tools:
+            declarations = []
+            for tool in request.tools:
+                declaration: dict[str, Any] = {"name": tool.name, "description": tool.description}
+                schema = tool.schema_for("gemini")
+                if schema.get("properties"):
+                    declaration["parameters"] = schema
+                declarations.append(declaration)
+            body["tools"] = [{"functionDeclarations": declarations}]
+            choice = request.tool_choice
+            if choice == "auto":
+                config: dict[str, Any] = {"mode": "AUTO"}
+            elif choice == "any":
+                config = {"mode": "ANY"}
+            else:
+                config = {"mode": "ANY", "allowedFunctionNames": [choice]}
+            body["toolConfig"] = {"functionCallingConfig": config}
+        body.update(self.default_parameters)
+        return body
+
+    def parse_response(self, raw: Mapping[str, Any]) -> ModelResponse:
+        return parse_gemini_response(raw)
+
+    # -- the call -------------------------------------------------------------------
+
+    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+        client = self._clients.get()
+        url = f"{self.base_url}/models/{self.model}:generateContent"
+        try:
+            response = await client.post(url, json=body, headers={"x-goog-api-key": self.api_key()})
+        except httpx.TimeoutException as err:
+            raise transport_error(self.provider, err, timeout=True) from err
+        except httpx.TransportError as err:
+            raise transport_error(self.provider, err, timeout=False) from err
+        if response.status_code >= 400:
+            raise status_error(
+                self.provider,
+                response.status_code,
+                error_detail(response.text),
+                dict(response.headers),
+                retry_after=_retry_delay(response.text),
+            )
+        try:
+            data = response.json()
+        except ValueError as err:
+            raise status_error(self.provider, 502, "the answer is not JSON") from err
+        return as_dict(data, self.provider)
+
+
+def gemini(
+    model: str,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    default_parameters: Mapping[str, Any] | None = None,
+    inference: Inference = "in_process",
+    timeout: float = 120.0,
+) -> GeminiModel:
+    """A Google Gemini model.
+
+    Args:
+        model: e.g. ``"gemini-2.5-flash"``.
+        api_key: default ``$GEMINI_API_KEY`` (or ``$GOOGLE_API_KEY``).
+        base_url: default ``$GEMINI_BASE_URL`` or the public ``v1beta`` endpoint.
+        default_parameters: top-level body fields for every request, e.g.
+            ``{"generationConfig": {"temperature": 0.2, "maxOutputTokens": 1024}}``.
+        inference: ``"in_process"`` or ``"offload"`` (``step.ai.infer``; the key then
+            travels in the URL the Inngest server calls).
+        timeout: seconds before an in-process call gives up (and is retried).
+    """
+    return GeminiModel(
+        model=model,
+        api_key=api_key,
+        base_url=base_url,
+        default_parameters=default_parameters,
+        inference=inference,
+        timeout=timeout,
+    )
+
+
+# -- converters ---------------------------------------------------------------------------
+
+
+def to_gemini_contents(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+    system: list[str] = []
+    contents: list[dict[str, Any]] = []
+
+    def add(role: str, part: dict[str, Any]) -> None:
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].append(part)
+        else:
+            contents.append({"role": role, "parts": [part]})
+
+    for message in messages:
+        if isinstance(message, TextMessage):
+            if message.role == "system":
+                if message.content:
+                    system.append(message.content)
+            elif message.content:
+                add("model" if message.role == "assistant" else "user", {"text": message.content})
+        elif isinstance(message, ToolCallMessage):
+            for call in message.tools:
+                part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+                if call.meta and "thoughtSignature" in call.meta:
+                    part["thoughtSignature"] = call.meta["thoughtSignature"]
+                add("model", part)
+        elif isinstance(message, ToolResultMessage):
+            key = "error" if message.is_error else "output"
+            content = message.content
+            response = (
+                content if isinstance(content, dict) and not message.is_error else {key: content}
+            )
+            add("user", {"functionResponse": {"name": message.name, "response": response}})
+    return "\n\n".join(system), contents
+
+
+def parse_gemini_response(raw: Mapping[str, Any]) -> ModelResponse:
+    if raw.get("error"):
+        raise FatalProviderError(
+            f"gemini returned an error: {error_detail(dict(raw))}", provider="gemini"
+        )
+    usage = raw.get("usageMetadata") or {}
+    counted = Usage(
+        input_tokens=int(usage.get("promptTokenCount") or 0),
+        output_tokens=int(usage.get("candidatesTokenCount") or 0)
+        + int(usage.get("thoughtsTokenCount") or 0),
+    )
+    candidates = raw.get("candidates")
+    if not candidates:
+        feedback = raw.get("promptFeedback") or {}
+        if feedback.get("blockReason"):
+            text = f"(the prompt was blocked: {feedback['blockReason']})"
+            return ModelResponse(
+                output=[TextMessage(role="assistant", content=text, stop_reason="content_filter")],
+                stop_reason="content_filter",
+                usage=counted,
+            )
+        raise ValueError("the answer has no candidates")
+    candidate = candidates[0]
+    finish = str(candidate.get("finishReason") or "STOP")
+    stop: StopReason = _FINISH.get(finish, "other")
+    parts = (candidate.get("content") or {}).get("parts") or []
+    # Gemini rarely gives call ids: derive stable ones from the answer itself.
+    digest = hashlib.sha1(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:10]
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for index, part in enumerate(parts):
+        if not isinstance(part, dict) or part.get("thought"):
+            continue
+        if "text" in part:
+            texts.append(str(part["text"]))
+        elif "functionCall" in part:
+            call = part["functionCall"] or {}
+            args = call.get("args")
+            meta = (
+                {"thoughtSignature": part["thoughtSignature"]}
+                if "thoughtSignature" in part
+                else None
+            )
+            calls.append(
+                ToolCall(
+                    id=str(call.get("id") or f"call_{digest}_{index}"),
+                    name=str(call.get("name", "")),
+                    arguments=args if isinstance(args, dict) else {},
+                    meta=meta,
+                )
+            )
+    output: list[Message] = []
+    text = "".join(texts)
+    if text.strip():
+        output.append(TextMessage(role="assistant", content=text, stop_reason=stop))
+    if calls:
+        output.append(ToolCallMessage(tools=tuple(calls)))
+        stop = "tool"
+    return ModelResponse(output=output, stop_reason=stop, usage=counted)
+
+
+def _retry_delay(text: str) -> float | None:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    details = ((body or {}).get("error") or {}).get("details") or []
+    for item in details:
+        delay = item.get("retryDelay") if isinstance(item, dict) else None
+        if isinstance(delay, str):
+            match = re.fullmatch(r"([0-9.]+)s", delay)
+            if match:
+                return float(match.group(1))
+    return None

@@ -1,0 +1,316 @@
+"""OpenAI Chat Completions (and any OpenAI-compatible endpoint: Ollama, vLLM, LiteLLM...)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import ConfigurationError, FatalProviderError
+from ..messages import (
+    Message,
+    StopReason,
+    TextMessage,
+    ToolCall,
+    ToolCallMessage,
+    ToolResultMessage,
+    Usage,
+)
+from ._common import LoopLocal, as_dict, error_detail, status_error, transport_error
+from .base import Inference, Model, ModelRequest, ModelResponse, env_or
+
+if TYPE_CHECKING:
+    import openai as openai_sdk
+    from inngest.experimental.ai.base import BaseAdapter
+
+__all__ = ["OpenAIModel", "openai"]
+
+_FINISH: dict[str, StopReason] = {
+    "stop": "stop",
+    "tool_calls": "tool",
+    "function_call": "tool",
+    "length": "length",
+    "content_filter": "content_filter",
+}
+
+
+class OpenAIModel(Model):
+    """A Chat Completions model. See :func:`openai`."""
+
+    provider: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    key_variables: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
+    url_variables: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL",)
+    strict_tools: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        default_parameters: Mapping[str, Any] | None = None,
+        inference: Inference = "in_process",
+        timeout: float = 120.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(model=model, default_parameters=default_parameters, inference=inference)
+        self._api_key = api_key
+        self._base_url = base_url
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self._clients: LoopLocal[openai_sdk.AsyncOpenAI] = LoopLocal(self._new_client)
+
+    # -- configuration --------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return (env_or(self._base_url, *self.url_variables) or self.default_base_url).rstrip("/")
+
+    def api_key(self) -> str:
+        key = env_or(self._api_key, *self.key_variables)
+        if not key:
+            raise ConfigurationError(
+                f"{self.label} needs an API key: pass api_key= or set "
+                f"{' or '.join(self.key_variables)}"
+            )
+        return key
+
+    def _new_client(self) -> openai_sdk.AsyncOpenAI:
+        import openai as openai_sdk
+
+        return openai_sdk.AsyncOpenAI(
+            api_key=self.api_key(),
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.timeout,
+            default_headers=self.headers or None,
+        )
+
+    def ai_adapter(self) -> BaseAdapter:
+        from inngest.experimental.ai import openai as ai_openai
+
+        return ai_openai.Adapter(
+            auth_key=self.api_key(), base_url=self.base_url, model=self.model, headers=self.headers
+        )
+
+    # -- the pure pair --------------------------------------------------------------
+
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": to_openai_messages(request.messages),
+        }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.schema_for("openai")
+                        if self.strict_tools
+                        else tool.json_schema,
+                        "strict": tool.openai_strict() if self.strict_tools else False,
+                    },
+                }
+                for tool in request.tools
+            ]
+            choice = request.tool_choice
+            if choice == "auto":
+                body["tool_choice"] = "auto"
+            elif choice == "any":
+                body["tool_choice"] = "required"
+            else:
+                body["tool_choice"] = {"type": "function", "function": {"name": choice}}
+        body.update(self.default_parameters)
+        return body
+
+    def parse_response(self, raw: Mapping[str, Any]) -> ModelResponse:
+        return parse_openai_response(raw, provider=self.provider)
+
+    # -- the call -------------------------------------------------------------------
+
+    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+        import openai as openai_sdk
+
+        client = self._clients.get()
+        fields = dict(body)
+        model = fields.pop("model", self.model)
+        messages = fields.pop("messages")
+        try:
+            response = await client.chat.completions.with_raw_response.create(
+                model=model, messages=messages, extra_body=fields
+            )
+        except openai_sdk.APIStatusError as err:
+            raise status_error(
+                self.provider,
+                err.status_code,
+                error_detail(err.body) or err.message,
+                dict(err.response.headers),
+            ) from err
+        except openai_sdk.APITimeoutError as err:
+            raise transport_error(self.provider, err, timeout=True) from err
+        except openai_sdk.APIConnectionError as err:
+            raise transport_error(self.provider, err, timeout=False) from err
+        try:
+            data = response.http_response.json()
+        except ValueError as err:
+            raise status_error(
+                self.provider, 502, f"the answer is not JSON: {response.http_response.text[:200]}"
+            ) from err
+        return as_dict(data, self.provider)
+
+
+def openai(
+    model: str,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    default_parameters: Mapping[str, Any] | None = None,
+    inference: Inference = "in_process",
+    timeout: float = 120.0,
+    headers: Mapping[str, str] | None = None,
+) -> OpenAIModel:
+    """An OpenAI (or OpenAI-compatible) chat model.
+
+    Args:
+        model: e.g. ``"gpt-4o-mini"``.
+        api_key: default ``$OPENAI_API_KEY``.
+        base_url: default ``$OPENAI_BASE_URL`` or ``https://api.openai.com/v1``; point
+            it at Ollama, vLLM or a LiteLLM proxy to use those.
+        default_parameters: body fields for every request (``temperature``,
+            ``max_completion_tokens``, ``parallel_tool_calls``...).
+        inference: ``"in_process"`` or ``"offload"`` (``step.ai.infer``).
+        timeout: seconds before an in-process call gives up (and is retried).
+        headers: extra HTTP headers.
+    """
+    return OpenAIModel(
+        model=model,
+        api_key=api_key,
+        base_url=base_url,
+        default_parameters=default_parameters,
+        inference=inference,
+        timeout=timeout,
+        headers=headers,
+    )
+
+
+# -- converters ---------------------------------------------------------------------------
+
+
+def to_openai_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, TextMessage):
+            if message.role == "assistant" and out and _open_assistant(out[-1]):
+                previous = out[-1]
+                previous["content"] = _join(previous.get("content"), message.content)
+                continue
+            out.append({"role": message.role, "content": message.content})
+        elif isinstance(message, ToolCallMessage):
+            calls = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": _arguments_text(call)},
+                }
+                for call in message.tools
+            ]
+            if out and _open_assistant(out[-1]):
+                out[-1].setdefault("tool_calls", []).extend(calls)
+            else:
+                out.append({"role": "assistant", "content": None, "tool_calls": calls})
+        elif isinstance(message, ToolResultMessage):
+            out.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": message.tool_call_id,
+                    "content": message.content_text(),
+                }
+            )
+    return out
+
+
+def _open_assistant(message: dict[str, Any]) -> bool:
+    return message.get("role") == "assistant"
+
+
+def _join(first: object, second: str) -> str:
+    if not isinstance(first, str) or not first:
+        return second
+    return f"{first}\n{second}" if second else first
+
+
+def _arguments_text(call: ToolCall) -> str:
+    if call.arguments_error is not None and call.raw_arguments is not None:
+        return call.raw_arguments
+    return json.dumps(call.arguments, ensure_ascii=False)
+
+
+def parse_tool_arguments(text: object) -> tuple[dict[str, Any], str | None, str | None]:
+    """Arguments from the model's JSON text: ``(arguments, error, raw_text)``."""
+    if isinstance(text, dict):
+        return dict(text), None, None
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}, None, None
+    raw = str(text)
+    try:
+        value = json.loads(raw)
+    except ValueError as err:
+        return {}, f"the arguments are not valid JSON ({err})", raw
+    if not isinstance(value, dict):
+        return {}, f"the arguments must be a JSON object, got {type(value).__name__}", raw
+    return value, None, None
+
+
+def parse_openai_response(raw: Mapping[str, Any], *, provider: str) -> ModelResponse:
+    if raw.get("error"):
+        raise FatalProviderError(
+            f"{provider} returned an error: {error_detail(dict(raw))}", provider=provider
+        )
+    choices = raw.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ValueError("the answer has no choices")
+    choice = choices[0]
+    message = choice.get("message") or {}
+    finish = str(choice.get("finish_reason") or "stop")
+    stop: StopReason = _FINISH.get(finish, "other")
+    output: list[Message] = []
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    if isinstance(content, str) and content.strip():
+        output.append(
+            TextMessage(
+                role="assistant", content=content, stop_reason="stop" if stop == "tool" else stop
+            )
+        )
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal.strip():
+        output.append(TextMessage(role="assistant", content=refusal, stop_reason="content_filter"))
+    calls: list[ToolCall] = []
+    for index, item in enumerate(message.get("tool_calls") or []):
+        function = item.get("function") or {}
+        arguments, error, raw_text = parse_tool_arguments(function.get("arguments"))
+        calls.append(
+            ToolCall(
+                id=str(item.get("id") or f"call_{index}"),
+                name=str(function.get("name", "")),
+                arguments=arguments,
+                arguments_error=error,
+                raw_arguments=raw_text,
+            )
+        )
+    if calls:
+        output.append(ToolCallMessage(tools=tuple(calls)))
+        stop = "tool"
+    usage = raw.get("usage") or {}
+    return ModelResponse(
+        output=output,
+        stop_reason=stop,
+        usage=Usage(
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+        ),
+    )

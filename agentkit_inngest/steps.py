@@ -1,0 +1,348 @@
+"""The step seam: the only place where the agent and network loops meet a runtime.
+
+Everything with a side effect (an inference, a tool handler, an event wait, an
+event send) goes through a :class:`StepRunner`. Two runners implement it:
+
+- :class:`InlineRunner` runs steps inline in plain Python (no Inngest needed);
+- ``InngestRunner`` (in :mod:`agentkit_inngest.durable`) maps each call onto the
+  Inngest SDK's step API, so outputs are memoized and replays skip the work.
+
+Both runners return every step output after a JSON round trip, so a plain-Python
+run sees exactly what a replayed Inngest run sees.
+
+Step IDs are made by the loops (``Triage#1/infer``, ``Triage#1/tool/save_answer``)
+and claimed here: a runner refuses an ID it has already seen in the run, so IDs are
+unique by construction rather than silently suffixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import AgentKitError, ConfigurationError, StepError, WaitUnavailableError
+
+if TYPE_CHECKING:
+    from .models.base import Model
+
+__all__ = [
+    "EventWait",
+    "InlineRunner",
+    "Invocation",
+    "StepRunner",
+    "StepTools",
+    "json_roundtrip",
+]
+
+T = TypeVar("T")
+logger = logging.getLogger("agentkit_inngest")
+
+Duration = int | float | datetime.timedelta
+"""Milliseconds (``int``/``float``) or a :class:`datetime.timedelta`."""
+
+
+def to_timedelta(value: Duration) -> datetime.timedelta:
+    if isinstance(value, datetime.timedelta):
+        return value
+    return datetime.timedelta(milliseconds=value)
+
+
+def json_roundtrip(step_id: str, value: object) -> Any:
+    """``value`` as it comes back from a memo: encoded to JSON and decoded again."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ConfigurationError(
+            f"step {step_id!r} returned a value that is not JSON ({err}); "
+            "return plain dicts/lists/str/numbers, or call .model_dump(mode='json')"
+        ) from err
+    return json.loads(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventWait:
+    """What a step is waiting for: an event name, an optional match expression, a timeout."""
+
+    step_id: str
+    event: str
+    if_exp: str | None
+    timeout: datetime.timedelta
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+    """A request to run another Inngest function and wait for its result."""
+
+    step_id: str
+    function_id: str
+    data: Mapping[str, Any]
+    timeout: datetime.timedelta | None
+
+
+EventWaiter = Callable[[EventWait], Awaitable[Mapping[str, Any] | None]]
+"""Answers an event wait in a plain-Python run: the event, or ``None`` for a timeout."""
+
+Invoker = Callable[[Invocation], Awaitable[Any]]
+"""Runs an invoked function in a plain-Python run."""
+
+EventSender = Callable[[list[dict[str, Any]]], Awaitable[list[str]]]
+"""Sends events in a plain-Python run; returns their ids."""
+
+
+class StepRunner(ABC):
+    """Runs steps. One instance serves exactly one run (it tracks the IDs it has seen)."""
+
+    durable: bool = False
+    """``True`` when outputs are memoized by Inngest and code outside steps is replayed."""
+
+    def __init__(self) -> None:
+        self._claimed: set[str] = set()
+        self._calls: dict[str, int] = {}
+
+    # -- identifiers -----------------------------------------------------------------
+
+    def next_call(self, name: str) -> str:
+        """A readable, deterministic key for the next call of ``name`` in this run: ``name#n``."""
+        count = self._calls.get(name, 0) + 1
+        self._calls[name] = count
+        return f"{name}#{count}"
+
+    def claim(self, step_id: str) -> str:
+        """Register ``step_id``; a second claim of one ID is a bug in the caller."""
+        if step_id in self._claimed:
+            raise RuntimeError(f"step id {step_id!r} used twice in one run")
+        self._claimed.add(step_id)
+        return step_id
+
+    # -- the step API -----------------------------------------------------------------
+
+    async def run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``fn`` once as a step; returns its JSON output (memoized when durable)."""
+        return await self._run(self.claim(step_id), fn)
+
+    async def parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Run several step-producing callables as parallel steps; results keep their order."""
+        if not thunks:
+            return []
+        if len(thunks) == 1:
+            return [await thunks[0]()]
+        return await self._parallel(thunks)
+
+    async def infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
+        """One model call; returns the provider's raw JSON response."""
+        return await self._infer(self.claim(step_id), model, body)
+
+    async def wait_for_event(
+        self, step_id: str, *, event: str, if_exp: str | None = None, timeout: Duration
+    ) -> dict[str, Any] | None:
+        """Wait for an event; ``None`` when the timeout passes first."""
+        wait = EventWait(self.claim(step_id), event, if_exp, to_timedelta(timeout))
+        return await self._wait_for_event(wait)
+
+    async def invoke(
+        self,
+        step_id: str,
+        *,
+        function_id: str,
+        data: Mapping[str, Any],
+        timeout: Duration | None = None,
+    ) -> Any:
+        """Run another Inngest function and return its output."""
+        invocation = Invocation(
+            self.claim(step_id),
+            function_id,
+            data,
+            None if timeout is None else to_timedelta(timeout),
+        )
+        return await self._invoke(invocation)
+
+    async def sleep(self, step_id: str, duration: Duration) -> None:
+        """Pause the run (durably under Inngest: no compute is held)."""
+        await self._sleep(self.claim(step_id), to_timedelta(duration))
+
+    async def send_event(self, step_id: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Send events (``{"name": ..., "data": {...}}``) once; returns their ids."""
+        payload = [dict(e) for e in events]
+        return await self._send_event(self.claim(step_id), payload)
+
+    # -- what runners implement ---------------------------------------------------------
+
+    @abstractmethod
+    async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any: ...
+
+    @abstractmethod
+    async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]: ...
+
+    @abstractmethod
+    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def _invoke(self, invocation: Invocation) -> Any: ...
+
+    @abstractmethod
+    async def _sleep(self, step_id: str, duration: datetime.timedelta) -> None: ...
+
+    @abstractmethod
+    async def _send_event(self, step_id: str, events: list[dict[str, Any]]) -> list[str]: ...
+
+
+class InlineRunner(StepRunner):
+    """Runs steps inline, in plain Python.
+
+    Retriable failures (provider rate limits and outages, :class:`ToolRetry`) are
+    retried up to ``max_attempts`` times with exponential backoff starting at
+    ``backoff`` seconds, honouring a provider's ``retry-after`` (capped at
+    ``max_backoff``). Event waits, invokes and event sends need the optional
+    callables; without them those steps raise :class:`WaitUnavailableError`.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        on_wait_for_event: EventWaiter | None = None,
+        on_invoke: Invoker | None = None,
+        on_send_event: EventSender | None = None,
+    ) -> None:
+        super().__init__()
+        if max_attempts < 1:
+            raise ConfigurationError("InlineRunner(max_attempts=...) must be at least 1")
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._on_wait = on_wait_for_event
+        self._on_invoke = on_invoke
+        self._on_send = on_send_event
+
+    async def _attempts(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return json_roundtrip(step_id, await fn())
+            except AgentKitError as err:
+                attempt += 1
+                if not err.retriable:
+                    raise
+                if attempt >= self.max_attempts:
+                    raise StepError(step_id, str(err)) from err
+                delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+                hinted = getattr(err, "retry_after", None)
+                if isinstance(hinted, (int, float)):
+                    delay = min(max(delay, float(hinted)), self.max_backoff)
+                logger.warning(
+                    "step %s failed (attempt %d/%d), retrying in %.2fs: %s",
+                    step_id,
+                    attempt,
+                    self.max_attempts,
+                    delay,
+                    err,
+                )
+                await asyncio.sleep(delay)
+
+    async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        return await self._attempts(step_id, fn)
+
+    async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        return list(await asyncio.gather(*(thunk() for thunk in thunks)))
+
+    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._attempts(step_id, lambda: model.complete(body))
+        return result
+
+    async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
+        if self._on_wait is None:
+            raise WaitUnavailableError(
+                f"step {wait.step_id!r} waits for event {wait.event!r}, which needs Inngest; "
+                "in plain Python pass InlineRunner(on_wait_for_event=...)"
+            )
+        event = await self._on_wait(wait)
+        return None if event is None else json_roundtrip(wait.step_id, dict(event))
+
+    async def _invoke(self, invocation: Invocation) -> Any:
+        if self._on_invoke is None:
+            raise WaitUnavailableError(
+                f"step {invocation.step_id!r} invokes function {invocation.function_id!r}, "
+                "which needs Inngest; in plain Python pass InlineRunner(on_invoke=...)"
+            )
+        return json_roundtrip(invocation.step_id, await self._on_invoke(invocation))
+
+    async def _sleep(self, step_id: str, duration: datetime.timedelta) -> None:
+        await asyncio.sleep(duration.total_seconds())
+
+    async def _send_event(self, step_id: str, events: list[dict[str, Any]]) -> list[str]:
+        if self._on_send is None:
+            raise WaitUnavailableError(
+                f"step {step_id!r} sends events, which needs Inngest; "
+                "in plain Python pass InlineRunner(on_send_event=...)"
+            )
+        sender = self._on_send
+        ids: list[str] = await self._attempts(step_id, lambda: sender(events))
+        return ids
+
+
+class StepTools:
+    """The step API handed to tools that orchestrate steps themselves.
+
+    Every ID is prefixed with the tool call's own path, e.g.
+    ``Support#1/tool/ask_developer/wait``, so IDs stay deterministic and unique.
+    """
+
+    def __init__(self, runner: StepRunner, prefix: str) -> None:
+        self._runner = runner
+        self.prefix = prefix
+
+    def _id(self, name: str) -> str:
+        if not name or "/" in name:
+            raise ConfigurationError(f"step name {name!r} must be non-empty and contain no '/'")
+        return f"{self.prefix}/{name}"
+
+    @property
+    def durable(self) -> bool:
+        return self._runner.durable
+
+    async def run(self, name: str, fn: Callable[[], Awaitable[Any] | Any]) -> Any:
+        """Run ``fn`` (sync or async) once as a step."""
+
+        async def call() -> Any:
+            out = fn()
+            if asyncio.iscoroutine(out) or isinstance(out, asyncio.Future):
+                return await out
+            return out
+
+        return await self._runner.run(self._id(name), call)
+
+    async def wait_for_event(
+        self, name: str, *, event: str, if_exp: str | None = None, timeout: Duration
+    ) -> dict[str, Any] | None:
+        return await self._runner.wait_for_event(
+            self._id(name), event=event, if_exp=if_exp, timeout=timeout
+        )
+
+    async def invoke(
+        self,
+        name: str,
+        *,
+        function_id: str,
+        data: Mapping[str, Any],
+        timeout: Duration | None = None,
+    ) -> Any:
+        return await self._runner.invoke(
+            self._id(name), function_id=function_id, data=data, timeout=timeout
+        )
+
+    async def sleep(self, name: str, duration: Duration) -> None:
+        await self._runner.sleep(self._id(name), duration)
+
+    async def send_event(self, name: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        return await self._runner.send_event(self._id(name), events)

@@ -1,0 +1,633 @@
+"""Tools: typed parameters, validated input, and JSON Schema for each provider.
+
+A tool's parameters come from a pydantic model (``parameters=``) or from its
+handler's signature. The handler receives the **validated** input and a
+:class:`ToolContext`; it may be sync or async. Whatever it returns goes back to
+the model as JSON. Invalid arguments and exceptions become tool errors that the
+model reads and can correct; they never crash the run.
+
+Tools that orchestrate steps themselves (an event wait, an invoke) are declared
+with ``uses_steps=True``: they are not wrapped in a step (steps cannot nest) and
+get a :class:`~agentkit_inngest.steps.StepTools` as ``ctx.step``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import inspect
+import re
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast, get_type_hints, overload
+
+import pydantic
+import pydantic_core
+
+from .errors import ConfigurationError, ToolRetry
+from .messages import ToolCall, ToolResultMessage
+
+if TYPE_CHECKING:
+    from .agent import Agent
+    from .network import NetworkRun
+    from .state import State
+    from .steps import StepTools
+
+__all__ = [
+    "Provider",
+    "Tool",
+    "ToolContext",
+    "ToolOutcome",
+    "create_tool",
+    "tool",
+]
+
+Provider: TypeAlias = Literal["openai", "anthropic", "gemini"]
+"""Schema dialects: OpenAI (strict where possible), Anthropic, Gemini (OpenAPI subset)."""
+
+_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+@dataclasses.dataclass
+class ToolContext:
+    """What a handler gets besides its input.
+
+    Attributes:
+        agent: the agent that called the tool.
+        network: the network run, when the agent runs inside one; its ``state`` is
+            the same object as :attr:`state`.
+        state: the state the handler may change. Changes are recorded in the tool's
+            step and re-applied on replay.
+        step: the step API, for tools declared with ``uses_steps=True`` (else ``None``).
+        call: the model's tool call (id, name, raw arguments).
+    """
+
+    agent: Agent
+    network: NetworkRun | None
+    state: State[Any]
+    step: StepTools | None
+    call: ToolCall
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolOutcome:
+    """A handler's result (JSON) or error, as sent back to the model."""
+
+    content: Any
+    is_error: bool = False
+
+    def message(self, call: ToolCall) -> ToolResultMessage:
+        return ToolResultMessage(
+            tool_call_id=call.id, name=call.name, content=self.content, is_error=self.is_error
+        )
+
+
+Handler: TypeAlias = Callable[..., Any]
+_Style: TypeAlias = Literal["model", "kwargs", "none"]
+
+
+class Tool:
+    """A tool an agent can call. Build one with :func:`create_tool` or :func:`tool`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str,
+        handler: Handler,
+        parameters: type[pydantic.BaseModel] | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+        uses_steps: bool = False,
+        pure: bool = False,
+        strict: bool | None = None,
+        _style: _Style | None = None,
+        _context_param: str | None = None,
+    ) -> None:
+        if not _NAME.match(name):
+            raise ConfigurationError(
+                f"tool name {name!r} must be 1-64 characters of letters, digits, '_' or '-'"
+            )
+        if uses_steps and not inspect.iscoroutinefunction(handler):
+            raise ConfigurationError(f"tool {name!r} uses steps, so its handler must be async")
+        if uses_steps and pure:
+            raise ConfigurationError(f"tool {name!r} cannot both use steps and be pure")
+        self.name = name
+        self.description = description
+        self.handler = handler
+        self.parameters = parameters
+        self.uses_steps = uses_steps
+        self.pure = pure
+        self.strict = strict
+        if _style is None:
+            _style, _context_param = ("model", "ctx") if parameters is not None else ("none", "ctx")
+        self._style: _Style = _style
+        self._context_param = _context_param
+        if json_schema is not None:
+            self._schema: dict[str, Any] = dict(json_schema)
+        elif parameters is not None:
+            self._schema = parameters.model_json_schema()
+        else:
+            self._schema = {"type": "object", "properties": {}}
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r})"
+
+    # -- schemas ------------------------------------------------------------------------
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        """The parameters' JSON Schema, references inlined and titles dropped."""
+        return self.schema_for("anthropic")
+
+    def openai_strict(self) -> bool:
+        """Whether the OpenAI schema is sent with ``strict: true``."""
+        if self.strict is False:
+            return False
+        compatible = _strict_compatible(_inline(self._schema))
+        if self.strict and not compatible:
+            raise ConfigurationError(
+                f"tool {self.name!r} asks for strict=True but its parameters cannot be "
+                "expressed in OpenAI's strict mode (free-form objects or dict fields)"
+            )
+        return compatible
+
+    def schema_for(self, provider: Provider) -> dict[str, Any]:
+        """The parameters' schema in a provider's dialect (cached, do not modify)."""
+        key = provider
+        if key not in self._cache:
+            base = _inline(self._schema)
+            if provider == "openai":
+                self._cache[key] = _to_openai(base) if self.openai_strict() else base
+            elif provider == "gemini":
+                self._cache[key] = _to_gemini(base)
+            else:
+                self._cache[key] = base
+        return self._cache[key]
+
+    # -- calling ------------------------------------------------------------------------
+
+    def validate(self, arguments: Mapping[str, Any]) -> Any:
+        """Validate raw model arguments; raises :class:`pydantic.ValidationError`."""
+        if self._style == "none" or self.parameters is None:
+            return None
+        try:
+            return self.parameters.model_validate(dict(arguments))
+        except pydantic.ValidationError:
+            # Strict schemas make optional fields nullable; a null then means "not given".
+            stripped = _drop_nulls(dict(arguments))
+            if stripped == dict(arguments):
+                raise
+            try:
+                return self.parameters.model_validate(stripped)
+            except pydantic.ValidationError:
+                pass
+            raise
+
+    async def call(self, arguments: Mapping[str, Any], ctx: ToolContext) -> ToolOutcome:
+        """Validate, run the handler and shape its result. Never raises for a bad call
+        or a failing handler (those become tool errors); :class:`ToolRetry` and
+        control-flow exceptions propagate."""
+        if ctx.call.arguments_error is not None:
+            return ToolOutcome(
+                {
+                    "error": "invalid_arguments",
+                    "message": f"The arguments for {self.name!r} could not be read: "
+                    f"{ctx.call.arguments_error}. Send a JSON object and call the tool again.",
+                },
+                is_error=True,
+            )
+        try:
+            validated = self.validate(arguments)
+        except pydantic.ValidationError as err:
+            return ToolOutcome(
+                {
+                    "error": "invalid_arguments",
+                    "message": f"The arguments for {self.name!r} are invalid; "
+                    "fix them and call the tool again.",
+                    "details": _describe_errors(err),
+                },
+                is_error=True,
+            )
+        try:
+            result = await self._invoke(validated, ctx)
+        except ToolRetry:
+            raise
+        except Exception as err:  # noqa: BLE001 - a failing handler is reported to the model
+            return ToolOutcome(
+                {
+                    "error": type(err).__name__,
+                    "message": str(err) or type(err).__name__,
+                },
+                is_error=True,
+            )
+        try:
+            return ToolOutcome(pydantic_core.to_jsonable_python(result))
+        except pydantic_core.PydanticSerializationError as err:
+            return ToolOutcome(
+                {"error": "unserializable_result", "message": f"tool result is not JSON: {err}"},
+                is_error=True,
+            )
+
+    async def _invoke(self, validated: Any, ctx: ToolContext) -> Any:
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        if self._style == "model":
+            args.append(validated)
+        elif self._style == "kwargs" and validated is not None:
+            kwargs.update({name: getattr(validated, name) for name in type(validated).model_fields})
+        if self._context_param is not None:
+            kwargs[self._context_param] = ctx
+        if inspect.iscoroutinefunction(self.handler):
+            return await self.handler(*args, **kwargs)
+        if self.pure:
+            result = self.handler(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+        handler = self.handler
+        result = await asyncio.to_thread(lambda: handler(*args, **kwargs))
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+
+def create_tool(
+    *,
+    name: str,
+    description: str = "",
+    handler: Handler,
+    parameters: type[pydantic.BaseModel] | None = None,
+    uses_steps: bool = False,
+    pure: bool = False,
+    strict: bool | None = None,
+) -> Tool:
+    """Build a tool.
+
+    Args:
+        name: what the model calls it (letters, digits, ``_``, ``-``).
+        description: what it does and when to use it.
+        handler: ``handler(input, ctx)`` when ``parameters`` is given; otherwise the
+            parameters are read from the handler's signature (see :func:`tool`).
+        parameters: a pydantic model of the input.
+        uses_steps: the handler orchestrates steps itself (``ctx.step``); it is then
+            not wrapped in a step and must be async and deterministic between steps.
+        pure: the handler has no side effects and is deterministic (it only computes
+            from its input and the state); it then runs inline, on every replay,
+            instead of costing a step.
+        strict: force (``True``) or disable (``False``) OpenAI strict schemas;
+            by default strict is used whenever the schema allows it.
+    """
+    if parameters is not None:
+        if not (isinstance(parameters, type) and issubclass(parameters, pydantic.BaseModel)):
+            raise ConfigurationError(f"tool {name!r}: parameters must be a pydantic model class")
+        context_param = _context_param_of(handler, skip_first=True)
+        return Tool(
+            name=name,
+            description=description,
+            handler=handler,
+            parameters=parameters,
+            uses_steps=uses_steps,
+            pure=pure,
+            strict=strict,
+            _style="model",
+            _context_param=context_param,
+        )
+    model, style, context_param = _signature_model(name, handler)
+    return Tool(
+        name=name,
+        description=description or _doc(handler),
+        handler=handler,
+        parameters=model,
+        uses_steps=uses_steps,
+        pure=pure,
+        strict=strict,
+        _style=style,
+        _context_param=context_param,
+    )
+
+
+@overload
+def tool(fn: Handler, /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    uses_steps: bool = False,
+    pure: bool = False,
+    strict: bool | None = None,
+) -> Callable[[Handler], Tool]: ...
+
+
+def tool(
+    fn: Handler | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    uses_steps: bool = False,
+    pure: bool = False,
+    strict: bool | None = None,
+) -> Tool | Callable[[Handler], Tool]:
+    """Turn a function into a tool; the name and description default to the
+    function's name and docstring.
+
+    The handler's parameters are the tool's parameters, except one annotated with
+    :class:`ToolContext` (or named ``ctx``/``context``), which receives the context.
+    A handler whose only other parameter is a pydantic model receives it whole::
+
+        @tool
+        def save_answer(answer: str, ctx: ToolContext) -> str:
+            \"\"\"Save the final answer.\"\"\"
+            ctx.state.kv.set("answer", answer)
+            return "saved"
+    """
+
+    def build(handler: Handler) -> Tool:
+        return create_tool(
+            name=name or handler.__name__,
+            description=description if description is not None else _doc(handler),
+            handler=handler,
+            uses_steps=uses_steps,
+            pure=pure,
+            strict=strict,
+        )
+
+    if fn is not None:
+        return build(fn)
+    return build
+
+
+# -- signatures -------------------------------------------------------------------------
+
+
+def _doc(handler: Handler) -> str:
+    doc = inspect.getdoc(handler) or ""
+    return doc.split("\n\n", 1)[0].strip()
+
+
+def _is_context(name: str, annotation: Any) -> bool:
+    if annotation is ToolContext:
+        return True
+    if isinstance(annotation, str):
+        return annotation.split(".")[-1] == "ToolContext"
+    return annotation is inspect.Parameter.empty and name in {"ctx", "context"}
+
+
+def _hints(handler: Handler) -> dict[str, Any]:
+    try:
+        return get_type_hints(handler)
+    except Exception:  # noqa: BLE001 - unresolvable forward references: use raw annotations
+        return dict(getattr(handler, "__annotations__", {}))
+
+
+def _context_param_of(handler: Handler, *, skip_first: bool) -> str | None:
+    params = list(inspect.signature(handler).parameters.values())
+    hints = _hints(handler)
+    if skip_first and params:
+        params = params[1:]
+    for param in params:
+        if _is_context(param.name, hints.get(param.name, param.annotation)):
+            return param.name
+    if params:
+        # (input, ctx) handlers may leave ctx unannotated under any name
+        return params[0].name
+    return None
+
+
+def _signature_model(
+    name: str, handler: Handler
+) -> tuple[type[pydantic.BaseModel] | None, _Style, str | None]:
+    hints = _hints(handler)
+    context_param: str | None = None
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(handler).parameters.values():
+        annotation = hints.get(param.name, param.annotation)
+        if _is_context(param.name, annotation):
+            context_param = param.name
+            continue
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise ConfigurationError(f"tool {name!r}: *args and **kwargs cannot be tool parameters")
+        if annotation is inspect.Parameter.empty:
+            raise ConfigurationError(
+                f"tool {name!r}: parameter {param.name!r} needs a type annotation"
+            )
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    if not fields:
+        return None, "none", context_param
+    if len(fields) == 1:
+        ((annotation, default),) = fields.values()
+        if (
+            default is ...
+            and isinstance(annotation, type)
+            and issubclass(annotation, pydantic.BaseModel)
+        ):
+            return annotation, "model", context_param
+    model = pydantic.create_model(
+        f"{name}_parameters",
+        __config__=pydantic.ConfigDict(extra="forbid"),
+        **fields,
+    )
+    return cast(type[pydantic.BaseModel], model), "kwargs", context_param
+
+
+# -- validation helpers -----------------------------------------------------------------
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _describe_errors(err: pydantic.ValidationError) -> list[str]:
+    described: list[str] = []
+    for item in err.errors(include_url=False):
+        where = ".".join(str(p) for p in item.get("loc", ())) or "(arguments)"
+        text = f"{where}: {item.get('msg', 'invalid')}"
+        if item.get("type") not in {"missing"} and "input" in item:
+            shown = repr(item["input"])
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            text += f" (got {shown})"
+        described.append(text)
+    return described
+
+
+def format_exception(err: BaseException) -> str:
+    """A short, single-line description of an exception for logs."""
+    return "".join(traceback.format_exception_only(type(err), err)).strip()
+
+
+# -- schema dialects --------------------------------------------------------------------
+
+_DROP_EVERYWHERE = {"title", "$schema"}
+
+
+def _inline(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolve local ``$ref``s into their definitions and drop titles.
+
+    Recursive definitions stay as references with their ``$defs`` kept.
+    """
+    defs: dict[str, Any] = dict(schema.get("$defs") or schema.get("definitions") or {})
+    kept: dict[str, Any] = {}
+
+    def resolve(node: Any, active: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [resolve(item, active) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(("#/$defs/", "#/definitions/")):
+            name = ref.rsplit("/", 1)[-1]
+            if name in active or name not in defs:
+                if name in defs and name not in kept:
+                    kept[name] = None  # placeholder to stop re-entry
+                    kept[name] = resolve(defs[name], (*active, name))
+                return {k: v for k, v in node.items() if k not in _DROP_EVERYWHERE}
+            merged = {**resolve(defs[name], (*active, name))}
+            for key, value in node.items():
+                if key != "$ref" and key not in _DROP_EVERYWHERE:
+                    merged[key] = resolve(value, active)
+            return merged
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in _DROP_EVERYWHERE or key in {"$defs", "definitions"}:
+                continue
+            if key == "properties" and isinstance(value, dict):
+                out[key] = {pname: resolve(pschema, active) for pname, pschema in value.items()}
+            else:
+                out[key] = resolve(value, active)
+        return out
+
+    result = cast(dict[str, Any], resolve(dict(schema), ()))
+    if kept:
+        result["$defs"] = kept
+    if result.get("type") is None and "properties" not in result:
+        result = {"type": "object", "properties": {}, **result}
+    result.setdefault("type", "object")
+    if result["type"] == "object":
+        result.setdefault("properties", {})
+    return result
+
+
+def _walk_objects(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if node.get("type") == "object" or "properties" in node:
+            found.append(node)
+        for value in node.values():
+            found.extend(_walk_objects(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_walk_objects(item))
+    return found
+
+
+def _strict_compatible(schema: dict[str, Any]) -> bool:
+    if "$defs" in schema:
+        return False
+    for obj in _walk_objects(schema):
+        extra = obj.get("additionalProperties")
+        if isinstance(extra, dict) or extra is True:
+            return False
+        if obj.get("type") == "object" and not obj.get("properties") and obj is not schema:
+            return False
+    return True
+
+
+_OPENAI_UNSUPPORTED = {"default"}
+
+
+def _nullable(node: dict[str, Any]) -> dict[str, Any]:
+    kind = node.get("type")
+    if isinstance(kind, str):
+        if kind == "null":
+            return node
+        return {**node, "type": [kind, "null"]}
+    if isinstance(kind, list):
+        return node if "null" in kind else {**node, "type": [*kind, "null"]}
+    if "anyOf" in node:
+        options = node["anyOf"]
+        if any(isinstance(o, dict) and o.get("type") == "null" for o in options):
+            return node
+        return {**node, "anyOf": [*options, {"type": "null"}]}
+    if "enum" in node:
+        return {"anyOf": [node, {"type": "null"}]}
+    return {"anyOf": [node, {"type": "null"}]}
+
+
+def _to_openai(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI strict mode: closed objects, every property required, optional ones nullable."""
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: convert(v) for k, v in node.items() if k not in _OPENAI_UNSUPPORTED}
+        if out.get("type") == "object" or "properties" in out:
+            props: dict[str, Any] = dict(out.get("properties") or {})
+            required = set(out.get("required") or [])
+            out["properties"] = {
+                name: (prop if name in required else _nullable(prop))
+                for name, prop in props.items()
+            }
+            out["required"] = list(props)
+            out["additionalProperties"] = False
+        return out
+
+    return cast(dict[str, Any], convert(copy.deepcopy(schema)))
+
+
+_GEMINI_DROP = {"additionalProperties", "default", "examples", "$defs", "const", "$ref"}
+
+
+def _to_gemini(schema: dict[str, Any]) -> dict[str, Any]:
+    """Gemini's OpenAPI subset: no ``additionalProperties``, nullable instead of null types."""
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = dict(node)
+        if "const" in node and "enum" not in node:
+            node["enum"] = [node["const"]]
+        options = node.get("anyOf")
+        if isinstance(options, list):
+            non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            if len(non_null) < len(options):
+                node.pop("anyOf")
+                if len(non_null) == 1:
+                    node = {**non_null[0], **node, "nullable": True}
+                else:
+                    node = {**node, "anyOf": non_null, "nullable": True}
+        kind = node.get("type")
+        if isinstance(kind, list):
+            rest = [k for k in kind if k != "null"]
+            node["type"] = rest[0] if len(rest) == 1 else rest
+            if "null" in kind:
+                node["nullable"] = True
+        out = {k: convert(v) for k, v in node.items() if k not in _GEMINI_DROP}
+        if out.get("enum") is not None:
+            out["enum"] = [str(v) for v in out["enum"]]
+            out.setdefault("type", "string")
+            if out["type"] != "string":
+                out["type"] = "string"
+        return out
+
+    return cast(dict[str, Any], convert(copy.deepcopy(schema)))
+
+
+def tool_names(tools: list[Tool]) -> str:
+    return ", ".join(t.name for t in tools) or "(none)"
+
+
+# Handlers may be plain coroutines functions or return awaitables.
+AwaitableHandler: TypeAlias = Callable[..., Awaitable[Any]]
