@@ -1,0 +1,276 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Literal
+
+import pydantic
+import pytest
+
+from agentkit_inngest import (
+    ConfigurationError,
+    State,
+    Tool,
+    ToolCall,
+    ToolContext,
+    ToolRetry,
+    create_agent,
+    create_tool,
+    tool,
+)
+from agentkit_inngest.network import NetworkRun
+
+
+class Weather(pydantic.BaseModel):
+    city: str = pydantic.Field(description="City name")
+    days: int = 1
+    unit: Literal["C", "F"] | None = None
+
+
+class Address(pydantic.BaseModel):
+    street: str
+    zip: str | None = None
+
+
+class Order(pydantic.BaseModel):
+    items: list[str]
+    ship_to: Address
+    note: str | None = None
+
+
+def _ctx(call: ToolCall | None = None) -> ToolContext:
+    state: State[dict[str, object]] = State()
+    run = NetworkRun.for_agent(state=state, runner=None, input="")
+    return ToolContext(
+        agent=create_agent(name="A"),
+        network=run,
+        state=state,
+        step=None,
+        call=call or ToolCall(id="c", name="t", arguments={}),
+    )
+
+
+async def _call(t: Tool, arguments: dict[str, object], **call_kwargs: object):
+    call = ToolCall(id="c", name=t.name, arguments=arguments, **call_kwargs)  # type: ignore[arg-type]
+    return await t.call(arguments, _ctx(call))
+
+
+def test_create_tool_with_model_and_handler_receives_validated_input() -> None:
+    seen: list[Weather] = []
+
+    def handler(params: Weather, ctx: ToolContext) -> dict[str, object]:
+        seen.append(params)
+        return {"city": params.city, "days": params.days}
+
+    t = create_tool(name="weather", description="Get weather", parameters=Weather, handler=handler)
+    out = asyncio.run(_call(t, {"city": "Rome", "days": "3"}))
+    assert out.content == {"city": "Rome", "days": 3} and not out.is_error
+    assert isinstance(seen[0], Weather) and seen[0].days == 3
+
+
+def test_decorator_reads_signature_docstring_and_context() -> None:
+    @tool
+    def add(a: int, b: int = 2, *, ctx: ToolContext) -> int:
+        """Add two numbers.
+
+        More detail that is not part of the description."""
+        ctx.state.kv.set("sum", a + b)
+        return a + b
+
+    assert add.name == "add" and add.description == "Add two numbers."
+    assert add.json_schema["required"] == ["a"]
+    assert asyncio.run(_call(add, {"a": 1})).content == 3
+
+
+def test_decorator_with_options_and_single_model_argument() -> None:
+    @tool(name="ship", description="Ship an order")
+    async def handler(order: Order) -> str:
+        return f"{len(order.items)} items to {order.ship_to.street}"
+
+    assert handler.name == "ship" and handler.parameters is Order
+    out = asyncio.run(_call(handler, {"items": ["a", "b"], "ship_to": {"street": "Main"}}))
+    assert out.content == "2 items to Main"
+
+
+def test_tool_without_parameters() -> None:
+    @tool
+    def now() -> str:
+        """Tell the time."""
+        return "noon"
+
+    assert now.parameters is None
+    assert now.schema_for("openai") == {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": False,
+    }
+    assert now.schema_for("gemini") == {"type": "object", "properties": {}}
+    assert asyncio.run(_call(now, {})).content == "noon"
+
+
+def test_sync_handlers_run_off_the_event_loop_thread() -> None:
+    threads: list[str] = []
+
+    @tool
+    def where() -> str:
+        """Which thread."""
+        threads.append(threading.current_thread().name)
+        return "ok"
+
+    asyncio.run(_call(where, {}))
+    assert threads and threads[0] != threading.main_thread().name
+
+
+def test_validation_error_becomes_a_readable_tool_error() -> None:
+    t = create_tool(name="weather", parameters=Weather, handler=lambda p, ctx: "never")
+    out = asyncio.run(_call(t, {"days": "many", "unit": "K", "extra": 1}))
+    assert out.is_error
+    assert out.content["error"] == "invalid_arguments"
+    details = "\n".join(out.content["details"])
+    assert "city: Field required" in details
+    assert "days: Input should be a valid integer" in details and "'many'" in details
+    assert "unit:" in details
+
+
+def test_unparseable_arguments_become_a_tool_error() -> None:
+    t = create_tool(name="weather", parameters=Weather, handler=lambda p, ctx: "never")
+    out = asyncio.run(_call(t, {}, arguments_error="not JSON", raw_arguments="{city"))
+    assert out.is_error and "could not be read: not JSON" in out.content["message"]
+
+
+def test_handler_exception_becomes_a_tool_error_and_retry_propagates() -> None:
+    @tool
+    def boom() -> None:
+        """Fail."""
+        raise RuntimeError("disk full")
+
+    out = asyncio.run(_call(boom, {}))
+    assert out.is_error and out.content == {"error": "RuntimeError", "message": "disk full"}
+
+    @tool
+    async def flaky() -> None:
+        """Ask for a retry."""
+        raise ToolRetry("try later", retry_after=2)
+
+    with pytest.raises(ToolRetry):
+        asyncio.run(_call(flaky, {}))
+
+
+def test_unserializable_result_is_a_tool_error() -> None:
+    @tool
+    def weird() -> object:
+        """Return something odd."""
+        return threading.Lock()
+
+    out = asyncio.run(_call(weird, {}))
+    assert out.is_error and out.content["error"] == "unserializable_result"
+
+
+def test_null_for_optional_field_means_not_given() -> None:
+    class Opt(pydantic.BaseModel):
+        name: str
+        limit: int = 10
+
+    t = create_tool(name="search", parameters=Opt, handler=lambda p, ctx: p.limit)
+    # strict mode made `limit` nullable; the model sends null meaning "not given"
+    assert asyncio.run(_call(t, {"name": "x", "limit": None})).content == 10
+    assert asyncio.run(_call(t, {"name": None})).is_error
+
+
+def test_openai_strict_schema_makes_optional_fields_nullable() -> None:
+    t = create_tool(name="order", parameters=Order, handler=lambda p, ctx: None)
+    schema = t.schema_for("openai")
+    assert t.openai_strict()
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["items", "ship_to", "note"]
+    assert schema["properties"]["note"]["anyOf"][-1] == {"type": "null"}
+    nested = schema["properties"]["ship_to"]
+    assert nested["additionalProperties"] is False and nested["required"] == ["street", "zip"]
+    assert "$defs" not in schema and "title" not in nested
+
+
+def test_openai_schema_nullable_forms() -> None:
+    t = create_tool(name="weather", parameters=Weather, handler=lambda p, ctx: None)
+    props = t.schema_for("openai")["properties"]
+    assert props["days"]["type"] == ["integer", "null"] and "default" not in props["days"]
+    assert props["city"] == {"type": "string", "description": "City name"}
+
+
+def test_free_form_objects_fall_back_to_non_strict() -> None:
+    class Free(pydantic.BaseModel):
+        labels: dict[str, str]
+
+    t = create_tool(name="label", parameters=Free, handler=lambda p, ctx: None)
+    assert not t.openai_strict()
+    assert "additionalProperties" in t.schema_for("openai")["properties"]["labels"]
+    forced = create_tool(name="label2", parameters=Free, handler=lambda p, ctx: None, strict=True)
+    with pytest.raises(ConfigurationError, match="strict"):
+        forced.openai_strict()
+    off = create_tool(name="w", parameters=Weather, handler=lambda p, ctx: None, strict=False)
+    assert not off.openai_strict() and "additionalProperties" not in off.schema_for("openai")
+
+
+def test_gemini_schema_is_the_openapi_subset() -> None:
+    class Choice(pydantic.BaseModel):
+        mode: Literal["fast"]
+        level: Literal[1, 2]
+        ship_to: Address | None = None
+        tags: list[str] | None = None
+
+    schema = create_tool(name="g", parameters=Choice, handler=lambda p, ctx: None).schema_for(
+        "gemini"
+    )
+    text = str(schema)
+    for banned in ("additionalProperties", "$ref", "$defs", "const", "'null'", "title"):
+        assert banned not in text
+    props = schema["properties"]
+    assert props["mode"] == {"enum": ["fast"], "type": "string"}
+    assert props["level"]["enum"] == ["1", "2"]
+    assert props["ship_to"]["nullable"] is True and props["ship_to"]["type"] == "object"
+    assert props["tags"] == {"items": {"type": "string"}, "type": "array", "nullable": True}
+
+
+def test_recursive_models_keep_their_definitions() -> None:
+    class Node(pydantic.BaseModel):
+        name: str
+        children: list[Node] = []
+
+    t = create_tool(name="tree", parameters=Node, handler=lambda p, ctx: None)
+    schema = t.schema_for("anthropic")
+    assert "$defs" in schema or "$ref" in str(schema)
+    assert not t.openai_strict()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "has space"}, "letters, digits"),
+        ({"name": "x" * 65}, "1-64"),
+        ({"name": "ok", "parameters": dict}, "pydantic model class"),
+        ({"name": "ok", "uses_steps": True}, "must be async"),
+    ],
+)
+def test_bad_tool_definitions(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        create_tool(handler=lambda ctx: None, **kwargs)  # type: ignore[arg-type]
+
+
+def test_uses_steps_and_pure_are_exclusive_and_signature_needs_annotations() -> None:
+    async def handler(ctx: ToolContext) -> None:
+        return None
+
+    with pytest.raises(ConfigurationError, match="both use steps and be pure"):
+        create_tool(name="x", handler=handler, uses_steps=True, pure=True)
+
+    def untyped(a, ctx):  # type: ignore[no-untyped-def]
+        return a
+
+    with pytest.raises(ConfigurationError, match="needs a type annotation"):
+        create_tool(name="x", handler=untyped)
+
+    def star(*args: int) -> None:
+        return None
+
+    with pytest.raises(ConfigurationError, match=r"\*args"):
+        create_tool(name="x", handler=star)
