@@ -28,7 +28,7 @@ from .messages import (
 )
 from .models import Model, ModelRequest, ModelResponse, anthropic, gemini, grok, openai
 from .network import Network, NetworkRun, create_network
-from .routing import RoutingAgent, create_routing_agent, default_routing_agent
+from .routing import RoutingAgent, create_routing_agent, default_routing_agent, route_in_order
 from .state import KV, AgentResult, State
 from .steps import InlineRunner, StepRunner, StepTools
 from .tools import Tool, ToolContext, create_tool, tool
@@ -81,5 +81,6 @@ __all__ = [
     "grok",
     "load_history",
     "openai",
+    "route_in_order",
     "tool",
 ]

@@ -18,7 +18,7 @@ from .errors import ConfigurationError, FatalProviderError
 from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage
 from .models.base import Model, ModelRequest, ToolChoice
 from .state import AgentResult, State, diff
-from .steps import StepTools
+from .steps import NoSteps, StepTools
 from .tools import Tool, ToolContext, tool_names
 
 if TYPE_CHECKING:
@@ -344,7 +344,7 @@ class Agent:
             agent=self,
             network=network.with_state(working),
             state=working,
-            step=steps,
+            step=steps if steps is not None else NoSteps(network.runner, found.name),
             call=call,
         )
         outcome = await found.call(call.arguments, ctx)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ROUTER_NAME",
+    "route_in_order",
     "Router",
     "RoutingAgent",
     "create_routing_agent",
@@ -114,6 +115,17 @@ def create_routing_agent(
         max_iter=max_iter,
         on_route=on_route,
     )
+
+
+def route_in_order(*agents: Agent) -> Callable[..., Agent | None]:
+    """A code router that calls ``agents`` once each, in order, then stops."""
+    if not agents:
+        raise ConfigurationError("route_in_order needs at least one agent")
+
+    def router(*, call_count: int) -> Agent | None:
+        return agents[call_count] if call_count < len(agents) else None
+
+    return router
 
 
 # -- the default routing agent ------------------------------------------------------------

@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 PatchOp: TypeAlias = dict[str, Any]
 Patch: TypeAlias = list[PatchOp]
-"""A list of ``{"op": "set"|"del", "path": [...], "value": ...}`` operations on JSON."""
+"""A list of ``{"op": "set"|"del"|"append", "path": [...], "value": ...}`` operations on JSON."""
 
 
 class AgentResult(pydantic.BaseModel):
@@ -318,11 +318,19 @@ def _first_error(err: pydantic.ValidationError) -> str:
 def diff(before: Any, after: Any, path: tuple[Any, ...] = ()) -> Patch:
     """The operations that turn JSON value ``before`` into ``after``.
 
-    Objects are compared key by key; any other change (lists included) replaces the
-    value, which keeps patches from parallel tools easy to reason about.
+    Objects are compared key by key; a list that only grew at its end becomes an
+    ``append`` (so parallel tools appending to one list keep every item); any other
+    change replaces the value.
     """
     if before == after and type(before) is type(after):
         return []
+    if (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and len(after) > len(before)
+        and after[: len(before)] == before
+    ):
+        return [{"op": "append", "path": list(path), "value": after[len(before) :]}]
     if isinstance(before, dict) and isinstance(after, dict):
         ops: Patch = []
         for key in before:
@@ -341,8 +349,14 @@ def apply_patch(document: Any, patch: Patch) -> Any:
     """``document`` with ``patch`` applied (the input is not modified)."""
     result = copy.deepcopy(document)
     for op in patch:
-        kind: Literal["set", "del"] = op["op"]
+        kind: Literal["set", "del", "append"] = op["op"]
         path: list[Any] = list(op["path"])
+        if kind == "append":
+            target = _resolve(result, path)
+            if isinstance(target, list):
+                target.extend(copy.deepcopy(op["value"]))
+                continue
+            kind, op = "set", {**op, "value": list(op["value"])}
         if not path:
             if kind == "set":
                 result = copy.deepcopy(op["value"])
@@ -360,3 +374,11 @@ def apply_patch(document: Any, patch: Patch) -> Any:
         else:
             parent.pop(path[-1], None)
     return result
+
+
+def _resolve(document: Any, path: list[Any]) -> Any:
+    for key in path:
+        if not isinstance(document, dict) or key not in document:
+            return None
+        document = document[key]
+    return document

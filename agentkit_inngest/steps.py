@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EventWait",
+    "NoSteps",
     "InlineRunner",
     "Invocation",
     "StepRunner",
@@ -346,3 +347,18 @@ class StepTools:
 
     async def send_event(self, name: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
         return await self._runner.send_event(self._id(name), events)
+
+
+class NoSteps(StepTools):
+    """``ctx.step`` of a tool that runs inside a step: using it is a clear error,
+    because Inngest steps cannot nest."""
+
+    def __init__(self, runner: StepRunner, tool_name: str) -> None:
+        super().__init__(runner, "")
+        self._tool_name = tool_name
+
+    def _id(self, name: str) -> str:
+        raise ConfigurationError(
+            f"tool {self._tool_name!r} runs inside a step and cannot start step {name!r}; "
+            "declare it with uses_steps=True to orchestrate steps itself"
+        )

@@ -59,14 +59,15 @@ class ToolContext:
             the same object as :attr:`state`.
         state: the state the handler may change. Changes are recorded in the tool's
             step and re-applied on replay.
-        step: the step API, for tools declared with ``uses_steps=True`` (else ``None``).
+        step: the step API, for tools declared with ``uses_steps=True`` (other tools
+            already run inside a step; calling it from them raises a clear error).
         call: the model's tool call (id, name, raw arguments).
     """
 
     agent: Agent
     network: NetworkRun | None
     state: State[Any]
-    step: StepTools | None
+    step: StepTools
     call: ToolCall
 
 
@@ -212,7 +213,7 @@ class Tool:
             )
         try:
             result = await self._invoke(validated, ctx)
-        except ToolRetry:
+        except (ToolRetry, ConfigurationError):
             raise
         except Exception as err:  # noqa: BLE001 - a failing handler is reported to the model
             return ToolOutcome(

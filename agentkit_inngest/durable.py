@@ -1,0 +1,127 @@
+"""The Inngest side of the step seam.
+
+:class:`InngestRunner` maps every :class:`~agentkit_inngest.steps.StepRunner` call
+onto the Inngest SDK's step API, so each inference and tool call is a memoized
+step: on replay the SDK hands back the recorded output instead of running the
+work again. Errors are classified on the way out:
+
+- a non-retriable :class:`~agentkit_inngest.errors.AgentKitError` (bad
+  configuration, a 4xx from a provider) becomes ``inngest.NonRetriableError``;
+- a retriable one with a ``retry_after`` becomes ``inngest.RetryAfterError``;
+- any other exception fails the step, which Inngest retries.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import inngest
+
+from .errors import AgentKitError, FatalProviderError
+from .steps import EventWait, Invocation, StepRunner
+
+if TYPE_CHECKING:
+    from .models.base import Model
+
+__all__ = ["InngestRunner", "to_inngest_error"]
+
+T = TypeVar("T")
+
+
+def to_inngest_error(err: AgentKitError) -> Exception:
+    """The Inngest control exception that carries ``err``'s retry policy."""
+    if not err.retriable:
+        return inngest.NonRetriableError(str(err))
+    retry_after = getattr(err, "retry_after", None)
+    if isinstance(retry_after, (int, float)) and retry_after > 0:
+        return inngest.RetryAfterError(str(err), datetime.timedelta(seconds=retry_after))
+    return err
+
+
+def _classified(fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    async def run() -> Any:
+        try:
+            return await fn()
+        except AgentKitError as err:
+            mapped = to_inngest_error(err)
+            if mapped is err:
+                raise
+            raise mapped from err
+
+    return run
+
+
+class InngestRunner(StepRunner):
+    """Runs steps through an Inngest function's context (``ctx.step``, ``ctx.group``).
+
+    Args:
+        ctx: the Inngest function context.
+        prefix: prepended to every step ID (``"<prefix>/Agent#1/infer"``); use it when
+            one function runs several networks or agents that could share names.
+    """
+
+    durable = True
+
+    def __init__(self, ctx: inngest.Context, *, prefix: str = "") -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.prefix = prefix.rstrip("/")
+
+    def claim(self, step_id: str) -> str:
+        return super().claim(f"{self.prefix}/{step_id}" if self.prefix else step_id)
+
+    async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        return await self.ctx.step.run(step_id, _classified(fn))
+
+    async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        outputs = await self.ctx.group.parallel(tuple(thunks))
+        return list(outputs)
+
+    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
+        if model.inference == "in_process":
+            raw: dict[str, Any] = await self._run(step_id, lambda: model.complete(body))
+            return raw
+        try:
+            adapter = model.ai_adapter()
+        except AgentKitError as err:
+            raise to_inngest_error(err) from err
+        try:
+            answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=body)
+        except inngest.StepError as err:
+            raise inngest.NonRetriableError(
+                f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed after "
+                f"its retries: {err.message}"
+            ) from err
+        if not isinstance(answer, dict):
+            raise inngest.NonRetriableError(
+                f"inference step {step_id!r} ({model.label}) returned "
+                f"{type(answer).__name__} instead of the provider's JSON"
+            )
+        try:
+            model.parse_response(answer)
+        except FatalProviderError as err:
+            raise inngest.NonRetriableError(f"inference step {step_id!r} failed: {err}") from err
+        return answer
+
+    async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
+        event = await self.ctx.step.wait_for_event(
+            wait.step_id, event=wait.event, if_exp=wait.if_exp, timeout=wait.timeout
+        )
+        return None if event is None else event.model_dump(mode="json")
+
+    async def _invoke(self, invocation: Invocation) -> Any:
+        return await self.ctx.step.invoke_by_id(
+            invocation.step_id,
+            function_id=invocation.function_id,
+            data=dict(invocation.data),
+            timeout=invocation.timeout,
+        )
+
+    async def _sleep(self, step_id: str, duration: datetime.timedelta) -> None:
+        await self.ctx.step.sleep(step_id, duration)
+
+    async def _send_event(self, step_id: str, events: list[dict[str, Any]]) -> list[str]:
+        built = [inngest.Event.model_validate(event) for event in events]
+        return await self.ctx.step.send_event(step_id, built)

@@ -1,0 +1,80 @@
+"""The served app: a FastAPI application exposing ``/api/inngest`` and ``/health``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import fastapi
+import inngest
+import inngest.fast_api
+
+from .agent import Agent
+from .errors import ConfigurationError
+from .functions import served_functions
+from .network import Network
+
+__all__ = ["create_client", "create_server"]
+
+
+def create_client(
+    app_id: str, *, is_production: bool | None = None, **options: Any
+) -> inngest.Inngest:
+    """An Inngest client. The mode follows ``INNGEST_DEV`` unless ``is_production`` is
+    given: dev mode talks to a dev server and skips signatures; production mode
+    needs ``INNGEST_SIGNING_KEY`` (and ``INNGEST_EVENT_KEY`` to send events)."""
+    client = inngest.Inngest(app_id=app_id, is_production=is_production, **options)
+    if client.is_production and not (client.signing_key or os.environ.get("INNGEST_SIGNING_KEY")):
+        raise ConfigurationError(
+            "production mode needs a signing key: set INNGEST_SIGNING_KEY "
+            "(or INNGEST_DEV=1 to run against the Inngest dev server)"
+        )
+    return client
+
+
+def create_server(
+    *,
+    app_id: str = "agentkit",
+    agents: Sequence[Agent] = (),
+    networks: Sequence[Network[Any]] = (),
+    functions: Sequence[inngest.Function[Any]] = (),
+    client: inngest.Inngest | None = None,
+    serve_path: str = "/api/inngest",
+    app: fastapi.FastAPI | None = None,
+) -> fastapi.FastAPI:
+    """A FastAPI app serving agents, networks and Inngest functions at ``/api/inngest``.
+
+    Each agent and network becomes a function (``agent-<slug>``, ``network-<slug>``)
+    with default options; build them with
+    :func:`~agentkit_inngest.functions.network_function` to set flow control, and
+    pass them in ``functions`` with your own Inngest functions.
+
+    Args:
+        app_id: the Inngest app id (used when ``client`` is not given).
+        agents: agents to serve as functions.
+        networks: networks to serve as functions.
+        functions: more Inngest functions.
+        client: the Inngest client; default :func:`create_client` ``(app_id)``.
+        serve_path: where Inngest calls the app.
+        app: add the routes to this FastAPI app instead of a new one.
+    """
+    client = client or create_client(app_id)
+    served = served_functions(client=client, agents=agents, networks=networks, functions=functions)
+    if not served:
+        raise ConfigurationError("create_server needs at least one agent, network or function")
+    web = app or fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
+    inngest.fast_api.serve(web, client, served, serve_path=serve_path)
+
+    @web.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "app_id": client.app_id,
+            "mode": "production" if client.is_production else "dev",
+            "functions": len(served),
+        }
+
+    web.state.inngest_client = client
+    web.state.inngest_functions = served
+    return web
