@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
 
-__all__ = ["RunningServer", "serve"]
+__all__ = ["RunningServer", "serve", "serve_async"]
 
 
 class RunningServer:
@@ -77,3 +77,25 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[Runni
         yield server
     finally:
         server.stop()
+
+
+@contextlib.asynccontextmanager
+async def serve_async(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningServer]:
+    """Run ``app`` as a task of the current event loop for the duration of the block."""
+    server = RunningServer(app, host=host, port=port)
+    task = asyncio.create_task(server._server.serve())
+    try:
+        while not server._server.started:
+            if task.done():
+                await task
+                raise RuntimeError("the server stopped while starting")
+            await asyncio.sleep(0.005)
+        sockets = [s for srv in server._server.servers for s in srv.sockets]
+        server.port = sockets[0].getsockname()[1]
+        yield server
+    finally:
+        server._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,745 @@
+"""A local executor that speaks the Inngest server's protocol to a served app.
+
+It does what the Inngest dev server does for one app, over real HTTP:
+
+- **sync**: ``PUT /api/inngest``; the app registers its functions with the
+  executor's own API (``/fn/register``), or, in production mode, answers a signed
+  in-band sync;
+- **call**: ``POST /api/inngest?fnId=...&stepId=...`` with the event, the memoized
+  step outputs (every memo has crossed JSON) and the run context;
+- **opcodes**: ``StepRun`` (memoize, call again), ``StepPlanned`` (call each planned
+  step, concurrently, then discover), ``StepError`` / ``StepFailed`` (retry with
+  ``attempt + 1`` or memoize the error), ``Sleep``, ``WaitForEvent`` (resolved by
+  events sent to :meth:`LocalExecutor.send` or to the event API, or expired with
+  :meth:`LocalExecutor.expire_waits`), ``InvokeFunction`` (runs the child),
+  ``AIGateway`` (the executor calls the provider, as the Inngest server would);
+- **retries**: function-level 500s and failed steps are retried up to the
+  function's ``retries + 1`` attempts; ``x-inngest-no-retry`` fails the run;
+- **faults**: :meth:`LocalExecutor.drop_requests` drops chosen requests (the app
+  never answers, like a crash), which the executor retries like the server does;
+- **signatures**: with ``signing_key`` every request is signed as Inngest Cloud
+  signs it, and every response signature is checked.
+
+It also serves the event API (``POST /e/{key}``: triggers functions and resolves
+waits) and a Realtime publish endpoint, and records every request in
+:attr:`LocalExecutor.requests` for assertions (which steps ran, how often, bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import itertools
+import json
+import re
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Literal
+
+import httpx
+import inngest
+import jcs
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .expressions import evaluate
+from .servers import RunningServer, serve_async
+
+__all__ = [
+    "LocalExecutor",
+    "Pause",
+    "RequestRecord",
+    "Run",
+    "RunFailed",
+]
+
+RunStatus = Literal["running", "waiting", "completed", "failed"]
+DEFAULT_RETRIES = 4
+MAX_REQUESTS_PER_RUN = 20_000
+
+
+class RunFailed(AssertionError):
+    """Raised by :meth:`LocalExecutor.run` (``check=True``) when a run fails."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.id} of {run.fn_id} failed: {run.error}")
+        self.run = run
+
+
+@dataclasses.dataclass
+class RequestRecord:
+    """One call of the app, as the executor made it."""
+
+    index: int
+    run_id: str
+    fn_id: str
+    step: str
+    attempt: int
+    status: int | None
+    ops: list[tuple[str, str]]
+    bytes_sent: int
+    bytes_received: int
+    seconds: float
+    dropped: bool = False
+
+
+@dataclasses.dataclass
+class Pause:
+    """A run waiting for an event."""
+
+    run_id: str
+    step_id: str
+    name: str
+    event: str
+    if_exp: str | None
+    future: asyncio.Future[Any]
+
+
+@dataclasses.dataclass
+class Run:
+    """One function run driven by the executor."""
+
+    id: str
+    fn_id: str
+    event: dict[str, Any]
+    max_attempts: int
+    memos: dict[str, Any] = dataclasses.field(default_factory=dict)
+    stack: list[str] = dataclasses.field(default_factory=list)
+    status: RunStatus = "running"
+    output: Any = None
+    error: Any = None
+    disable_immediate: bool = False
+    requests: int = 0
+    step_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    done: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def memo_for(self, display_name: str) -> Any:
+        """The memo of the step whose readable id is ``display_name``."""
+        for hashed, name in self.step_names.items():
+            if name == display_name and hashed in self.memos:
+                return self.memos[hashed]
+        raise KeyError(display_name)
+
+    async def wait(self, timeout: float | None = 60.0) -> Run:
+        await asyncio.wait_for(self.done.wait(), timeout)
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class _Item:
+    step: str
+    attempt: int = 0
+
+
+class LocalExecutor:
+    """Drive a served app like the Inngest server does. Use as an async context
+    manager; it serves its own API (register, events, realtime) on 127.0.0.1.
+
+    Args:
+        signing_key: sign requests (production-mode apps need it); responses are
+            then checked too.
+        retry_delay: seconds to wait before a retry (Inngest backs off; tests need not).
+        honour_retry_after: wait as long as a ``retry-after`` header asks (capped
+            at ``max_retry_after``) instead of only recording it.
+        request_timeout: seconds to wait for the app to answer one call.
+    """
+
+    def __init__(
+        self,
+        *,
+        signing_key: str | None = None,
+        retry_delay: float = 0.0,
+        honour_retry_after: bool = False,
+        max_retry_after: float = 5.0,
+        request_timeout: float = 120.0,
+    ) -> None:
+        self.signing_key = signing_key
+        self.retry_delay = retry_delay
+        self.honour_retry_after = honour_retry_after
+        self.max_retry_after = max_retry_after
+        self.request_timeout = request_timeout
+        self.functions: dict[str, dict[str, Any]] = {}
+        self.app_url: str | None = None
+        self.runs: dict[str, Run] = {}
+        self.events: list[dict[str, Any]] = []
+        self.requests: list[RequestRecord] = []
+        self.published: list[tuple[str, str, Any]] = []
+        self.retry_after_seen: list[str] = []
+        self.pauses: list[Pause] = []
+        self._ids = itertools.count(1)
+        self._drop: Callable[[RequestRecord], bool] | None = None
+        self._subscribers: list[asyncio.Queue[tuple[str, str, Any]]] = []
+        self._server: RunningServer | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._http: httpx.AsyncClient | None = None
+        self.api = Starlette(
+            routes=[
+                Route("/fn/register", self._register, methods=["POST"]),
+                Route("/e/{key}", self._event_api, methods=["POST"]),
+                Route("/v1/realtime/publish", self._publish, methods=["POST"]),
+                Route("/v1/realtime/token", self._token, methods=["POST"]),
+            ]
+        )
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def __aenter__(self) -> LocalExecutor:
+        self._stack = contextlib.AsyncExitStack()
+        self._server = await self._stack.enter_async_context(serve_async(self.api))
+        self._http = await self._stack.enter_async_context(
+            httpx.AsyncClient(timeout=self.request_timeout)
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for run in self.runs.values():
+            if run.task is not None and not run.task.done():
+                run.task.cancel()
+        for run in self.runs.values():
+            if run.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await run.task
+        if self._stack is not None:
+            await self._stack.aclose()
+
+    @property
+    def api_url(self) -> str:
+        """Where apps send registrations and events (their ``INNGEST_DEV`` / base URL)."""
+        if self._server is None:
+            raise RuntimeError("use the executor inside 'async with'")
+        return self._server.url
+
+    def client(
+        self, app_id: str, *, signing_key: str | None = None, **options: Any
+    ) -> inngest.Inngest:
+        """An Inngest client for an app driven by this executor (dev mode unless a
+        signing key is given)."""
+        return inngest.Inngest(
+            app_id=app_id,
+            api_base_url=self.api_url,
+            event_api_base_url=self.api_url,
+            is_production=signing_key is not None,
+            signing_key=signing_key,
+            **options,
+        )
+
+    # -- the API apps call ----------------------------------------------------------
+
+    async def _register(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self._store_functions(body.get("functions") or [])
+        return JSONResponse({"ok": True})
+
+    def _store_functions(self, functions: Iterable[dict[str, Any]]) -> None:
+        for config in functions:
+            self.functions[config["id"]] = config
+
+    async def _event_api(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        events = body if isinstance(body, list) else [body]
+        ids = await self.send(events)
+        return JSONResponse({"ids": ids, "status": 200})
+
+    async def _publish(self, request: Request) -> JSONResponse:
+        channel = request.query_params.get("channel", "")
+        topic = request.query_params.get("topic", "")
+        data = await request.json()
+        message = (channel, topic, data)
+        self.published.append(message)
+        for queue in self._subscribers:
+            queue.put_nowait(message)
+        return JSONResponse({"ok": True})
+
+    async def _token(self, request: Request) -> JSONResponse:
+        topics = await request.json()
+        channel = topics[0]["channel"] if topics else ""
+        return JSONResponse({"jwt": f"local-token-{channel}"})
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[tuple[str, str, Any]]]:
+        """Receive ``(channel, topic, data)`` for every Realtime publish from now on."""
+        queue: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.remove(queue)
+
+    async def attach(self, app: Any, *, path: str = "/api/inngest") -> str:
+        """Serve ``app`` on 127.0.0.1 for the executor's lifetime and sync it;
+        returns its Inngest URL."""
+        if self._stack is None:
+            raise RuntimeError("use the executor inside 'async with'")
+        server = await self._stack.enter_async_context(serve_async(app))
+        url = f"{server.url}{path}"
+        await self.sync(url)
+        return url
+
+    # -- sync -----------------------------------------------------------------------
+
+    async def sync(self, app_url: str) -> dict[str, dict[str, Any]]:
+        """Register the app served at ``app_url`` (its ``/api/inngest`` URL)."""
+        assert self._http is not None
+        self.app_url = app_url
+        if self.signing_key:
+            body = json.dumps({"url": app_url}).encode()
+            headers = {
+                "content-type": "application/json",
+                "x-inngest-sync-kind": "in_band",
+                "x-inngest-server-kind": "cloud",
+                **self._sign(body),
+            }
+            response = await self._http.put(app_url, content=body, headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"sync failed: HTTP {response.status_code} {response.text}")
+            self._store_functions(response.json().get("functions") or [])
+        else:
+            response = await self._http.put(app_url, headers={"x-inngest-server-kind": "dev"})
+            if response.status_code != 200 or not response.json().get("ok"):
+                raise RuntimeError(f"sync failed: HTTP {response.status_code} {response.text}")
+        return self.functions
+
+    # -- events, runs ---------------------------------------------------------------
+
+    def _new_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "name": str(event["name"]),
+            "data": dict(event.get("data") or {}),
+            "id": str(event.get("id") or f"evt-{next(self._ids)}"),
+            "ts": int(event.get("ts") or time.time() * 1000),
+            "user": dict(event.get("user") or {}),
+        }
+
+    async def send(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[str]:
+        """Accept events like the event API: resolve matching waits, start triggered runs."""
+        batch = [events] if isinstance(events, Mapping) else list(events)
+        ids: list[str] = []
+        for raw in batch:
+            event = self._new_event(raw)
+            self.events.append(event)
+            ids.append(event["id"])
+            self._resume_pauses(event)
+            for fn_id, config in list(self.functions.items()):
+                if self._triggered_by(config, event):
+                    self.start(fn_id, event=event)
+        return ids
+
+    def _triggered_by(self, config: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+        for trigger in config.get("triggers") or []:
+            if trigger.get("event") != event["name"]:
+                continue
+            expression = trigger.get("expression")
+            if expression is None or evaluate(expression, {"event": event}):
+                return True
+        return False
+
+    def function_id(self, fn_id: str) -> str:
+        """The fully-qualified id of a function given its local or full id."""
+        if fn_id in self.functions:
+            return fn_id
+        matches = [f for f in self.functions if f.endswith(f"-{fn_id}")]
+        if len(matches) != 1:
+            raise KeyError(
+                f"no single registered function matches {fn_id!r}: {sorted(self.functions)}"
+            )
+        return matches[0]
+
+    def start(
+        self,
+        fn_id: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        event: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Start a run of ``fn_id`` (local or full id) with ``data`` or a whole event."""
+        full_id = self.function_id(fn_id)
+        config = self.functions[full_id]
+        if event is None:
+            triggers = [t["event"] for t in config.get("triggers") or [] if "event" in t]
+            event = self._new_event(
+                {"name": triggers[0] if triggers else "manual", "data": data or {}}
+            )
+        retries = ((config.get("steps") or {}).get("step") or {}).get("retries") or {}
+        attempts = int(retries.get("attempts", DEFAULT_RETRIES)) + 1
+        run = Run(
+            id=f"run-{next(self._ids)}", fn_id=full_id, event=dict(event), max_attempts=attempts
+        )
+        self.runs[run.id] = run
+        run.task = asyncio.create_task(self._drive(run))
+        return run
+
+    async def run(
+        self,
+        fn_id: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        event: Mapping[str, Any] | None = None,
+        check: bool = True,
+        timeout: float = 120.0,
+    ) -> Run:
+        """Start a run and wait for it to end; with ``check`` a failure raises
+        :class:`RunFailed`."""
+        run = await self.start(fn_id, data, event=event).wait(timeout)
+        if check and run.status != "completed":
+            raise RunFailed(run)
+        return run
+
+    # -- pauses ---------------------------------------------------------------------
+
+    def _resume_pauses(self, event: dict[str, Any]) -> None:
+        for pause in list(self.pauses):
+            if pause.event != event["name"] or pause.future.done():
+                continue
+            run = self.runs[pause.run_id]
+            if pause.if_exp and not evaluate(pause.if_exp, {"event": run.event, "async": event}):
+                continue
+            self.pauses.remove(pause)
+            pause.future.set_result(event)
+
+    async def wait_for_pause(self, run: Run | None = None, *, timeout: float = 30.0) -> Pause:
+        """Wait until a run (any run by default) is paused on an event wait."""
+
+        async def poll() -> Pause:
+            while True:
+                for pause in self.pauses:
+                    if run is None or pause.run_id == run.id:
+                        return pause
+                if run is not None and run.done.is_set():
+                    raise RuntimeError(f"run {run.id} ended ({run.status}) without waiting")
+                await asyncio.sleep(0.005)
+
+        return await asyncio.wait_for(poll(), timeout)
+
+    def expire_waits(self, run: Run | None = None) -> int:
+        """Time out pending waits (of one run, or all): the steps get ``null``."""
+        expired = 0
+        for pause in list(self.pauses):
+            if run is None or pause.run_id == run.id:
+                self.pauses.remove(pause)
+                pause.future.set_result(None)
+                expired += 1
+        return expired
+
+    # -- faults ---------------------------------------------------------------------
+
+    def drop_requests(self, when: Callable[[RequestRecord], bool] | None) -> None:
+        """Drop every request for which ``when(record)`` is true, as if the app had
+        crashed before answering; the executor retries it like Inngest would."""
+        self._drop = when
+
+    # -- driving a run --------------------------------------------------------------
+
+    async def _drive(self, run: Run) -> None:
+        try:
+            work = [_Item("step")]
+            while work and run.status == "running":
+                results = await asyncio.gather(*(self._process(run, item) for item in work))
+                following: list[_Item] = []
+                for items in results:
+                    for item in items:
+                        planned_done = (
+                            item.step != "step" and item.attempt == 0 and item.step in run.memos
+                        )
+                        if item not in following and not planned_done:
+                            following.append(item)
+                if not following and run.status == "running":
+                    following = [_Item("step")]
+                work = following
+        except Exception as err:  # noqa: BLE001 - an executor bug must not hang the test
+            if run.status == "running":
+                run.status, run.error = "failed", {"name": type(err).__name__, "message": str(err)}
+        finally:
+            for pause in [p for p in self.pauses if p.run_id == run.id]:
+                self.pauses.remove(pause)
+            run.done.set()
+
+    def _request_body(self, run: Run, item: _Item) -> dict[str, Any]:
+        return {
+            "event": run.event,
+            "events": [run.event],
+            "steps": run.memos,
+            "ctx": {
+                "fn_id": run.fn_id,
+                "run_id": run.id,
+                "env": "",
+                "step_id": item.step,
+                "attempt": item.attempt,
+                "max_attempts": run.max_attempts,
+                "stack": {"stack": run.stack, "current": len(run.stack)},
+                "disable_immediate_execution": run.disable_immediate,
+                "use_api": False,
+            },
+            "version": 2,
+            "use_api": False,
+        }
+
+    def _sign(self, body: bytes) -> dict[str, str]:
+        if not self.signing_key:
+            return {}
+        key = re.sub(r"^signkey-\w+-", "", self.signing_key).encode()
+        stamp = str(int(time.time()))
+        canonical = jcs.canonicalize(json.loads(body)) if body else b""
+        digest = hmac.new(key, canonical + stamp.encode(), hashlib.sha256).hexdigest()
+        return {"x-inngest-signature": f"t={stamp}&s={digest}"}
+
+    def _check_response_signature(self, response: httpx.Response) -> None:
+        if not self.signing_key:
+            return
+        header = response.headers.get("x-inngest-signature")
+        if not header:
+            raise RuntimeError("the app did not sign its response")
+        parsed = urllib.parse.parse_qs(header)
+        key = re.sub(r"^signkey-\w+-", "", self.signing_key).encode()
+        expected = hmac.new(key, response.content + parsed["t"][0].encode(), hashlib.sha256)
+        if not hmac.compare_digest(expected.hexdigest(), parsed["s"][0]):
+            raise RuntimeError("the app's response signature does not verify")
+
+    async def _post(self, run: Run, item: _Item) -> tuple[RequestRecord, httpx.Response | None]:
+        assert self._http is not None
+        assert self.app_url is not None
+        run.requests += 1
+        if run.requests > MAX_REQUESTS_PER_RUN:
+            raise RuntimeError(f"run {run.id} made more than {MAX_REQUESTS_PER_RUN} requests")
+        body = json.dumps(self._request_body(run, item)).encode()
+        record = RequestRecord(
+            index=len(self.requests) + 1,
+            run_id=run.id,
+            fn_id=run.fn_id,
+            step=item.step,
+            attempt=item.attempt,
+            status=None,
+            ops=[],
+            bytes_sent=len(body),
+            bytes_received=0,
+            seconds=0.0,
+        )
+        self.requests.append(record)
+        if self._drop is not None and self._drop(record):
+            record.dropped = True
+            return record, None
+        query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": item.step})
+        headers = {
+            "content-type": "application/json",
+            "x-inngest-server-kind": "cloud" if self.signing_key else "dev",
+            **self._sign(body),
+        }
+        started = time.perf_counter()
+        try:
+            response = await self._http.post(
+                f"{self.app_url}?{query}", content=body, headers=headers
+            )
+        except httpx.TransportError:
+            record.dropped = True
+            return record, None
+        finally:
+            record.seconds = time.perf_counter() - started
+        record.status = response.status_code
+        record.bytes_received = len(response.content)
+        if response.status_code < 400:
+            self._check_response_signature(response)
+        return record, response
+
+    def _fail(self, run: Run, error: Any) -> list[_Item]:
+        run.status, run.error = "failed", error
+        return []
+
+    async def _retry(self, run: Run, item: _Item, error: Any, delay: float = 0.0) -> list[_Item]:
+        if item.attempt + 1 >= run.max_attempts:
+            return self._fail(run, error)
+        pause = max(self.retry_delay, delay)
+        if pause:
+            await asyncio.sleep(pause)
+        return [_Item(item.step, item.attempt + 1)]
+
+    async def _process(self, run: Run, item: _Item) -> list[_Item]:
+        record, response = await self._post(run, item)
+        if response is None:
+            return await self._retry(run, item, {"name": "ConnectionError", "message": "no answer"})
+        if response.status_code == 200:
+            run.status, run.output = "completed", response.json()
+            return []
+        if response.status_code == 206:
+            ops = response.json()
+            record.ops = [(op.get("op", ""), op.get("displayName", "")) for op in ops]
+            if len(ops) > 1:
+                run.disable_immediate = True
+            no_retry = response.headers.get("x-inngest-no-retry") == "true"
+            results = await asyncio.gather(*(self._op(run, item, op, no_retry) for op in ops))
+            return [next_item for items in results for next_item in items]
+        error = _json_or_text(response)
+        if response.headers.get("x-inngest-no-retry") == "true" or response.status_code in (
+            401,
+            403,
+        ):
+            return self._fail(run, error)
+        retry_after = response.headers.get("retry-after")
+        delay = 0.0
+        if retry_after:
+            self.retry_after_seen.append(retry_after)
+            if self.honour_retry_after:
+                delay = min(_seconds_until(retry_after), self.max_retry_after)
+        return await self._retry(run, item, error, delay)
+
+    def _memoize(self, run: Run, op: Mapping[str, Any], value: Any) -> None:
+        step_id = str(op["id"])
+        run.memos[step_id] = value
+        run.stack.append(step_id)
+
+    async def _op(
+        self, run: Run, item: _Item, op: Mapping[str, Any], no_retry: bool
+    ) -> list[_Item]:
+        kind = op.get("op")
+        step_id = str(op.get("id"))
+        run.step_names[step_id] = str(op.get("displayName") or op.get("name") or step_id)
+        if kind == "StepRun":
+            self._memoize(run, op, {"data": op.get("data")})
+            return []
+        if kind == "StepPlanned":
+            return [] if step_id in run.memos else [_Item(step_id)]
+        if kind == "StepError":
+            if no_retry or item.attempt + 1 >= run.max_attempts:
+                self._memoize(run, op, {"error": op.get("error")})
+                return []
+            if self.retry_delay:
+                await asyncio.sleep(self.retry_delay)
+            return [_Item(item.step, item.attempt + 1)]
+        if kind == "StepFailed":
+            self._memoize(run, op, {"error": op.get("error")})
+            return []
+        if kind == "Sleep":
+            self._memoize(run, op, None)
+            return []
+        if kind == "WaitForEvent":
+            opts = op.get("opts") or {}
+            pause = Pause(
+                run_id=run.id,
+                step_id=step_id,
+                name=run.step_names[step_id],
+                event=str(opts.get("event") or op.get("name")),
+                if_exp=opts.get("if"),
+                future=asyncio.get_running_loop().create_future(),
+            )
+            self.pauses.append(pause)
+            run.status = "waiting"
+            try:
+                value = await pause.future
+            finally:
+                run.status = "running" if run.status == "waiting" else run.status
+            self._memoize(run, op, value)
+            return []
+        if kind == "InvokeFunction":
+            self._memoize(run, op, await self._invoke(run, op))
+            return []
+        if kind == "AIGateway":
+            ok, value = await self._ai_call(op.get("opts") or {})
+            if ok:
+                self._memoize(run, op, {"data": value})
+                return []
+            if item.attempt + 1 < run.max_attempts:
+                if self.retry_delay:
+                    await asyncio.sleep(self.retry_delay)
+                return [_Item(item.step, item.attempt + 1)]
+            self._memoize(run, op, {"error": value})
+            return []
+        return self._fail(run, {"name": "UnknownOpcode", "message": f"unknown opcode {kind!r}"})
+
+    async def _invoke(self, run: Run, op: Mapping[str, Any]) -> Any:
+        opts = op.get("opts") or {}
+        target = str(opts.get("function_id"))
+        payload = opts.get("payload") or {}
+        if target not in self.functions:
+            return {"error": {"name": "FunctionNotFound", "message": f"no function {target!r}"}}
+        data = dict(payload.get("data") or {})
+        data["_inngest"] = {
+            "fn_id": target,
+            "correlation_id": f"{run.id}.{op.get('id')}",
+            "source_fn_id": run.fn_id,
+            "name": op.get("displayName"),
+        }
+        child = self.start(target, event={"name": "inngest/function.invoked", "data": data})
+        await child.wait(timeout=None)
+        if child.status == "completed":
+            return {"data": child.output}
+        error = child.error if isinstance(child.error, dict) else {"message": str(child.error)}
+        return {
+            "error": {
+                "name": str(error.get("name") or "Error"),
+                "message": str(error.get("message") or error),
+            }
+        }
+
+    async def _ai_call(self, opts: Mapping[str, Any]) -> tuple[bool, Any]:
+        assert self._http is not None
+        url = str(opts.get("url"))
+        headers = {"content-type": "application/json", **dict(opts.get("headers") or {})}
+        key = str(opts.get("auth_key") or "")
+        if opts.get("format") == "anthropic":
+            headers.setdefault("x-api-key", key)
+        elif opts.get("format") != "gemini" and key:
+            headers.setdefault("authorization", f"Bearer {key}")
+        try:
+            response = await self._http.post(url, json=opts.get("body") or {}, headers=headers)
+        except httpx.TransportError as err:
+            return False, {"name": "AIGatewayError", "message": f"Error making AI request: {err}"}
+        if 200 <= response.status_code < 300:
+            try:
+                return True, response.json()
+            except ValueError:
+                return False, {
+                    "name": "AIGatewayError",
+                    "message": "Error making AI request: the response is not JSON",
+                    "stack": response.text,
+                }
+        return False, {
+            "name": "AIGatewayError",
+            "message": f"Error making AI request: unsuccessful status code: {response.status_code}",
+            "stack": response.text,
+        }
+
+    async def replay(self, run: Run) -> httpx.Response:
+        """Call the app once more with everything ``run`` has memoized, as a replay
+        after the last step would. Nothing may run again: a finished run answers with
+        the same output, without touching tools or models."""
+        assert self._http is not None
+        assert self.app_url is not None
+        body = json.dumps(self._request_body(run, _Item("step"))).encode()
+        query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": "step"})
+        headers = {"content-type": "application/json", **self._sign(body)}
+        return await self._http.post(f"{self.app_url}?{query}", content=body, headers=headers)
+
+    # -- reading results ------------------------------------------------------------
+
+    def requests_for(self, run: Run) -> list[RequestRecord]:
+        return [r for r in self.requests if r.run_id == run.id]
+
+    def executed(self, run: Run) -> list[str]:
+        """Readable ids of the steps the app executed (or reported), in order, once per report."""
+        return [name for r in self.requests_for(run) for op, name in r.ops if op == "StepRun"]
+
+
+def _json_or_text(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"message": response.text}
+
+
+def _seconds_until(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        import datetime
+
+        when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return max(0.0, when.timestamp() - time.time())
+    except ValueError:
+        return 0.0
