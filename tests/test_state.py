@@ -143,3 +143,16 @@ def test_state_apply_revalidates_typed_data() -> None:
     assert state.kv.get("seen") == 1
     state.apply([])
     assert state.data.steps == ["one"]
+
+
+def test_appends_from_parallel_copies_are_all_kept() -> None:
+    base = {"facts": ["a"], "n": 1}
+    first = diff(base, {"facts": ["a", "b"], "n": 1})
+    second = diff(base, {"facts": ["a", "c", "d"], "n": 1})
+    assert first == [{"op": "append", "path": ["facts"], "value": ["b"]}]
+    merged = apply_patch(apply_patch(base, first), second)
+    assert merged == {"facts": ["a", "b", "c", "d"], "n": 1}
+    # appending where the list vanished falls back to setting it
+    assert apply_patch({}, first) == {"facts": ["b"]}
+    # shrinking or reordering replaces the list
+    assert diff(["a", "b"], ["b"]) == [{"op": "set", "path": [], "value": ["b"]}]

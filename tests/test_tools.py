@@ -19,6 +19,7 @@ from agentkit_inngest import (
     tool,
 )
 from agentkit_inngest.network import NetworkRun
+from agentkit_inngest.steps import NoSteps
 
 
 class Weather(pydantic.BaseModel):
@@ -45,7 +46,7 @@ def _ctx(call: ToolCall | None = None) -> ToolContext:
         agent=create_agent(name="A"),
         network=run,
         state=state,
-        step=None,
+        step=NoSteps(run.runner, "t"),
         call=call or ToolCall(id="c", name="t", arguments={}),
     )
 

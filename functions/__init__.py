@@ -1,0 +1,1 @@
+"""The deployable app: the project's networks and functions served at /api/inngest."""
