@@ -19,9 +19,10 @@ from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResul
 from .models.base import Model, ModelRequest, ToolChoice
 from .state import AgentResult, State, diff
 from .steps import NoSteps, StepTools
-from .tools import Tool, ToolContext, tool_names
+from .tools import Tool, ToolContext, ToolSource, tool_names
 
 if TYPE_CHECKING:
+    from .history import ContextWindow, HistoryStore
     from .network import NetworkRun
     from .steps import StepRunner
 
@@ -109,6 +110,9 @@ class Agent:
         assistant: str = "",
         lifecycle: Lifecycle | None = None,
         max_iter: int = 0,
+        mcp_servers: Sequence[ToolSource] = (),
+        history: HistoryStore | None = None,
+        context_window: ContextWindow | None = None,
     ) -> None:
         _check_name("agent", name)
         if max_iter < 0:
@@ -120,6 +124,16 @@ class Agent:
         self.assistant = assistant
         self.lifecycle = lifecycle or Lifecycle()
         self.max_iter = max_iter
+        self.history = history
+        self.context_window = context_window
+        self.mcp_servers: list[ToolSource] = []
+        for source in mcp_servers:
+            if not isinstance(source, ToolSource):
+                raise ConfigurationError(
+                    f"agent {name!r}: mcp_servers entries must be tool sources "
+                    f"(agentkit_inngest.mcp servers), got {type(source).__name__}"
+                )
+            self.mcp_servers.append(source)
         self._tools: dict[str, Tool] = {}
         for item in tools:
             if not isinstance(item, Tool):
@@ -130,7 +144,11 @@ class Agent:
             if item.name in self._tools:
                 raise ConfigurationError(f"agent {name!r} has two tools named {item.name!r}")
             self._tools[item.name] = item
-        if tool_choice not in ("auto", "any") and tool_choice not in self._tools:
+        if (
+            tool_choice not in ("auto", "any")
+            and tool_choice not in self._tools
+            and not self.mcp_servers
+        ):
             raise ConfigurationError(
                 f"agent {name!r}: tool_choice {tool_choice!r} is neither 'auto', 'any' nor "
                 f"one of its tools ({tool_names(list(self._tools.values()))})"
@@ -157,6 +175,9 @@ class Agent:
             assistant=self.assistant,
             lifecycle=self.lifecycle,
             max_iter=self.max_iter,
+            mcp_servers=self.mcp_servers,
+            history=self.history,
+            context_window=self.context_window,
         )
 
     # -- entry points -------------------------------------------------------------------
@@ -201,6 +222,7 @@ class Agent:
         """
         from .network import NetworkRun
 
+        standalone = network is None
         if network is None:
             network = NetworkRun.for_agent(state=state, runner=runner, input=input)
         resolved = self.resolve_model(model, network)
@@ -210,7 +232,19 @@ class Agent:
                 "to agent.run, or default_model= to the network"
             )
         limit = max(1, self.max_iter if max_iter is None else max_iter)
-        return await self._loop(input, resolved, network, limit)
+        if not standalone:
+            return await self._loop(input, resolved, network, limit)
+        from .history import open_thread, save_results
+
+        try:
+            if self.history is not None:
+                await open_thread(network, self.history, input)
+            result = await self._loop(input, resolved, network, limit)
+            if self.history is not None:
+                await save_results(network, self.history, [result])
+            return result
+        finally:
+            await network.close()
 
     def run_sync(self, input: str = "", **options: Any) -> AgentResult:
         """:meth:`run` for code without an event loop."""
@@ -225,13 +259,43 @@ class Agent:
             return str(await maybe_await(self.system(network)))
         return self.system
 
+    async def resolve_tools(self, network: NetworkRun) -> dict[str, Tool]:
+        """The agent's tools for a call: its own and its tool sources' (MCP servers)."""
+        if not self.mcp_servers:
+            return self._tools
+        tools = dict(self._tools)
+        for source in self.mcp_servers:
+            for found in await source.list_tools(network):
+                if found.name in tools:
+                    raise ConfigurationError(
+                        f"agent {self.name!r}: tool {found.name!r} from {source.name!r} "
+                        "clashes with another tool of the same name"
+                    )
+                tools[found.name] = found
+        if self.tool_choice not in ("auto", "any") and self.tool_choice not in tools:
+            raise ConfigurationError(
+                f"agent {self.name!r}: tool_choice {self.tool_choice!r} is not among its "
+                f"tools ({tool_names(list(tools.values()))})"
+            )
+        return tools
+
+    def window(self, network: NetworkRun) -> ContextWindow | None:
+        """The context window in force: the agent's own, else the network's."""
+        if self.context_window is not None:
+            return self.context_window
+        return getattr(network.network, "context_window", None)
+
     async def _loop(self, input: str, model: Model, network: NetworkRun, limit: int) -> AgentResult:
         scope = _Scope(network.runner.next_call(self.name))
+        tools = await self.resolve_tools(network)
         system = await self.system_prompt(network)
         prompt: list[Message] = [TextMessage(role="system", content=system)] if system else []
         history = network.state.format_history()
         if network.is_standalone and input:
             history.append(TextMessage(role="user", content=input))
+        window = self.window(network)
+        if window is not None:
+            history = window(history)
         if self.assistant:
             history.append(TextMessage(role="assistant", content=self.assistant))
         result = AgentResult(
@@ -249,7 +313,7 @@ class Agent:
                         return result
                     prompt, history = list(started.prompt), list(started.history)
             turn_start = len(result.output)
-            await self._infer(model, scope, network, prompt + history, result)
+            await self._infer(model, scope, network, prompt + history, result, tools)
             if self.lifecycle.on_response is not None:
                 changed = await maybe_await(
                     self.lifecycle.on_response(agent=self, network=network, result=result)
@@ -259,7 +323,7 @@ class Agent:
             calls = [
                 call for m in turn_output if isinstance(m, ToolCallMessage) for call in m.tools
             ]
-            tool_results = await self._run_tools(calls, scope, network)
+            tool_results = await self._run_tools(calls, scope, network, tools)
             result.tool_calls.extend(tool_results)
             history = [*history, *_interleave(turn_output, tool_results)]
             if not self._continue_loop(result, tool_results):
@@ -282,9 +346,10 @@ class Agent:
         network: NetworkRun,
         messages: list[Message],
         result: AgentResult,
+        tools: dict[str, Tool],
     ) -> None:
         request = ModelRequest(
-            messages=messages, tools=list(self._tools.values()), tool_choice=self.tool_choice
+            messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
         )
         body = model.build_body(request)
         raw = await network.runner.infer(scope.id("infer"), model, body)
@@ -302,15 +367,15 @@ class Agent:
     # -- tools --------------------------------------------------------------------------
 
     async def _run_tools(
-        self, calls: list[ToolCall], scope: _Scope, network: NetworkRun
+        self, calls: list[ToolCall], scope: _Scope, network: NetworkRun, tools: dict[str, Tool]
     ) -> list[ToolResultMessage]:
         if not calls:
             return []
         thunks: list[Callable[[], Awaitable[Any]]] = []
         for call in calls:
-            found = self._tools.get(call.name)
+            found = tools.get(call.name)
             if found is None:
-                thunks.append(_constant(_unknown_tool(call, list(self._tools.values()))))
+                thunks.append(_constant(_unknown_tool(call, list(tools.values()))))
                 continue
             if found.pure:
                 thunks.append(_bind(self._call_tool, found, call, network, None))
@@ -363,6 +428,9 @@ def create_agent(
     assistant: str = "",
     lifecycle: Lifecycle | None = None,
     max_iter: int = 0,
+    mcp_servers: Sequence[ToolSource] = (),
+    history: HistoryStore | None = None,
+    context_window: ContextWindow | None = None,
 ) -> Agent:
     """Build an :class:`Agent`.
 
@@ -376,6 +444,11 @@ def create_agent(
         assistant: text placed as the start of the assistant's answer.
         lifecycle: hooks (:class:`Lifecycle`).
         max_iter: inferences per call while the model keeps calling tools.
+        mcp_servers: MCP servers whose tools the agent may call (``<server>-<tool>``).
+        history: a thread store for runs of this agent on its own (networks use
+            their own ``history``).
+        context_window: trims the conversation sent to the model
+            (:func:`~agentkit_inngest.history.last_messages`, ``token_budget``).
     """
     return Agent(
         name=name,
@@ -387,6 +460,9 @@ def create_agent(
         assistant=assistant,
         lifecycle=lifecycle,
         max_iter=max_iter,
+        mcp_servers=mcp_servers,
+        history=history,
+        context_window=context_window,
     )
 
 

@@ -69,6 +69,10 @@ class InngestRunner(StepRunner):
         self.ctx = ctx
         self.prefix = prefix.rstrip("/")
 
+    @property
+    def run_id(self) -> str:
+        return self.ctx.run_id
+
     def claim(self, step_id: str) -> str:
         return super().claim(f"{self.prefix}/{step_id}" if self.prefix else step_id)
 

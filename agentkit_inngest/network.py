@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import ConfigurationError, InputError
@@ -20,11 +21,13 @@ from .steps import InlineRunner, StepRunner
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .history import ContextWindow, HistoryStore
     from .models.base import Model
 
 __all__ = ["Network", "NetworkRun", "create_network"]
 
 T = TypeVar("T")
+logger = logging.getLogger("agentkit_inngest")
 
 
 class Network(Generic[T]):
@@ -40,6 +43,8 @@ class Network(Generic[T]):
         router: Router | None = None,
         max_iter: int = 0,
         default_state: State[T] | None = None,
+        history: HistoryStore | None = None,
+        context_window: ContextWindow | None = None,
     ) -> None:
         from .agent import Agent
 
@@ -65,6 +70,8 @@ class Network(Generic[T]):
         self.router = router
         self.max_iter = max_iter
         self.default_state: State[T] = default_state if default_state is not None else State()
+        self.history = history
+        self.context_window = context_window
 
     def __repr__(self) -> str:
         return f"Network(name={self.name!r}, agents={list(self.agents)!r})"
@@ -147,7 +154,9 @@ class NetworkRun:
         self.call_count = 0
         self.stack: list[Agent] = []
         self.routing_usage = Usage()
+        self.cache: dict[str, Any] = {}
         self._first_result = len(state.results)
+        self._cleanups: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
     def for_agent(
@@ -163,11 +172,28 @@ class NetworkRun:
             standalone=True,
         )
 
+    def add_cleanup(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Run ``cleanup`` when the run (or, under Inngest, this request) ends."""
+        self._cleanups.append(cleanup)
+
+    async def close(self) -> None:
+        """Run the cleanups, newest first; a failing cleanup is logged, not raised."""
+        while self._cleanups:
+            cleanup = self._cleanups.pop()
+            try:
+                await cleanup()
+            except Exception:  # cleanup must not mask the run's outcome
+                logger.exception("cleanup of network run %r failed", self.name)
+
     def with_state(self, state: State[Any]) -> NetworkRun:
         """This run seen with another state object (a tool's working copy)."""
         twin = copy.copy(self)
         twin.state = state
         return twin
+
+    @property
+    def history(self) -> HistoryStore | None:
+        return getattr(self.network, "history", None)
 
     # -- read-only views ------------------------------------------------------------
 
@@ -246,6 +272,19 @@ class NetworkRun:
         self._check_models()
         if not await self.available_agents():
             raise ConfigurationError(f"network {self.name!r}: no agent is enabled")
+        try:
+            store = self.history
+            if store is not None:
+                from .history import open_thread, save_results
+
+                await open_thread(self, store, self.input)
+            await self._loop()
+            if store is not None:
+                await save_results(self, store, self.results)
+        finally:
+            await self.close()
+
+    async def _loop(self) -> None:
         if self.input:
             self.state.messages.append(TextMessage(role="user", content=self.input))
         limit = self.network.max_iter
@@ -274,6 +313,8 @@ class _StandaloneNetwork(Network[Any]):
         self.router = None
         self.max_iter = 0
         self.default_state = State()
+        self.history = None
+        self.context_window = None
 
 
 def create_network(
@@ -285,6 +326,8 @@ def create_network(
     router: Router | None = None,
     max_iter: int = 0,
     default_state: State[T] | None = None,
+    history: HistoryStore | None = None,
+    context_window: ContextWindow | None = None,
 ) -> Network[T]:
     """Build a :class:`Network`.
 
@@ -297,6 +340,9 @@ def create_network(
             default routing agent (which needs ``default_model``).
         max_iter: the most agent calls per run (``0``: no limit).
         default_state: the state each run starts from (copied per run).
+        history: a thread store: runs continue the thread named by the state's
+            ``thread_id`` (see :mod:`agentkit_inngest.history`).
+        context_window: trims the conversation sent to each model call.
     """
     return Network(
         name=name,
@@ -306,4 +352,6 @@ def create_network(
         router=router,
         max_iter=max_iter,
         default_state=default_state,
+        history=history,
+        context_window=context_window,
     )

@@ -22,6 +22,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -105,6 +106,11 @@ class StepRunner(ABC):
     def __init__(self) -> None:
         self._claimed: set[str] = set()
         self._calls: dict[str, int] = {}
+
+    @property
+    @abstractmethod
+    def run_id(self) -> str:
+        """An id of the run, the same on every replay (derive idempotency keys from it)."""
 
     # -- identifiers -----------------------------------------------------------------
 
@@ -225,6 +231,11 @@ class InlineRunner(StepRunner):
         self._on_wait = on_wait_for_event
         self._on_invoke = on_invoke
         self._on_send = on_send_event
+        self._run_id = f"inline-{uuid.uuid4()}"
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
 
     async def _attempts(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         attempt = 0

@@ -20,7 +20,17 @@ import inspect
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast, get_type_hints, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Literal,
+    Protocol,
+    TypeAlias,
+    cast,
+    get_type_hints,
+    overload,
+    runtime_checkable,
+)
 
 import pydantic
 import pydantic_core
@@ -39,6 +49,7 @@ __all__ = [
     "Tool",
     "ToolContext",
     "ToolOutcome",
+    "ToolSource",
     "create_tool",
     "tool",
 ]
@@ -82,6 +93,20 @@ class ToolOutcome:
         return ToolResultMessage(
             tool_call_id=call.id, name=call.name, content=self.content, is_error=self.is_error
         )
+
+
+@runtime_checkable
+class ToolSource(Protocol):
+    """Tools an agent discovers at run time (an MCP server, for instance).
+
+    ``list_tools`` is called at the start of each agent call; it must make its own
+    I/O through ``network.runner`` steps (so replays read the memo) and may cache
+    per run in ``network.cache``. Cleanups go to ``network.add_cleanup``.
+    """
+
+    name: str
+
+    async def list_tools(self, network: NetworkRun) -> list[Tool]: ...
 
 
 Handler: TypeAlias = Callable[..., Any]

@@ -1,0 +1,135 @@
+"""Threads across runs (the flow, with the in-memory store) and context windows."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from agentkit_inngest import (
+    State,
+    TextMessage,
+    ToolCall,
+    ToolCallMessage,
+    ToolResultMessage,
+    create_agent,
+    create_network,
+    route_in_order,
+)
+from agentkit_inngest.history import last_messages, thread_id_for, token_budget
+from agentkit_inngest.history.memory import MemoryStore
+from agentkit_inngest.server import create_server
+from agentkit_inngest.testing import ScriptedModel, text
+from agentkit_inngest.testing.executor import LocalExecutor
+
+
+def _network(store: MemoryStore, model: ScriptedModel, **kw: object):  # type: ignore[no-untyped-def]
+    agent = create_agent(name="Chat", model=model)
+    return create_network(
+        name="Chat", agents=[agent], router=route_in_order(agent), history=store, **kw
+    )  # type: ignore[arg-type]
+
+
+async def test_second_run_on_a_thread_sees_the_first() -> None:
+    store = MemoryStore()
+    model = ScriptedModel(
+        [text("Hi Ada."), lambda call: text(f"You said: {call.messages[0].content}")]
+    )  # type: ignore[union-attr]
+    network = _network(store, model)
+    first = await network.run("I am Ada.")
+    thread_id = first.state.thread_id
+    assert thread_id is not None and uuid.UUID(thread_id)
+    second = await network.run("Who am I?", state=State(thread_id=thread_id))
+    assert [m.content for m in model.calls[1].messages] == ["I am Ada.", "Hi Ada.", "Who am I?"]  # type: ignore[union-attr]
+    assert second.output == "You said: I am Ada."
+    assert [m.content for m in await store.load(thread_id)] == [
+        "I am Ada.",
+        "Hi Ada.",
+        "Who am I?",
+        "You said: I am Ada.",
+    ]  # type: ignore[union-attr]
+
+
+async def test_client_authoritative_history_is_not_read() -> None:
+    store = MemoryStore()
+    await store.create_thread("t1", metadata={})
+    await store.append("t1", [("m0", TextMessage(role="user", content="stored"), None)])
+    model = ScriptedModel([text("ok")])
+    sent = State(messages=[TextMessage(role="user", content="from the client")], thread_id="t1")
+    await _network(store, model).run("next", state=sent)
+    assert not any(c.startswith("load") for c in store.calls)
+    assert [m.content for m in model.calls[0].messages] == ["from the client", "next"]  # type: ignore[union-attr]
+
+
+async def test_durable_runs_write_each_message_once_and_create_threads_in_a_step() -> None:
+    store = MemoryStore()
+    model = ScriptedModel([text("first answer"), text("second answer")])
+    network = _network(store, model)
+    async with LocalExecutor() as executor:
+        client = executor.client("hist")
+        await executor.attach(create_server(client=client, networks=[network]))
+        run = await executor.run("network-chat", {"input": "hello"})
+        thread_id = run.output["state"]["thread_id"]
+        assert thread_id == thread_id_for(run.id)
+        assert executor.executed(run) == [
+            "history/create",
+            "history/append-user",
+            "Chat#1/infer",
+            "history/append-results",
+        ]
+        second = await executor.run("network-chat", {"input": "again", "thread_id": thread_id})
+        assert executor.executed(second)[0] == "history/load"
+        stored = [m.content for m in await store.load(thread_id)]  # type: ignore[union-attr]
+        assert stored == ["hello", "first answer", "again", "second answer"]
+        # replays re-ran the network code many times; each store call happened once per step
+        assert sum(c.startswith("load") for c in store.calls) == 2  # one step + the check above
+        assert sum(c.startswith("append") for c in store.calls) == 4
+
+
+def _conversation() -> list:  # type: ignore[type-arg]
+    call = ToolCallMessage(tools=(ToolCall(id="c1", name="t"),))
+    return [
+        TextMessage(role="user", content="q1"),
+        TextMessage(role="assistant", content="a1" * 40),
+        call,
+        ToolResultMessage(tool_call_id="c1", name="t", content="r"),
+        TextMessage(role="user", content="q2"),
+    ]
+
+
+def test_context_windows_keep_tool_pairs_whole() -> None:
+    conversation = _conversation()
+    assert last_messages(2)(conversation) == conversation[-1:]  # the orphaned result is dropped
+    assert last_messages(3)(conversation) == conversation[-3:]
+    budget = token_budget(20)(conversation)
+    assert budget[-1].content == "q2" and all(
+        m.kind != "tool_result"
+        or any(  # type: ignore[union-attr]
+            x.kind == "tool_call" for x in budget
+        )
+        for m in budget
+    )
+    assert token_budget(10_000)(conversation) == conversation
+    with pytest.raises(ValueError, match="at least 1"):
+        last_messages(0)
+    with pytest.raises(ValueError, match="at least 1"):
+        token_budget(0)
+
+
+async def test_context_window_caps_what_the_model_sees() -> None:
+    model = ScriptedModel([text("ok")])
+    history = [TextMessage(role="user", content=f"old {i}") for i in range(10)]
+    agent = create_agent(name="A", model=model, context_window=last_messages(3))
+    await agent.run("new", state=State(messages=history))
+    assert [m.content for m in model.calls[0].messages] == ["old 8", "old 9", "new"]  # type: ignore[union-attr]
+
+
+async def test_standalone_agents_keep_threads_too() -> None:
+    store = MemoryStore()
+    model = ScriptedModel([text("one"), lambda call: text(str(len(call.messages)))])
+    agent = create_agent(name="Solo", model=model, history=store)
+    state = State()
+    await agent.run("first", state=state)
+    assert state.thread_id is not None
+    result = await agent.run("second", state=State(thread_id=state.thread_id))
+    assert result.text == "3"
