@@ -287,6 +287,8 @@ class Agent:
 
     async def _loop(self, input: str, model: Model, network: NetworkRun, limit: int) -> AgentResult:
         scope = _Scope(network.runner.next_call(self.name))
+        stream = network.runner.stream
+        await stream.emit("agent.started", agent=self.name, call=scope.key)
         tools = await self.resolve_tools(network)
         system = await self.system_prompt(network)
         prompt: list[Message] = [TextMessage(role="system", content=system)] if system else []
@@ -333,6 +335,13 @@ class Agent:
                 self.lifecycle.on_finish(agent=self, network=network, result=result)
             )
             result = finished if finished is not None else result
+        await stream.emit(
+            "agent.finished",
+            agent=self.name,
+            call=scope.key,
+            output=result.text,
+            usage=result.usage.model_dump(),
+        )
         return result
 
     def _continue_loop(self, result: AgentResult, tool_results: list[ToolResultMessage]) -> bool:
@@ -352,7 +361,15 @@ class Agent:
             messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
         )
         body = model.build_body(request)
-        raw = await network.runner.infer(scope.id("infer"), model, body)
+        stream = network.runner.stream
+        streams = stream.enabled and model.inference == "in_process"
+        on_text = None
+        if streams:
+
+            async def on_text(delta: str) -> None:
+                await stream.emit("text.delta", agent=self.name, call=scope.key, delta=delta)
+
+        raw = await network.runner.infer(scope.id("infer"), model, body, on_text=on_text)
         try:
             response = model.parse_response(raw)
         except Exception as err:
@@ -360,6 +377,20 @@ class Agent:
                 f"{model.label} answered with a response that cannot be read: {err}",
                 provider=model.provider,
             ) from err
+        if stream.enabled:
+            if not streams:  # offloaded: the text arrives whole when the step completes
+                for message in response.output:
+                    if isinstance(message, TextMessage) and message.content:
+                        await stream.emit(
+                            "text.delta", agent=self.name, call=scope.key, delta=message.content
+                        )
+            await stream.emit(
+                "usage",
+                agent=self.name,
+                call=scope.key,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+            )
         result.output.extend(response.output)
         result.raw.append(raw)
         result.usage = result.usage + response.usage
@@ -375,17 +406,18 @@ class Agent:
         for call in calls:
             found = tools.get(call.name)
             if found is None:
-                thunks.append(_constant(_unknown_tool(call, list(tools.values()))))
+                unknown = _unknown_tool(call, list(tools.values()))
+                thunks.append(_bind(self._report_tool, scope.key, call, network, unknown))
                 continue
             if found.pure:
-                thunks.append(_bind(self._call_tool, found, call, network, None))
+                thunks.append(_bind(self._call_tool, found, call, network, None, scope.key))
                 continue
             step_id = scope.id(f"tool/{call.name}")
             if found.uses_steps:
                 steps = StepTools(network.runner, step_id)
-                thunks.append(_bind(self._call_tool, found, call, network, steps))
+                thunks.append(_bind(self._call_tool, found, call, network, steps, scope.key))
             else:
-                work = _bind(self._call_tool, found, call, network, None)
+                work = _bind(self._call_tool, found, call, network, None, scope.key)
                 thunks.append(_bind(network.runner.run, step_id, work))
         outputs = await network.runner.parallel(thunks)
         results: list[ToolResultMessage] = []
@@ -400,9 +432,48 @@ class Agent:
             )
         return results
 
-    async def _call_tool(
-        self, found: Tool, call: ToolCall, network: NetworkRun, steps: StepTools | None
+    async def _report_tool(
+        self, key: str, call: ToolCall, network: NetworkRun, output: dict[str, Any]
     ) -> dict[str, Any]:
+        stream = network.runner.stream
+        if stream.enabled:
+            await stream.emit(
+                "tool.call",
+                agent=self.name,
+                call=key,
+                id=call.id,
+                name=call.name,
+                arguments=call.arguments,
+            )
+            await stream.emit(
+                "tool.result",
+                agent=self.name,
+                call=key,
+                id=call.id,
+                name=call.name,
+                content=output["content"],
+                is_error=output["is_error"],
+            )
+        return output
+
+    async def _call_tool(
+        self,
+        found: Tool,
+        call: ToolCall,
+        network: NetworkRun,
+        steps: StepTools | None,
+        key: str,
+    ) -> dict[str, Any]:
+        stream = network.runner.stream
+        if stream.enabled:
+            await stream.emit(
+                "tool.call",
+                agent=self.name,
+                call=key,
+                id=call.id,
+                name=call.name,
+                arguments=call.arguments,
+            )
         working = network.state.clone()
         before = working.snapshot()
         ctx = ToolContext(
@@ -414,6 +485,16 @@ class Agent:
         )
         outcome = await found.call(call.arguments, ctx)
         patch = [] if outcome.is_error else diff(before, working.snapshot())
+        if stream.enabled:
+            await stream.emit(
+                "tool.result",
+                agent=self.name,
+                call=key,
+                id=call.id,
+                name=call.name,
+                content=outcome.content,
+                is_error=outcome.is_error,
+            )
         return {"content": outcome.content, "is_error": outcome.is_error, "patch": patch}
 
 
@@ -487,13 +568,6 @@ def _unknown_tool(call: ToolCall, tools: list[Tool]) -> dict[str, Any]:
         "is_error": True,
         "patch": [],
     }
-
-
-def _constant(value: Any) -> Callable[[], Awaitable[Any]]:
-    async def produce() -> Any:
-        return value
-
-    return produce
 
 
 def _bind(fn: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:

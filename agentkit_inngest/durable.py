@@ -83,9 +83,15 @@ class InngestRunner(StepRunner):
         outputs = await self.ctx.group.parallel(tuple(thunks))
         return list(outputs)
 
-    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
+    async def _infer(
+        self,
+        step_id: str,
+        model: Model,
+        body: dict[str, Any],
+        call_model: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
         if model.inference == "in_process":
-            raw: dict[str, Any] = await self._run(step_id, lambda: model.complete(body))
+            raw: dict[str, Any] = await self._run(step_id, call_model)
             return raw
         try:
             adapter = model.ai_adapter()

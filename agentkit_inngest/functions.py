@@ -31,6 +31,7 @@ from .agent import Agent
 from .durable import InngestRunner, to_inngest_error
 from .errors import AgentKitError, ConfigurationError, InputError
 from .network import Network
+from .streaming.publishers import Publisher
 from .tools import Tool, ToolContext, create_tool
 
 __all__ = [
@@ -326,29 +327,45 @@ def _fail_fast(err: AgentKitError) -> Exception:
     return mapped if mapped is not err else err
 
 
-async def _run_network(network: Network[Any], ctx: inngest.Context) -> dict[str, Any]:
+def _runner(ctx: inngest.Context, publisher: Publisher | None) -> InngestRunner:
+    runner = InngestRunner(ctx)
+    if publisher is not None:
+        found = ctx.event.data.get("thread_id")
+        runner.stream.configure(publisher, thread_id=found if isinstance(found, str) else None)
+    return runner
+
+
+async def _run_network(
+    network: Network[Any], ctx: inngest.Context, publisher: Publisher | None
+) -> dict[str, Any]:
+    runner = _runner(ctx, publisher)
     try:
         payload = EventPayload.parse(ctx.event.data)
         state = network.new_state(payload.state)
         if payload.thread_id is not None:
             state.thread_id = payload.thread_id
-        run = await network.run(payload.input, state=state, runner=InngestRunner(ctx))
+        run = await network.run(payload.input, state=state, runner=runner)
     except AgentKitError as err:
         raise _fail_fast(err) from err
+    await runner.stream.flush()
     return run.to_json()
 
 
-async def _run_agent(agent: Agent, ctx: inngest.Context) -> dict[str, Any]:
+async def _run_agent(
+    agent: Agent, ctx: inngest.Context, publisher: Publisher | None
+) -> dict[str, Any]:
     from .state import State
 
+    runner = _runner(ctx, publisher)
     try:
         payload = EventPayload.parse(ctx.event.data)
         state = State.from_json(payload.state) if payload.state is not None else State()
         if payload.thread_id is not None:
             state.thread_id = payload.thread_id
-        result = await agent.run(payload.input, state=state, runner=InngestRunner(ctx))
+        result = await agent.run(payload.input, state=state, runner=runner)
     except AgentKitError as err:
         raise _fail_fast(err) from err
+    await runner.stream.flush()
     return {
         "agent": agent.name,
         "output": result.text,
@@ -358,6 +375,41 @@ async def _run_agent(agent: Agent, ctx: inngest.Context) -> dict[str, Any]:
     }
 
 
+def _failure_publisher(
+    publisher: Publisher | None,
+) -> Callable[[inngest.Context], Awaitable[None]] | None:
+    """An ``on_failure`` handler that publishes ``run.failed`` for the failed run."""
+    if publisher is None:
+        return None
+    sink = publisher
+
+    async def on_failure(ctx: inngest.Context) -> None:
+        from .streaming.events import StreamEvent
+        from .streaming.publishers import safe_publish
+        from .streaming.stream import LAST_SEQ
+
+        data = ctx.event.data
+        original = data.get("event")
+        original_data = original.get("data") if isinstance(original, dict) else None
+        thread_id = None
+        if isinstance(original_data, dict) and isinstance(original_data.get("thread_id"), str):
+            thread_id = original_data["thread_id"]
+        run_id = str(data.get("run_id") or "")
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        event = StreamEvent(
+            type="run.failed",
+            seq=LAST_SEQ,
+            run_id=run_id,
+            thread_id=thread_id,
+            channel=thread_id or f"run:{run_id}",
+            data={"error": str(message or "the run failed")},
+        )
+        await ctx.step.run("publish-run-failed", lambda: safe_publish(sink, event))
+
+    return on_failure
+
+
 def network_function(
     network: Network[Any],
     *,
@@ -365,6 +417,7 @@ def network_function(
     fn_id: str | None = None,
     name: str | None = None,
     event: str | None = None,
+    publisher: Publisher | None = None,
     **flow: Any,
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``network`` for each triggering event.
@@ -375,18 +428,21 @@ def network_function(
         fn_id: default ``network-<slug of the network name>``.
         name: display name; default the network's name.
         event: trigger event; default ``<app_id>/<fn_id>``.
+        publisher: stream the run's progress (see :mod:`agentkit_inngest.streaming`);
+            the channel is the event's ``data.thread_id``, else ``run:<run id>``.
         **flow: flow-control options, see :class:`FlowControl`.
     """
     function_id = fn_id or f"network-{slugify(network.name)}"
     options = FlowControl.build(f"network {network.name!r}", flow)
 
     async def handler(ctx: inngest.Context) -> dict[str, Any]:
-        return await _run_network(network, ctx)
+        return await _run_network(network, ctx, publisher)
 
     return client.create_function(
         fn_id=function_id,
         name=name or network.name,
         trigger=inngest.TriggerEvent(event=event or f"{client.app_id}/{function_id}"),
+        on_failure=_failure_publisher(publisher),
         **options.sdk_options(),
     )(handler)
 
@@ -398,6 +454,7 @@ def agent_function(
     fn_id: str | None = None,
     name: str | None = None,
     event: str | None = None,
+    publisher: Publisher | None = None,
     **flow: Any,
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``agent`` for each triggering event
@@ -406,12 +463,13 @@ def agent_function(
     options = FlowControl.build(f"agent {agent.name!r}", flow)
 
     async def handler(ctx: inngest.Context) -> dict[str, Any]:
-        return await _run_agent(agent, ctx)
+        return await _run_agent(agent, ctx, publisher)
 
     return client.create_function(
         fn_id=function_id,
         name=name or agent.name,
         trigger=inngest.TriggerEvent(event=event or f"{client.app_id}/{function_id}"),
+        on_failure=_failure_publisher(publisher),
         **options.sdk_options(),
     )(handler)
 
@@ -528,11 +586,12 @@ def served_functions(
     agents: Sequence[Agent] = (),
     networks: Sequence[Network[Any]] = (),
     functions: Sequence[inngest.Function[Any]] = (),
+    publisher: Publisher | None = None,
 ) -> list[inngest.Function[Any]]:
     """All functions for an app: one per agent and network, plus ``functions``;
     duplicate ids are a configuration error."""
-    built = [agent_function(a, client=client) for a in agents]
-    built += [network_function(n, client=client) for n in networks]
+    built = [agent_function(a, client=client, publisher=publisher) for a in agents]
+    built += [network_function(n, client=client, publisher=publisher) for n in networks]
     built += list(functions)
     seen: dict[str, str] = {}
     for fn in built:

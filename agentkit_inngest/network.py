@@ -272,6 +272,8 @@ class NetworkRun:
         self._check_models()
         if not await self.available_agents():
             raise ConfigurationError(f"network {self.name!r}: no agent is enabled")
+        stream = self.runner.stream
+        await stream.emit("run.started", input=self.input, network=self.name)
         try:
             store = self.history
             if store is not None:
@@ -283,6 +285,11 @@ class NetworkRun:
                 await save_results(self, store, self.results)
         finally:
             await self.close()
+        await stream.emit(
+            "run.completed",
+            output=self.output,
+            usage={**self.usage.model_dump(), "total_tokens": self.usage.total_tokens},
+        )
 
     async def _loop(self) -> None:
         if self.input:

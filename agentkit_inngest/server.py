@@ -14,6 +14,15 @@ from .agent import Agent
 from .errors import ConfigurationError
 from .functions import served_functions
 from .network import Network
+from .streaming.broker import Broker
+from .streaming.publishers import (
+    BrokerPublisher,
+    FanOut,
+    Publisher,
+    RealtimePublisher,
+    realtime_token,
+)
+from .streaming.sse import stream_router
 
 __all__ = ["create_client", "create_server"]
 
@@ -42,6 +51,8 @@ def create_server(
     client: inngest.Inngest | None = None,
     serve_path: str = "/api/inngest",
     app: fastapi.FastAPI | None = None,
+    broker: Broker | None = None,
+    realtime: bool = False,
 ) -> fastapi.FastAPI:
     """A FastAPI app serving agents, networks and Inngest functions at ``/api/inngest``.
 
@@ -58,9 +69,23 @@ def create_server(
         client: the Inngest client; default :func:`create_client` ``(app_id)``.
         serve_path: where Inngest calls the app.
         app: add the routes to this FastAPI app instead of a new one.
+        broker: stream the served agents' and networks' progress through this
+            broker and serve it at ``GET /streams/{channel}`` (server-sent events).
+        realtime: also publish the progress to Inngest Realtime, and serve
+            subscription tokens at ``GET /streams/{channel}/token``.
     """
     client = client or create_client(app_id)
-    served = served_functions(client=client, agents=agents, networks=networks, functions=functions)
+    publishers: list[Publisher] = []
+    if broker is not None:
+        publishers.append(BrokerPublisher(broker))
+    if realtime:
+        publishers.append(RealtimePublisher(client))
+    publisher: Publisher | None = None
+    if publishers:
+        publisher = publishers[0] if len(publishers) == 1 else FanOut(*publishers)
+    served = served_functions(
+        client=client, agents=agents, networks=networks, functions=functions, publisher=publisher
+    )
     if not served:
         raise ConfigurationError("create_server needs at least one agent, network or function")
     web = app or fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
@@ -75,6 +100,18 @@ def create_server(
             "functions": len(served),
         }
 
+    if realtime:
+        realtime_client = client
+
+        @web.get("/streams/{channel}/token")
+        async def token(channel: str) -> dict[str, object]:
+            return await realtime_token(realtime_client, channel)
+
+    if broker is not None:
+        web.include_router(stream_router(broker))
+
     web.state.inngest_client = client
     web.state.inngest_functions = served
+    web.state.stream_publisher = publisher
+    web.state.broker = broker
     return web

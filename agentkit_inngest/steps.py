@@ -28,9 +28,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import AgentKitError, ConfigurationError, StepError, WaitUnavailableError
+from .streaming.stream import EXECUTING_STEP, RunStream
 
 if TYPE_CHECKING:
-    from .models.base import Model
+    from .models.base import Model, TextSink
+    from .streaming.publishers import Publisher
 
 __all__ = [
     "EventWait",
@@ -106,6 +108,7 @@ class StepRunner(ABC):
     def __init__(self) -> None:
         self._claimed: set[str] = set()
         self._calls: dict[str, int] = {}
+        self.stream = RunStream(self)
 
     @property
     @abstractmethod
@@ -125,13 +128,51 @@ class StepRunner(ABC):
         if step_id in self._claimed:
             raise RuntimeError(f"step id {step_id!r} used twice in one run")
         self._claimed.add(step_id)
+        self.stream.on_claim(len(self._claimed))
         return step_id
+
+    @property
+    def claims(self) -> int:
+        """How many steps the run has reached so far (in this replay)."""
+        return len(self._claimed)
+
+    async def _step(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one step call; when the step is new (not memoized), publish the stream
+        events produced since the previous step."""
+        index = self.claims
+        if self.stream.publisher is None:
+            return await call()
+        returned = False
+        try:
+            result = await call()
+            returned = True
+            return result
+        finally:
+            if not returned or not self.durable:
+                await self.stream.flush_before(index)
+
+    def _executing(self, index: int, fn: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+        """``fn`` marked as the body of step ``index`` (its events publish at once)."""
+        if self.stream.publisher is None:
+            return fn
+
+        async def body() -> T:
+            token = EXECUTING_STEP.set(index)
+            try:
+                await self.stream.flush_before(index)
+                return await fn()
+            finally:
+                EXECUTING_STEP.reset(token)
+
+        return body
 
     # -- the step API -----------------------------------------------------------------
 
     async def run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``fn`` once as a step; returns its JSON output (memoized when durable)."""
-        return await self._run(self.claim(step_id), fn)
+        claimed = self.claim(step_id)
+        body = self._executing(self.claims, fn)
+        return await self._step(lambda: self._run(claimed, body))
 
     async def parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run several step-producing callables as parallel steps; results keep their order."""
@@ -141,16 +182,32 @@ class StepRunner(ABC):
             return [await thunks[0]()]
         return await self._parallel(thunks)
 
-    async def infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
-        """One model call; returns the provider's raw JSON response."""
-        return await self._infer(self.claim(step_id), model, body)
+    async def infer(
+        self,
+        step_id: str,
+        model: Model,
+        body: dict[str, Any],
+        *,
+        on_text: TextSink | None = None,
+    ) -> dict[str, Any]:
+        """One model call; returns the provider's raw JSON response. With ``on_text``,
+        an in-process call streams and reports text as it arrives."""
+        claimed = self.claim(step_id)
+        index = self.claims
+
+        async def call_model() -> dict[str, Any]:
+            return await model.complete(body, on_text=on_text)
+
+        return await self._step(
+            lambda: self._infer(claimed, model, body, self._executing(index, call_model))
+        )
 
     async def wait_for_event(
         self, step_id: str, *, event: str, if_exp: str | None = None, timeout: Duration
     ) -> dict[str, Any] | None:
         """Wait for an event; ``None`` when the timeout passes first."""
         wait = EventWait(self.claim(step_id), event, if_exp, to_timedelta(timeout))
-        return await self._wait_for_event(wait)
+        return await self._step(lambda: self._wait_for_event(wait))
 
     async def invoke(
         self,
@@ -167,16 +224,18 @@ class StepRunner(ABC):
             data,
             None if timeout is None else to_timedelta(timeout),
         )
-        return await self._invoke(invocation)
+        return await self._step(lambda: self._invoke(invocation))
 
     async def sleep(self, step_id: str, duration: Duration) -> None:
         """Pause the run (durably under Inngest: no compute is held)."""
-        await self._sleep(self.claim(step_id), to_timedelta(duration))
+        claimed = self.claim(step_id)
+        await self._step(lambda: self._sleep(claimed, to_timedelta(duration)))
 
     async def send_event(self, step_id: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
         """Send events (``{"name": ..., "data": {...}}``) once; returns their ids."""
         payload = [dict(e) for e in events]
-        return await self._send_event(self.claim(step_id), payload)
+        claimed = self.claim(step_id)
+        return await self._step(lambda: self._send_event(claimed, payload))
 
     # -- what runners implement ---------------------------------------------------------
 
@@ -187,7 +246,14 @@ class StepRunner(ABC):
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]: ...
 
     @abstractmethod
-    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def _infer(
+        self,
+        step_id: str,
+        model: Model,
+        body: dict[str, Any],
+        call_model: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Make the model call: ``call_model`` in process, or hand ``body`` to Inngest."""
 
     @abstractmethod
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None: ...
@@ -210,6 +276,8 @@ class InlineRunner(StepRunner):
     ``backoff`` seconds, honouring a provider's ``retry-after`` (capped at
     ``max_backoff``). Event waits, invokes and event sends need the optional
     callables; without them those steps raise :class:`WaitUnavailableError`.
+    With ``publisher`` the run's progress is streamed (on ``channel``, default
+    ``run:<run id>``).
     """
 
     def __init__(
@@ -221,6 +289,8 @@ class InlineRunner(StepRunner):
         on_wait_for_event: EventWaiter | None = None,
         on_invoke: Invoker | None = None,
         on_send_event: EventSender | None = None,
+        publisher: Publisher | None = None,
+        channel: str | None = None,
     ) -> None:
         super().__init__()
         if max_attempts < 1:
@@ -232,6 +302,8 @@ class InlineRunner(StepRunner):
         self._on_invoke = on_invoke
         self._on_send = on_send_event
         self._run_id = f"inline-{uuid.uuid4()}"
+        if publisher is not None:
+            self.stream.configure(publisher, channel=channel)
 
     @property
     def run_id(self) -> str:
@@ -268,8 +340,14 @@ class InlineRunner(StepRunner):
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         return list(await asyncio.gather(*(thunk() for thunk in thunks)))
 
-    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._attempts(step_id, lambda: model.complete(body))
+    async def _infer(
+        self,
+        step_id: str,
+        model: Model,
+        body: dict[str, Any],
+        call_model: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._attempts(step_id, call_model)
         return result
 
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:

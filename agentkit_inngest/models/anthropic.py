@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import AsyncIterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import ConfigurationError, FatalProviderError
+from ..errors import ConfigurationError, FatalProviderError, RetriableProviderError
 from ..messages import (
     Message,
     StopReason,
@@ -16,7 +17,7 @@ from ..messages import (
     Usage,
 )
 from ._common import LoopLocal, as_dict, error_detail, status_error, transport_error
-from .base import Inference, Model, ModelRequest, ModelResponse, env_or
+from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
@@ -139,7 +140,9 @@ class AnthropicModel(Model):
 
     # -- the call -------------------------------------------------------------------
 
-    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def request(
+        self, body: dict[str, Any], *, on_text: TextSink | None = None
+    ) -> dict[str, Any]:
         import anthropic as anthropic_sdk
 
         client = self._clients.get()
@@ -147,6 +150,35 @@ class AnthropicModel(Model):
         model = fields.pop("model", self.model)
         messages = fields.pop("messages")
         max_tokens = fields.pop("max_tokens", DEFAULT_MAX_TOKENS)
+        if on_text is not None:
+            fields.pop("stream", None)
+            try:
+                stream = await client.messages.create(
+                    model=model,
+                    messages=messages,
+                    max_tokens=max_tokens,
+                    stream=True,
+                    extra_body=fields,
+                    timeout=self.timeout,
+                )
+                return await accumulate_anthropic_stream(stream, on_text)
+            except anthropic_sdk.APIStatusError as err:
+                if err.status_code == 200:  # an error event inside the stream
+                    raise RetriableProviderError(
+                        f"anthropic failed while streaming (will retry): "
+                        f"{error_detail(err.body) or err.message}",
+                        provider=self.provider,
+                    ) from err
+                raise status_error(
+                    self.provider,
+                    err.status_code,
+                    error_detail(err.body) or err.message,
+                    dict(err.response.headers),
+                ) from err
+            except anthropic_sdk.APITimeoutError as err:
+                raise transport_error(self.provider, err, timeout=True) from err
+            except anthropic_sdk.APIConnectionError as err:
+                raise transport_error(self.provider, err, timeout=False) from err
         try:
             response = await client.messages.with_raw_response.create(
                 model=model,
@@ -208,6 +240,63 @@ def anthropic(
         timeout=timeout,
         headers=headers,
     )
+
+
+# -- streaming ----------------------------------------------------------------------------
+
+
+async def accumulate_anthropic_stream(
+    stream: AsyncIterable[Any], on_text: TextSink
+) -> dict[str, Any]:
+    """Consume a Messages stream, passing text to ``on_text``; return the answer in
+    the shape of a non-streamed message."""
+    message: dict[str, Any] = {"type": "message", "role": "assistant", "content": []}
+    blocks: dict[int, dict[str, Any]] = {}
+    partial: dict[int, list[str]] = {}
+    usage: dict[str, Any] = {}
+    async for item in stream:
+        event = item.model_dump() if hasattr(item, "model_dump") else dict(item)
+        kind = event.get("type")
+        if kind == "message_start":
+            start = dict(event.get("message") or {})
+            usage.update(start.pop("usage", None) or {})
+            start.pop("content", None)
+            message.update({k: v for k, v in start.items() if v is not None})
+        elif kind == "content_block_start":
+            index = int(event.get("index") or 0)
+            block = dict(event.get("content_block") or {})
+            if block.get("type") == "tool_use":
+                block["input"] = {}
+                partial[index] = []
+            blocks[index] = block
+        elif kind == "content_block_delta":
+            index = int(event.get("index") or 0)
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                piece = str(delta.get("text") or "")
+                blocks.setdefault(index, {"type": "text", "text": ""})
+                blocks[index]["text"] = str(blocks[index].get("text") or "") + piece
+                if piece:
+                    await on_text(piece)
+            elif delta.get("type") == "input_json_delta":
+                partial.setdefault(index, []).append(str(delta.get("partial_json") or ""))
+        elif kind == "content_block_stop":
+            index = int(event.get("index") or 0)
+            if index in partial:
+                text = "".join(partial.pop(index))
+                try:
+                    blocks[index]["input"] = json.loads(text) if text.strip() else {}
+                except ValueError:
+                    blocks[index]["input"] = text  # reported to the model as unreadable
+        elif kind == "message_delta":
+            delta = event.get("delta") or {}
+            if delta.get("stop_reason"):
+                message["stop_reason"] = delta["stop_reason"]
+            usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+    message["content"] = [blocks[i] for i in sorted(blocks)]
+    message["usage"] = usage
+    message.setdefault("stop_reason", "end_turn")
+    return message
 
 
 # -- converters ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 from ..errors import AgentKitError, ConfigurationError, RetriableProviderError
@@ -29,8 +29,12 @@ __all__ = [
     "Model",
     "ModelRequest",
     "ModelResponse",
+    "TextSink",
     "ToolChoice",
 ]
+
+TextSink: TypeAlias = "Callable[[str], Awaitable[None]]"
+"""Receives text as the model writes it (streaming)."""
 
 ToolChoice: TypeAlias = str
 """``"auto"`` (the model decides), ``"any"`` (it must call some tool) or a tool's name."""
@@ -95,18 +99,26 @@ class Model(ABC):
         return f"{self.provider}/{self.model}"
 
     @abstractmethod
-    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def request(
+        self, body: dict[str, Any], *, on_text: TextSink | None = None
+    ) -> dict[str, Any]:
         """Send ``body`` to the provider in this process; return its raw JSON answer.
+
+        With ``on_text`` the call streams: text is passed to ``on_text`` as it
+        arrives, and the returned JSON has the same shape as a non-streamed answer
+        (so memoized answers do not depend on whether a run streamed).
 
         Raises:
             RetriableProviderError: rate limits, server errors, timeouts.
             FatalProviderError: any other failure.
         """
 
-    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def complete(
+        self, body: dict[str, Any], *, on_text: TextSink | None = None
+    ) -> dict[str, Any]:
         """:meth:`request`, then a check that the answer can be read, so an unreadable
         answer fails (and retries) its step instead of being memoized."""
-        raw = await self.request(body)
+        raw = await self.request(body, on_text=on_text)
         try:
             self.parse_response(raw)
         except AgentKitError:

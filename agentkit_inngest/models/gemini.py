@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
@@ -21,7 +21,7 @@ from ..messages import (
     Usage,
 )
 from ._common import LoopLocal, as_dict, error_detail, status_error, transport_error
-from .base import Inference, Model, ModelRequest, ModelResponse, env_or
+from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
     from inngest.experimental.ai.base import BaseAdapter
@@ -113,23 +113,41 @@ class GeminiModel(Model):
 
     # -- the call -------------------------------------------------------------------
 
-    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _status_error(self, response: httpx.Response, text: str) -> Exception:
+        return status_error(
+            self.provider,
+            response.status_code,
+            error_detail(text),
+            dict(response.headers),
+            retry_after=_retry_delay(text),
+        )
+
+    async def request(
+        self, body: dict[str, Any], *, on_text: TextSink | None = None
+    ) -> dict[str, Any]:
         client = self._clients.get()
+        headers = {"x-goog-api-key": self.api_key()}
+        if on_text is not None:
+            url = f"{self.base_url}/models/{self.model}:streamGenerateContent?alt=sse"
+            try:
+                async with client.stream("POST", url, json=body, headers=headers) as streamed:
+                    if streamed.status_code >= 400:
+                        text = (await streamed.aread()).decode("utf-8", "replace")
+                        raise self._status_error(streamed, text)
+                    return await accumulate_gemini_stream(streamed.aiter_lines(), on_text)
+            except httpx.TimeoutException as err:
+                raise transport_error(self.provider, err, timeout=True) from err
+            except httpx.TransportError as err:
+                raise transport_error(self.provider, err, timeout=False) from err
         url = f"{self.base_url}/models/{self.model}:generateContent"
         try:
-            response = await client.post(url, json=body, headers={"x-goog-api-key": self.api_key()})
+            response = await client.post(url, json=body, headers=headers)
         except httpx.TimeoutException as err:
             raise transport_error(self.provider, err, timeout=True) from err
         except httpx.TransportError as err:
             raise transport_error(self.provider, err, timeout=False) from err
         if response.status_code >= 400:
-            raise status_error(
-                self.provider,
-                response.status_code,
-                error_detail(response.text),
-                dict(response.headers),
-                retry_after=_retry_delay(response.text),
-            )
+            raise self._status_error(response, response.text)
         try:
             data = response.json()
         except ValueError as err:
@@ -166,6 +184,48 @@ def gemini(
         inference=inference,
         timeout=timeout,
     )
+
+
+# -- streaming ----------------------------------------------------------------------------
+
+
+async def accumulate_gemini_stream(lines: AsyncIterator[str], on_text: TextSink) -> dict[str, Any]:
+    """Consume ``streamGenerateContent?alt=sse`` lines, passing text to ``on_text``;
+    return the answer in the shape of a non-streamed response."""
+    parts: list[dict[str, Any]] = []
+    answer: dict[str, Any] = {}
+    finish: str | None = None
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue
+        chunk = json.loads(line[5:].strip() or "{}")
+        if chunk.get("error"):
+            raise FatalProviderError(
+                f"gemini failed while streaming: {error_detail(chunk)}", provider="gemini"
+            )
+        for key in ("usageMetadata", "modelVersion", "responseId", "promptFeedback"):
+            if chunk.get(key) is not None:
+                answer[key] = chunk[key]
+        for candidate in chunk.get("candidates") or []:
+            finish = candidate.get("finishReason") or finish
+            for part in (candidate.get("content") or {}).get("parts") or []:
+                text = part.get("text")
+                if isinstance(text, str) and not part.get("thought"):
+                    if text:
+                        await on_text(text)
+                    if parts and set(parts[-1]) == {"text"}:
+                        parts[-1] = {"text": parts[-1]["text"] + text}
+                        continue
+                parts.append(dict(part))
+    if parts or finish:
+        answer["candidates"] = [
+            {
+                "content": {"role": "model", "parts": parts},
+                "finishReason": finish or "STOP",
+                "index": 0,
+            }
+        ]
+    return answer
 
 
 # -- converters ---------------------------------------------------------------------------

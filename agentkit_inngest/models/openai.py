@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import ConfigurationError, FatalProviderError
+from ..errors import ConfigurationError, FatalProviderError, RetriableProviderError
 from ..messages import (
     Message,
     StopReason,
@@ -17,7 +17,7 @@ from ..messages import (
     Usage,
 )
 from ._common import LoopLocal, as_dict, error_detail, status_error, transport_error
-from .base import Inference, Model, ModelRequest, ModelResponse, env_or
+from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -131,13 +131,43 @@ class OpenAIModel(Model):
 
     # -- the call -------------------------------------------------------------------
 
-    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def request(
+        self, body: dict[str, Any], *, on_text: TextSink | None = None
+    ) -> dict[str, Any]:
         import openai as openai_sdk
 
         client = self._clients.get()
         fields = dict(body)
         model = fields.pop("model", self.model)
         messages = fields.pop("messages")
+        if on_text is not None:
+            fields.pop("stream", None)
+            fields.pop("stream_options", None)
+            try:
+                stream = await client.chat.completions.create(
+                    model=model,
+                    messages=messages,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    extra_body=fields,
+                )
+                return await accumulate_openai_stream(stream, on_text, provider=self.provider)
+            except openai_sdk.APIStatusError as err:
+                raise status_error(
+                    self.provider,
+                    err.status_code,
+                    error_detail(err.body) or err.message,
+                    dict(err.response.headers),
+                ) from err
+            except openai_sdk.APITimeoutError as err:
+                raise transport_error(self.provider, err, timeout=True) from err
+            except openai_sdk.APIConnectionError as err:
+                raise transport_error(self.provider, err, timeout=False) from err
+            except openai_sdk.APIError as err:  # an error event inside the stream
+                raise RetriableProviderError(
+                    f"{self.provider} failed while streaming (will retry): {err.message}",
+                    provider=self.provider,
+                ) from err
         try:
             response = await client.chat.completions.with_raw_response.create(
                 model=model, messages=messages, extra_body=fields
@@ -194,6 +224,55 @@ def openai(
         timeout=timeout,
         headers=headers,
     )
+
+
+# -- streaming ----------------------------------------------------------------------------
+
+
+async def accumulate_openai_stream(
+    stream: AsyncIterable[Any], on_text: TextSink, *, provider: str
+) -> dict[str, Any]:
+    """Consume a Chat Completions stream, passing text to ``on_text``; return the
+    answer in the shape of a non-streamed completion."""
+    answer: dict[str, Any] = {"object": "chat.completion", "choices": []}
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    async for chunk in stream:
+        data = chunk.model_dump() if hasattr(chunk, "model_dump") else dict(chunk)
+        for key in ("id", "created", "model"):
+            if data.get(key) is not None:
+                answer[key] = data[key]
+        if data.get("usage"):
+            usage = data["usage"]
+        for choice in data.get("choices") or []:
+            delta = choice.get("delta") or {}
+            piece = delta.get("content")
+            if piece:
+                content.append(piece)
+                await on_text(piece)
+            for item in delta.get("tool_calls") or []:
+                slot = calls.setdefault(
+                    int(item.get("index") or 0),
+                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                if item.get("id"):
+                    slot["id"] = item["id"]
+                function = item.get("function") or {}
+                if function.get("name"):
+                    slot["function"]["name"] += function["name"]
+                if function.get("arguments"):
+                    slot["function"]["arguments"] += function["arguments"]
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    answer["choices"] = [{"index": 0, "finish_reason": finish or "stop", "message": message}]
+    if usage is not None:
+        answer["usage"] = usage
+    return answer
 
 
 # -- converters ---------------------------------------------------------------------------

@@ -61,6 +61,7 @@ __all__ = [
 
 RunStatus = Literal["running", "waiting", "completed", "failed"]
 DEFAULT_RETRIES = 4
+FUNCTION_FAILED = "inngest/function.failed"
 MAX_REQUESTS_PER_RUN = 20_000
 
 
@@ -459,6 +460,19 @@ class LocalExecutor:
             for pause in [p for p in self.pauses if p.run_id == run.id]:
                 self.pauses.remove(pause)
             run.done.set()
+        if run.status == "failed" and run.event.get("name") != FUNCTION_FAILED:
+            # like the Inngest server: lets on_failure handlers run
+            await self.send(
+                {
+                    "name": FUNCTION_FAILED,
+                    "data": {
+                        "function_id": run.fn_id,
+                        "run_id": run.id,
+                        "error": run.error,
+                        "event": run.event,
+                    },
+                }
+            )
 
     def _request_body(self, run: Run, item: _Item) -> dict[str, Any]:
         return {

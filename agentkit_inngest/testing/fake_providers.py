@@ -20,17 +20,17 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Literal, TypeAlias
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..messages import TextMessage, ToolCallMessage
 from ..models.base import ModelResponse
-from .models import _to_response
+from .models import _to_response, text_pieces
 
 __all__ = ["Fault", "FakeProvider", "ProviderKind", "RecordedRequest"]
 
@@ -148,6 +148,9 @@ class FakeProvider:
         if isinstance(answer, dict):
             return JSONResponse(answer)
         response = _to_response(answer)
+        if _wants_stream(provider, recorded):
+            chunks = _STREAMERS[provider](response, recorded.body)
+            return StreamingResponse(_sse(chunks), media_type="text/event-stream")
         return JSONResponse(render(response, recorded.body))
 
     async def _openai(self, request: Request) -> Response:
@@ -256,3 +259,170 @@ def _gemini_body(response: ModelResponse, request: dict[str, Any]) -> dict[str, 
         },
         "modelVersion": "fake",
     }
+
+
+# -- streaming answers --------------------------------------------------------------------
+
+
+def _wants_stream(provider: ProviderKind, request: RecordedRequest) -> bool:
+    if provider == "gemini":
+        return ":streamGenerateContent" in request.path
+    return bool(request.body.get("stream"))
+
+
+async def _sse(chunks: Iterator[str]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk.encode()
+        await asyncio.sleep(0)
+
+
+def _data(payload: object, event: str | None = None) -> str:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(payload)}\n\n"
+
+
+def _stream_openai(response: ModelResponse, request: dict[str, Any]) -> Iterator[str]:
+    body = _openai_body(response, request)
+    base = {k: body[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return _data(
+            {
+                **base,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                "usage": None,
+            }
+        )
+
+    yield chunk({"role": "assistant", "content": ""})
+    for text in _texts(response):
+        for piece in text_pieces(text):
+            yield chunk({"content": piece})
+    for index, call in enumerate(_calls(response)):
+        arguments = json.dumps(call.arguments)
+        half = len(arguments) // 2
+        yield chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": arguments[:half]},
+                    }
+                ]
+            }
+        )
+        yield chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]})
+    yield chunk({}, body["choices"][0]["finish_reason"])
+    if (request.get("stream_options") or {}).get("include_usage"):
+        yield _data({**base, "choices": [], "usage": body["usage"]})
+    yield "data: [DONE]\n\n"
+
+
+def _stream_anthropic(response: ModelResponse, request: dict[str, Any]) -> Iterator[str]:
+    body = _anthropic_body(response, request)
+    start = {k: v for k, v in body.items() if k not in ("content", "stop_reason", "usage")}
+    usage = body["usage"]
+    yield _data(
+        {
+            "type": "message_start",
+            "message": {
+                **start,
+                "content": [],
+                "stop_reason": None,
+                "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+            },
+        },
+        "message_start",
+    )
+    for index, block in enumerate(body["content"]):
+        if block["type"] == "text":
+            yield _data(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "text", "text": ""},
+                },
+                "content_block_start",
+            )
+            for piece in text_pieces(block["text"]):
+                yield _data(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                    "content_block_delta",
+                )
+        else:
+            yield _data(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": block["id"],
+                        "name": block["name"],
+                        "input": {},
+                    },
+                },
+                "content_block_start",
+            )
+            arguments = json.dumps(block["input"])
+            half = len(arguments) // 2
+            for piece in (arguments[:half], arguments[half:]):
+                yield _data(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": piece},
+                    },
+                    "content_block_delta",
+                )
+        yield _data({"type": "content_block_stop", "index": index}, "content_block_stop")
+    yield _data(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": body["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": usage["output_tokens"]},
+        },
+        "message_delta",
+    )
+    yield _data({"type": "message_stop"}, "message_stop")
+
+
+def _stream_gemini(response: ModelResponse, request: dict[str, Any]) -> Iterator[str]:
+    body = _gemini_body(response, request)
+    candidate = body["candidates"][0]
+    texts = [p for p in candidate["content"]["parts"] if "text" in p]
+    calls = [p for p in candidate["content"]["parts"] if "functionCall" in p]
+    for part in texts:
+        for piece in text_pieces(part["text"]):
+            yield _data(
+                {
+                    "candidates": [
+                        {"content": {"role": "model", "parts": [{"text": piece}]}, "index": 0}
+                    ]
+                }
+            )
+    yield _data(
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": calls},
+                    "finishReason": candidate["finishReason"],
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": body["usageMetadata"],
+            "modelVersion": "fake",
+        }
+    )
+
+
+_STREAMERS: dict[ProviderKind, Callable[[ModelResponse, dict[str, Any]], Iterator[str]]] = {
+    "openai": _stream_openai,
+    "anthropic": _stream_anthropic,
+    "gemini": _stream_gemini,
+}

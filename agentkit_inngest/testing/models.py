@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import itertools
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias
 
@@ -24,7 +25,7 @@ from ..messages import (
     dump_history,
     load_history,
 )
-from ..models.base import Model, ModelResponse
+from ..models.base import Model, ModelResponse, TextSink
 
 __all__ = [
     "FunctionModel",
@@ -103,6 +104,11 @@ def tool_calls(
     )
 
 
+def text_pieces(text: str) -> list[str]:
+    """``text`` cut into word-sized pieces, as a streaming model would send it."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
 def _to_response(reply: Reply) -> ModelResponse:
     if isinstance(reply, ModelResponse):
         return reply
@@ -132,7 +138,9 @@ class _NeutralModel(Model):
     async def _answer(self, call: ModelCall) -> Reply:
         raise NotImplementedError
 
-    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def request(
+        self, body: dict[str, Any], *, on_text: TextSink | None = None
+    ) -> dict[str, Any]:
         call = ModelCall(
             messages=load_history(body.get("messages", [])),
             tools=list(body.get("tools", [])),
@@ -144,6 +152,11 @@ class _NeutralModel(Model):
         if isinstance(reply, ProviderError):
             raise reply
         response = _to_response(reply)
+        if on_text is not None:
+            for message in response.output:
+                if isinstance(message, TextMessage):
+                    for piece in text_pieces(message.content):
+                        await on_text(piece)
         return {
             "output": dump_history(response.output),
             "stop_reason": response.stop_reason,

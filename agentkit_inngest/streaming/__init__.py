@@ -1,0 +1,26 @@
+"""Streaming a run's progress: typed events, publishers, brokers, an SSE endpoint."""
+
+from .broker import Broker, MemoryBroker
+from .events import EVENT_TYPES, EventType, StreamEvent
+from .publishers import (
+    BrokerPublisher,
+    CallbackPublisher,
+    FanOut,
+    Publisher,
+    RealtimePublisher,
+    realtime_token,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "Broker",
+    "BrokerPublisher",
+    "CallbackPublisher",
+    "EventType",
+    "FanOut",
+    "MemoryBroker",
+    "Publisher",
+    "RealtimePublisher",
+    "StreamEvent",
+    "realtime_token",
+]

@@ -1,0 +1,58 @@
+"""The typed events of a run's progress stream.
+
+Every event carries the run id, the thread id (when the run belongs to a thread),
+the channel it is published on, and a sequence number. Sequence numbers are
+deterministic: a replayed or retried step publishes the same numbers again, so a
+client orders events by ``seq`` and drops any ``seq`` it has already seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import pydantic
+
+__all__ = ["EVENT_TYPES", "EventType", "StreamEvent"]
+
+EventType: TypeAlias = Literal[
+    "run.started",
+    "run.completed",
+    "run.failed",
+    "agent.started",
+    "agent.finished",
+    "text.delta",
+    "tool.call",
+    "tool.result",
+    "usage",
+]
+"""What happened:
+
+- ``run.started`` ``{"input", "network"}``; ``run.completed`` ``{"output", "usage"}``;
+  ``run.failed`` ``{"error"}``;
+- ``agent.started`` ``{"call"}``; ``agent.finished`` ``{"call", "output", "usage"}``;
+- ``text.delta`` ``{"call", "delta"}`` — text as the model writes it;
+- ``tool.call`` ``{"call", "id", "name", "arguments"}``;
+- ``tool.result`` ``{"call", "id", "name", "content", "is_error"}``;
+- ``usage`` ``{"call", "input_tokens", "output_tokens"}`` after each inference.
+"""
+
+EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+
+
+class StreamEvent(pydantic.BaseModel):
+    """One event of a run's stream."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    type: EventType
+    seq: int
+    run_id: str
+    thread_id: str | None = None
+    channel: str
+    agent: str | None = None
+    data: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """A unique id: ``<run_id>:<seq>``."""
+        return f"{self.run_id}:{self.seq}"

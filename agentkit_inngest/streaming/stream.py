@@ -1,0 +1,132 @@
+"""How a run emits stream events exactly once per step, across replays.
+
+Under Inngest the code between steps runs again on every request, while a step's
+body runs once. So:
+
+- an event emitted **inside** a step's body (text deltas while the model streams)
+  is published at once;
+- an event emitted **between** steps (``agent.started``, a tool result seen after
+  its step) is held, and published when the *next* step turns out to be new in
+  this request — the request that first reached it. Replays that find that step
+  memoized drop the held events: they were published by an earlier request;
+- what remains when the run ends is published by the final request.
+
+Sequence numbers are deterministic: ``(steps reached, inside/between, index)``
+packed into one integer, so a retried step publishes the same numbers again and
+clients (and :class:`~agentkit_inngest.streaming.broker.MemoryBroker`) drop the
+duplicates. A plain-Python run publishes everything at once with a counter.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import TYPE_CHECKING, Any
+
+from .events import EventType, StreamEvent
+
+if TYPE_CHECKING:
+    from ..steps import StepRunner
+    from .publishers import Publisher
+
+__all__ = ["EXECUTING_STEP", "LAST_SEQ", "RunStream"]
+
+EXECUTING_STEP: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "agentkit_executing_step", default=None
+)
+"""The index of the step whose body is running in this task, if any."""
+
+_SLOT = 1 << 20
+LAST_SEQ = (1 << 53) - 1
+"""The seq of ``run.failed``/``run.completed`` sent after the run: sorts last."""
+
+
+class RunStream:
+    """The stream of one run (owned by its :class:`~agentkit_inngest.steps.StepRunner`)."""
+
+    def __init__(self, runner: StepRunner) -> None:
+        self._runner = runner
+        self.publisher: Publisher | None = None
+        self.channel = ""
+        self.thread_id: str | None = None
+        self._held: list[tuple[int, EventType, str | None, dict[str, Any]]] = []
+        self._before: dict[int, list[tuple[int, EventType, str | None, dict[str, Any]]]] = {}
+        self._between: dict[int, int] = {}
+        self._inside: dict[int, int] = {}
+        self._counter = 0
+        self._published: set[int] = set()
+
+    def configure(
+        self,
+        publisher: Publisher | None,
+        *,
+        channel: str | None = None,
+        thread_id: str | None = None,
+    ) -> None:
+        """Publish this run's events with ``publisher`` on ``channel`` (default: the
+        thread id, else ``run:<run id>``)."""
+        self.publisher = publisher
+        self.thread_id = thread_id
+        self.channel = channel or thread_id or f"run:{self._runner.run_id}"
+
+    @property
+    def enabled(self) -> bool:
+        return self.publisher is not None
+
+    def on_claim(self, index: int) -> None:
+        if self.publisher is None:
+            return
+        self._before[index] = self._held
+        self._held = []
+
+    async def emit(self, type: EventType, *, agent: str | None = None, **data: Any) -> None:
+        """Emit an event (a no-op without a publisher)."""
+        if self.publisher is None:
+            return
+        if not self._runner.durable:
+            self._counter += 1
+            await self._publish(self._counter, type, agent, data)
+            return
+        step = EXECUTING_STEP.get()
+        if step is not None:
+            count = self._inside.get(step, 0)
+            self._inside[step] = count + 1
+            await self._publish(step * 2 * _SLOT + count, type, agent, data)
+            return
+        reached = self._runner.claims
+        count = self._between.get(reached, 0)
+        self._between[reached] = count + 1
+        self._held.append((reached * 2 * _SLOT + _SLOT + count, type, agent, data))
+
+    async def flush_before(self, index: int) -> None:
+        """Publish the events held before step ``index`` (it is new in this request)."""
+        for seq, type, agent, data in self._before.pop(index, []):
+            await self._publish(seq, type, agent, data)
+
+    async def flush(self) -> None:
+        """Publish what is held at the end of the run."""
+        held, self._held = self._held, []
+        for seq, type, agent, data in held:
+            await self._publish(seq, type, agent, data)
+
+    async def publish_final(self, type: EventType, **data: Any) -> None:
+        """Publish an event that follows everything else (``run.failed``)."""
+        await self._publish(LAST_SEQ, type, None, data)
+
+    async def _publish(
+        self, seq: int, type: EventType, agent: str | None, data: dict[str, Any]
+    ) -> None:
+        if self.publisher is None or seq in self._published:
+            return
+        self._published.add(seq)
+        from .publishers import safe_publish
+
+        event = StreamEvent(
+            type=type,
+            seq=seq,
+            run_id=self._runner.run_id,
+            thread_id=self.thread_id,
+            channel=self.channel,
+            agent=agent,
+            data=data,
+        )
+        await safe_publish(self.publisher, event)

@@ -1,0 +1,265 @@
+"""The progress stream: typed events, real token streaming, exactly-once across replays."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import pytest
+
+from agentkit_inngest import (
+    InlineRunner,
+    State,
+    ToolContext,
+    create_agent,
+    create_network,
+    route_in_order,
+    tool,
+)
+from agentkit_inngest.functions import network_function
+from agentkit_inngest.models import anthropic, gemini, grok, openai
+from agentkit_inngest.server import create_server
+from agentkit_inngest.streaming import CallbackPublisher, MemoryBroker, StreamEvent
+from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
+from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
+
+
+class Recorder:
+    """A publisher that keeps every event it is given (duplicates included)."""
+
+    def __init__(self) -> None:
+        self.events: list[StreamEvent] = []
+
+    async def publish(self, event: StreamEvent) -> None:
+        self.events.append(event)
+
+    def summary(self) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for event in sorted(self.events, key=lambda e: e.seq):
+            if event.type == "text.delta":
+                if out and out[-1][0] == "text":
+                    out[-1] = ("text", out[-1][1] + event.data["delta"])
+                else:
+                    out.append(("text", event.data["delta"]))
+            elif event.type in ("tool.call", "tool.result"):
+                out.append((event.type, event.data["name"]))
+            elif event.type in ("agent.started", "agent.finished"):
+                out.append((event.type, event.agent))
+            else:
+                out.append((event.type, None))
+        return out
+
+
+def _respond(call: ModelCall) -> Any:
+    last = call.last
+    if last is not None and last.kind == "tool_result":
+        return text("The answer is saved. Goodbye!")
+    return tool_call("save", {"answer": "forty two"}, id="s1")
+
+
+def _network(model: Any, effects: collections.Counter[str] | None = None) -> Any:
+    @tool
+    def save(answer: str, ctx: ToolContext) -> str:
+        """Save the answer."""
+        if effects is not None:
+            effects[answer] += 1
+        ctx.state.kv.set("answer", answer)
+        return "saved"
+
+    agent = create_agent(name="Writer", model=model, tools=[save], max_iter=2)
+    return create_network(name="Stream", agents=[agent], router=route_in_order(agent))
+
+
+EXPECTED = [
+    ("run.started", None),
+    ("agent.started", "Writer"),
+    ("usage", None),
+    ("tool.call", "save"),
+    ("tool.result", "save"),
+    ("text", "The answer is saved. Goodbye!"),
+    ("usage", None),
+    ("agent.finished", "Writer"),
+    ("run.completed", None),
+]
+
+
+async def test_plain_python_stream_is_typed_and_ordered() -> None:
+    recorder = Recorder()
+    run = await _network(FunctionModel(_respond)).run(
+        "q", runner=InlineRunner(publisher=recorder, channel="thread-1")
+    )
+    assert recorder.summary() == EXPECTED
+    seqs = [e.seq for e in recorder.events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert {e.channel for e in recorder.events} == {"thread-1"}
+    deltas = [e.data["delta"] for e in recorder.events if e.type == "text.delta"]
+    assert len(deltas) == 5  # word by word, as streamed
+    finished = next(e for e in recorder.events if e.type == "agent.finished")
+    assert finished.data["output"] == "The answer is saved. Goodbye!"
+    completed = recorder.events[-1]
+    assert completed.data["output"] == run.output and completed.data["usage"]["total_tokens"] == 30
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini", "grok"])
+async def test_providers_stream_real_tokens(
+    kind: str, fake_provider: FakeProvider, provider_url: str
+) -> None:
+    models = {
+        "openai": lambda: openai("m", base_url=f"{provider_url}/v1", api_key="k"),
+        "grok": lambda: grok("m", base_url=f"{provider_url}/v1", api_key="k"),
+        "anthropic": lambda: anthropic("m", base_url=provider_url, api_key="k"),
+        "gemini": lambda: gemini("m", base_url=f"{provider_url}/v1beta", api_key="k"),
+    }
+    streamed, plain = Recorder(), State()
+    fake_provider.reply(
+        tool_call("save", {"answer": "forty two"}, id="s1"), text("The answer is saved. Goodbye!")
+    )
+    network = _network(models[kind]())
+    run = await network.run("q", runner=InlineRunner(publisher=streamed))
+    assert streamed.summary() == EXPECTED
+    assert len([e for e in streamed.events if e.type == "text.delta"]) == 5
+    assert run.state.kv.get("answer") == "forty two"
+    if kind == "gemini":
+        assert ":streamGenerateContent" in fake_provider.requests[0].path
+    else:
+        assert fake_provider.requests[0].body["stream"] is True
+    # the streamed answer is recorded in the same shape as a non-streamed one
+    fake_provider.reply(
+        tool_call("save", {"answer": "forty two"}, id="s1"), text("The answer is saved. Goodbye!")
+    )
+    again = await _network(models[kind]()).run("q", state=plain)
+    assert [r.output for r in again.results] == [r.output for r in run.results]
+    assert again.usage == run.usage
+
+
+async def test_durable_stream_publishes_each_event_once_across_replays(
+    fake_provider: FakeProvider, provider_url: str
+) -> None:
+    inline = Recorder()
+    fake_provider.reply(
+        tool_call("save", {"answer": "forty two"}, id="s1"), text("The answer is saved. Goodbye!")
+    )
+    await _network(openai("m", base_url=f"{provider_url}/v1", api_key="k")).run(
+        "q", runner=InlineRunner(publisher=inline)
+    )
+    fake_provider.reply(
+        tool_call("save", {"answer": "forty two"}, id="s1"), text("The answer is saved. Goodbye!")
+    )
+    effects: collections.Counter[str] = collections.Counter()
+    durable = Recorder()
+    network = _network(openai("m", base_url=f"{provider_url}/v1", api_key="k"), effects)
+    async with LocalExecutor() as executor:
+        client = executor.client("stream")
+        fn = network_function(network, client=client, publisher=durable)
+        await executor.attach(create_server(client=client, functions=[fn]))
+        run = await executor.run("network-stream", {"input": "q", "thread_id": "t-7"})
+        assert (
+            len(executor.requests_for(run)) == 4
+        )  # three steps, each request replaying the earlier ones
+    seqs = [e.seq for e in durable.events]
+    assert len(seqs) == len(set(seqs)), "an event was published twice"
+    assert durable.summary() == inline.summary() == EXPECTED
+    assert {e.channel for e in durable.events} == {"t-7"}
+    assert {e.thread_id for e in durable.events} == {"t-7"}
+    assert len([e for e in durable.events if e.type == "text.delta"]) == 5
+    assert effects == {"forty two": 1}
+
+
+async def test_offloaded_inference_publishes_text_when_the_step_completes(
+    fake_provider: FakeProvider, provider_url: str
+) -> None:
+    fake_provider.reply(
+        tool_call("save", {"answer": "x"}, id="s1"), text("The answer is saved. Goodbye!")
+    )
+    recorder = Recorder()
+    model = openai("m", base_url=f"{provider_url}/v1", api_key="k", inference="offload")
+    async with LocalExecutor() as executor:
+        client = executor.client("offload")
+        fn = network_function(_network(model), client=client, publisher=recorder)
+        await executor.attach(create_server(client=client, functions=[fn]))
+        await executor.run("network-stream", {"input": "q"})
+    assert recorder.summary() == EXPECTED
+    deltas = [e for e in recorder.events if e.type == "text.delta"]
+    assert [d.data["delta"] for d in deltas] == ["The answer is saved. Goodbye!"]
+    assert not any(r.body.get("stream") for r in fake_provider.requests)
+    assert {e.channel for e in recorder.events} == {f"run:{recorder.events[0].run_id}"}
+
+
+async def test_a_failed_run_publishes_run_failed(
+    fake_provider: FakeProvider, provider_url: str
+) -> None:
+    fake_provider.reply(Fault(status=401, message="bad key"))
+    recorder = Recorder()
+    model = openai("m", base_url=f"{provider_url}/v1", api_key="k")
+    async with LocalExecutor() as executor:
+        client = executor.client("fails")
+        fn = network_function(_network(model), client=client, publisher=recorder)
+        await executor.attach(create_server(client=client, functions=[fn]))
+        run = await executor.run("network-stream", {"input": "q", "thread_id": "t-9"}, check=False)
+        assert run.status == "failed"
+        failure = next(r for r in executor.runs.values() if r.fn_id.endswith("-failure"))
+        await failure.wait()
+    failed = [e for e in recorder.events if e.type == "run.failed"]
+    assert len(failed) == 1 and failed[0].channel == "t-9" and failed[0].run_id == run.id
+    assert "HTTP 401" in failed[0].data["error"]
+    assert failed[0].seq == max(e.seq for e in recorder.events)
+
+
+async def test_memory_broker_dedupes_and_resumes() -> None:
+    broker = MemoryBroker(retain=3)
+    event = StreamEvent(type="usage", seq=1, run_id="r", channel="c")
+    async with broker.subscribe("c") as live:
+        await broker.publish("c", event)
+        await broker.publish("c", event)  # a retried step publishing again
+        for seq in (2, 3, 4):
+            await broker.publish("c", event.model_copy(update={"seq": seq}))
+        got = [await anext(live) for _ in range(4)]
+        assert [e.seq for e in got] == [1, 2, 3, 4]
+        assert broker.subscriber_count == 1
+    assert broker.subscriber_count == 0
+    async with broker.subscribe("c", after_seq=2) as resumed:
+        assert [(await anext(resumed)).seq for _ in range(2)] == [3, 4]
+    assert broker.channels() == ["c"]
+    publisher = CallbackPublisher(lambda e: broker.publish(e.channel, e))
+    await publisher.publish(event.model_copy(update={"seq": 9}))
+    async with broker.subscribe("c", after_seq=8) as tail:
+        assert (await anext(tail)).seq == 9
+
+
+async def test_sse_endpoint_streams_a_durable_run() -> None:
+    import asyncio
+    import json
+
+    import httpx
+
+    broker = MemoryBroker()
+    network = _network(FunctionModel(_respond))
+    async with LocalExecutor() as executor:
+        client = executor.client("sse")
+        url = await executor.attach(create_server(client=client, networks=[network], broker=broker))
+        base = url.removesuffix("/api/inngest")
+        received: list[dict[str, Any]] = []
+        ids: list[str] = []
+
+        async def listen() -> None:
+            async with (
+                httpx.AsyncClient(timeout=30) as http,
+                http.stream("GET", f"{base}/streams/t-1", params={"until": "done"}) as response,
+            ):
+                assert response.headers["content-type"].startswith("text/event-stream")
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):
+                        received.append(json.loads(line[5:]))
+                    elif line.startswith("id:"):
+                        ids.append(line[3:].strip())
+
+        listener = asyncio.create_task(listen())
+        await asyncio.wait_for(broker.wait_for_subscribers("t-1"), 10)
+        await executor.run("network-stream", {"input": "q", "thread_id": "t-1"})
+        await asyncio.wait_for(listener, 30)
+    assert received[0]["type"] == "run.started"
+    assert received[-1]["type"] == "run.completed"
+    assert ids == [str(e["seq"]) for e in received]
+    assert [e["seq"] for e in received] == sorted(e["seq"] for e in received)
+    assert broker.subscriber_count == 0
