@@ -9,14 +9,15 @@ pure, so replaying it under Inngest rebuilds the same result.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .errors import ConfigurationError, FatalProviderError
-from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage
-from .models.base import Model, ModelRequest, ToolChoice
+from .errors import ConfigurationError, FatalProviderError, ToolRetry
+from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
+from .models.base import Model, ModelRequest, TextSink, ToolChoice
 from .state import AgentResult, State, diff
 from .steps import NoSteps, StepTools
 from .tools import Tool, ToolContext, ToolSource, tool_names
@@ -113,6 +114,7 @@ class Agent:
         mcp_servers: Sequence[ToolSource] = (),
         history: HistoryStore | None = None,
         context_window: ContextWindow | None = None,
+        fast_turns: bool | None = None,
     ) -> None:
         _check_name("agent", name)
         if max_iter < 0:
@@ -126,6 +128,7 @@ class Agent:
         self.max_iter = max_iter
         self.history = history
         self.context_window = context_window
+        self.fast_turns = fast_turns
         self.mcp_servers: list[ToolSource] = []
         for source in mcp_servers:
             if not isinstance(source, ToolSource):
@@ -178,6 +181,7 @@ class Agent:
             mcp_servers=self.mcp_servers,
             history=self.history,
             context_window=self.context_window,
+            fast_turns=self.fast_turns,
         )
 
     # -- entry points -------------------------------------------------------------------
@@ -315,7 +319,11 @@ class Agent:
                         return result
                     prompt, history = list(started.prompt), list(started.history)
             turn_start = len(result.output)
-            await self._infer(model, scope, network, prompt + history, result, tools)
+            done: dict[str, Any] = {}
+            if self.fast_turns_for(network, model):
+                done = await self._fast_turn(model, scope, network, prompt + history, result, tools)
+            else:
+                await self._infer(model, scope, network, prompt + history, result, tools)
             if self.lifecycle.on_response is not None:
                 changed = await maybe_await(
                     self.lifecycle.on_response(agent=self, network=network, result=result)
@@ -325,7 +333,7 @@ class Agent:
             calls = [
                 call for m in turn_output if isinstance(m, ToolCallMessage) for call in m.tools
             ]
-            tool_results = await self._run_tools(calls, scope, network, tools)
+            tool_results = await self._run_tools(calls, scope, network, tools, done)
             result.tool_calls.extend(tool_results)
             history = [*history, *_interleave(turn_output, tool_results)]
             if not self._continue_loop(result, tool_results):
@@ -348,6 +356,24 @@ class Agent:
         """Whether another inference follows (within ``max_iter``): when tools ran."""
         return bool(tool_results)
 
+    def fast_turns_for(self, network: NetworkRun, model: Model) -> bool:
+        """Whether a turn is one step here: asked for (by the agent, else the network)
+        and the inference runs in process."""
+        wanted = self.fast_turns
+        if wanted is None:
+            wanted = bool(getattr(network.network, "fast_turns", False))
+        return wanted and model.inference == "in_process"
+
+    def _text_sink(self, network: NetworkRun, scope: _Scope, model: Model) -> TextSink | None:
+        stream = network.runner.stream
+        if not (stream.enabled and model.inference == "in_process"):
+            return None
+
+        async def on_text(delta: str) -> None:
+            await stream.emit("text.delta", agent=self.name, call=scope.key, delta=delta)
+
+        return on_text
+
     async def _infer(
         self,
         model: Model,
@@ -361,15 +387,110 @@ class Agent:
             messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
         )
         body = model.build_body(request)
-        stream = network.runner.stream
-        streams = stream.enabled and model.inference == "in_process"
-        on_text = None
-        if streams:
-
-            async def on_text(delta: str) -> None:
-                await stream.emit("text.delta", agent=self.name, call=scope.key, delta=delta)
-
+        on_text = self._text_sink(network, scope, model)
         raw = await network.runner.infer(scope.id("infer"), model, body, on_text=on_text)
+        await self._record_inference(
+            model, scope, network, raw, result, streamed=on_text is not None
+        )
+
+    async def _fast_turn(
+        self,
+        model: Model,
+        scope: _Scope,
+        network: NetworkRun,
+        messages: list[Message],
+        result: AgentResult,
+        tools: dict[str, Tool],
+    ) -> dict[str, Any]:
+        """Inference and the turn's tool calls as one step (``fast_turns``): one round
+        trip per turn. Returns the outputs of the tool calls made inside the step."""
+        request = ModelRequest(
+            messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
+        )
+        body = model.build_body(request)
+        on_text = self._text_sink(network, scope, model)
+
+        async def turn() -> dict[str, Any]:
+            raw = await model.complete(body, on_text=on_text)
+            response = model.parse_response(raw)
+            await self._emit_usage(network, scope, response.usage)
+            scratch = result.model_copy(deep=True)
+            start = len(scratch.output)
+            scratch.output.extend(response.output)
+            if self.lifecycle.on_response is not None:
+                changed = await maybe_await(
+                    self.lifecycle.on_response(agent=self, network=network, result=scratch)
+                )
+                scratch = changed if changed is not None else scratch
+            calls = [
+                call
+                for m in scratch.output[start:]
+                if isinstance(m, ToolCallMessage)
+                for call in m.tools
+            ]
+            inside = [
+                (call, tools[call.name])
+                for call in calls
+                if call.name in tools
+                and not tools[call.name].uses_steps
+                and not tools[call.name].pure
+            ]
+            outputs = await asyncio.gather(
+                *(
+                    self._call_tool_retrying(found, call, network, scope.key)
+                    for call, found in inside
+                )
+            )
+            return {
+                "raw": raw,
+                "tools": {
+                    call.id: output for (call, _), output in zip(inside, outputs, strict=True)
+                },
+            }
+
+        memo = await network.runner.run(scope.id("turn"), turn)
+        if not isinstance(memo, dict) or not isinstance(memo.get("raw"), dict):
+            raise ConfigurationError(
+                f"the memoized output of turn {scope.key} has an unexpected shape; "
+                "was the app changed while this run was in flight?"
+            )
+        await self._record_inference(
+            model, scope, network, memo["raw"], result, streamed=on_text is not None, usage=False
+        )
+        done: dict[str, Any] = dict(memo.get("tools") or {})
+        return done
+
+    async def _call_tool_retrying(
+        self, found: Tool, call: ToolCall, network: NetworkRun, key: str, attempts: int = 3
+    ) -> dict[str, Any]:
+        """A tool call inside a turn step: a :class:`ToolRetry` is retried in place
+        (the step must not fail once tools have run), then reported to the model."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._call_tool(found, call, network, None, key)
+            except ToolRetry as err:
+                if attempt == attempts:
+                    return {
+                        "content": {"error": "ToolRetry", "message": str(err)},
+                        "is_error": True,
+                        "patch": [],
+                    }
+                delay = min(err.retry_after or 0.5 * 2 ** (attempt - 1), 30.0)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _record_inference(
+        self,
+        model: Model,
+        scope: _Scope,
+        network: NetworkRun,
+        raw: dict[str, Any],
+        result: AgentResult,
+        *,
+        streamed: bool,
+        usage: bool = True,
+    ) -> None:
+        stream = network.runner.stream
         try:
             response = model.parse_response(raw)
         except Exception as err:
@@ -378,32 +499,44 @@ class Agent:
                 provider=model.provider,
             ) from err
         if stream.enabled:
-            if not streams:  # offloaded: the text arrives whole when the step completes
+            if not streamed:  # offloaded: the text arrives whole when the step completes
                 for message in response.output:
                     if isinstance(message, TextMessage) and message.content:
                         await stream.emit(
                             "text.delta", agent=self.name, call=scope.key, delta=message.content
                         )
-            await stream.emit(
-                "usage",
-                agent=self.name,
-                call=scope.key,
-                input_tokens=response.usage.input_tokens,
-                output_tokens=response.usage.output_tokens,
-            )
+            if usage:
+                await self._emit_usage(network, scope, response.usage)
         result.output.extend(response.output)
         result.raw.append(raw)
         result.usage = result.usage + response.usage
 
+    async def _emit_usage(self, network: NetworkRun, scope: _Scope, usage: Usage) -> None:
+        await network.runner.stream.emit(
+            "usage",
+            agent=self.name,
+            call=scope.key,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+
     # -- tools --------------------------------------------------------------------------
 
     async def _run_tools(
-        self, calls: list[ToolCall], scope: _Scope, network: NetworkRun, tools: dict[str, Tool]
+        self,
+        calls: list[ToolCall],
+        scope: _Scope,
+        network: NetworkRun,
+        tools: dict[str, Tool],
+        done: dict[str, Any],
     ) -> list[ToolResultMessage]:
         if not calls:
             return []
         thunks: list[Callable[[], Awaitable[Any]]] = []
         for call in calls:
+            if call.id in done:  # ran inside this turn's step (fast turns)
+                thunks.append(_bind(_identity, done[call.id]))
+                continue
             found = tools.get(call.name)
             if found is None:
                 unknown = _unknown_tool(call, list(tools.values()))
@@ -512,6 +645,7 @@ def create_agent(
     mcp_servers: Sequence[ToolSource] = (),
     history: HistoryStore | None = None,
     context_window: ContextWindow | None = None,
+    fast_turns: bool | None = None,
 ) -> Agent:
     """Build an :class:`Agent`.
 
@@ -530,6 +664,9 @@ def create_agent(
             their own ``history``).
         context_window: trims the conversation sent to the model
             (:func:`~agentkit_inngest.history.last_messages`, ``token_budget``).
+        fast_turns: make each turn (an in-process inference and the tool calls it
+            asks for) one step: one round trip per turn instead of two or more.
+            ``None`` follows the network's setting. See the README for the trade-offs.
     """
     return Agent(
         name=name,
@@ -544,6 +681,7 @@ def create_agent(
         mcp_servers=mcp_servers,
         history=history,
         context_window=context_window,
+        fast_turns=fast_turns,
     )
 
 
@@ -568,6 +706,10 @@ def _unknown_tool(call: ToolCall, tools: list[Tool]) -> dict[str, Any]:
         "is_error": True,
         "patch": [],
     }
+
+
+async def _identity(value: Any) -> Any:
+    return value
 
 
 def _bind(fn: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:

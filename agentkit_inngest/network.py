@@ -45,6 +45,7 @@ class Network(Generic[T]):
         default_state: State[T] | None = None,
         history: HistoryStore | None = None,
         context_window: ContextWindow | None = None,
+        fast_turns: bool = False,
     ) -> None:
         from .agent import Agent
 
@@ -72,6 +73,7 @@ class Network(Generic[T]):
         self.default_state: State[T] = default_state if default_state is not None else State()
         self.history = history
         self.context_window = context_window
+        self.fast_turns = fast_turns
 
     def __repr__(self) -> str:
         return f"Network(name={self.name!r}, agents={list(self.agents)!r})"
@@ -322,6 +324,7 @@ class _StandaloneNetwork(Network[Any]):
         self.default_state = State()
         self.history = None
         self.context_window = None
+        self.fast_turns = False
 
 
 def create_network(
@@ -335,6 +338,7 @@ def create_network(
     default_state: State[T] | None = None,
     history: HistoryStore | None = None,
     context_window: ContextWindow | None = None,
+    fast_turns: bool = False,
 ) -> Network[T]:
     """Build a :class:`Network`.
 
@@ -350,6 +354,8 @@ def create_network(
         history: a thread store: runs continue the thread named by the state's
             ``thread_id`` (see :mod:`agentkit_inngest.history`).
         context_window: trims the conversation sent to each model call.
+        fast_turns: one step per agent turn for agents that do not say otherwise
+            (see :func:`~agentkit_inngest.create_agent`).
     """
     return Network(
         name=name,
@@ -361,4 +367,5 @@ def create_network(
         default_state=default_state,
         history=history,
         context_window=context_window,
+        fast_turns=fast_turns,
     )
