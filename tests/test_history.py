@@ -170,3 +170,22 @@ async def test_a_load_limit_bounds_what_a_run_loads_and_starts_at_a_turn() -> No
     for bad in (0, -1, True, 1.5):
         with pytest.raises(ValueError, match="load_limit must be a whole number"):
             MemoryStore(load_limit=bad)  # type: ignore[arg-type]
+
+
+async def test_a_cut_load_with_no_user_message_drops_orphans() -> None:
+    store = MemoryStore(load_limit=2)
+    call = ToolCallMessage(tools=(ToolCall(id="c1", name="t"),))
+    await store.append(
+        "t",
+        [
+            ("u", TextMessage(role="user", content="q"), None),
+            ("c", call, "A"),
+            ("r", ToolResultMessage(tool_call_id="c1", name="t", content="r"), "A"),
+            ("a", TextMessage(role="assistant", content="done"), "A"),
+            ("a", TextMessage(role="assistant", content="a repeated id is skipped"), "A"),
+        ],
+    )
+    model = ScriptedModel([text("ok")])
+    await _network(store, model).run("next", state=State(thread_id="t"))
+    # the newest two were [tool result, answer]: the result's call was cut, so it goes
+    assert [m.content for m in model.calls[0].messages] == ["done", "next"]  # type: ignore[union-attr]

@@ -27,12 +27,15 @@ would eventually make every run on it fail.
 
 from __future__ import annotations
 
+import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from ..errors import InputError
 from ..messages import (
+    HistoryAdapter,
     Message,
     TextMessage,
     ToolCallMessage,
@@ -49,9 +52,12 @@ __all__ = [
     "ContextWindow",
     "HistoryStore",
     "StoredMessage",
+    "check_limit",
+    "check_thread_id",
+    "decode_messages",
+    "encode_messages",
     "last_messages",
     "last_turns",
-    "thread_messages",
     "token_budget",
 ]
 
@@ -81,7 +87,8 @@ class HistoryStore(ABC):
 
     @abstractmethod
     async def append(self, thread_id: str, messages: Sequence[StoredMessage]) -> None:
-        """Append messages; a ``message_id`` already stored is skipped."""
+        """Append messages in order, creating the thread if needed; a ``message_id``
+        already stored in the thread (or repeated in the batch) is skipped."""
 
     async def append_user_message(
         self, thread_id: str, message: TextMessage, *, message_id: str
@@ -175,9 +182,35 @@ def check_limit(limit: int | None, *, name: str = "limit") -> int | None:
     return limit
 
 
-def thread_messages(rows: Sequence[Mapping[str, Any]]) -> list[Message]:
-    """Messages from stored rows holding a ``message`` JSON column (for store authors)."""
-    return load_history([row["message"] for row in rows])
+def check_thread_id(thread_id: object) -> str:
+    """Validate a thread id (for store authors)."""
+    if not isinstance(thread_id, str) or not thread_id or len(thread_id) > 256:
+        raise InputError(
+            f"a thread id must be a non-empty string of at most 256 characters, got {thread_id!r}"
+        )
+    return thread_id
+
+
+def encode_messages(messages: Sequence[StoredMessage]) -> list[tuple[str, str, str | None]]:
+    """``(message_id, message JSON, agent_name)`` rows for a database, one per distinct
+    ``message_id`` (the first wins), in order (for store authors)."""
+    dumped = dump_history([message for _, message, _ in messages])
+    rows: list[tuple[str, str, str | None]] = []
+    seen: set[str] = set()
+    for (message_id, _, agent_name), data in zip(messages, dumped, strict=True):
+        if not isinstance(message_id, str) or not message_id:
+            raise InputError(f"a message id must be a non-empty string, got {message_id!r}")
+        if message_id in seen:
+            continue
+        seen.add(message_id)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        rows.append((message_id, text, agent_name))
+    return rows
+
+
+def decode_messages(texts: Sequence[str]) -> list[Message]:
+    """Messages from the JSON texts :func:`encode_messages` made (for store authors)."""
+    return HistoryAdapter.validate_json("[" + ",".join(texts) + "]")
 
 
 # -- context windows -------------------------------------------------------------------

@@ -42,4 +42,7 @@ class MemoryStore(HistoryStore):
         async with self._lock:
             stored = self.messages.setdefault(thread_id, [])
             known = {message_id for message_id, _, _ in stored}
-            stored.extend(row for row in messages if row[0] not in known)
+            for row in messages:
+                if row[0] not in known:  # also a repeated id within one batch
+                    known.add(row[0])
+                    stored.append(row)
