@@ -737,3 +737,21 @@ async def _load_and_close(store: HistoryStore, thread_id: str) -> list[Message]:
         return await store.load(thread_id)
     finally:
         await store.close()
+
+
+def test_the_documented_snippet_runs_and_keeps_the_thread(tmp_path: Path) -> None:
+    docs = (ROOT / "docs" / "history.md").read_text()
+    snippet = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    done = subprocess.run(
+        [sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Messages in view: 3.",
+        "     user: Hi, I am Ada.",
+        "assistant: Messages in view: 1.",
+        "     user: What is my name?",
+        "assistant: Messages in view: 3.",
+    ]
+    with contextlib.closing(sqlite3.connect(tmp_path / "chat.db")) as connection:
+        assert connection.execute("SELECT count(*) FROM agentkit_messages").fetchone() == (4,)
