@@ -9,6 +9,7 @@
     │   ├── RetriableProviderError    429, 5xx, timeouts, connection errors (retried)
     │   └── FatalProviderError        other 4xx, unparseable answers (never retried)
     ├── ToolRetry                 raised by a tool handler to retry its step
+    ├── HistoryStoreError         a thread store could not be reached or failed a query (retried)
     ├── StepError                 a step failed for good (its retries are spent)
     └── WaitUnavailableError      a plain-Python run met a step that needs Inngest
 
@@ -22,6 +23,7 @@ __all__ = [
     "AgentKitError",
     "ConfigurationError",
     "FatalProviderError",
+    "HistoryStoreError",
     "InputError",
     "ProviderError",
     "RetriableProviderError",
@@ -90,6 +92,14 @@ class ToolRetry(AgentKitError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class HistoryStoreError(AgentKitError):
+    """A thread store could not be reached or failed a query (a database restarting, a
+    lock held too long): the step is retried. A store set up wrongly (a path that cannot
+    be opened, an unknown database) raises :class:`ConfigurationError` instead."""
+
+    retriable = True
 
 
 class StepError(AgentKitError):

@@ -16,7 +16,7 @@ from agentkit_inngest import (
     create_network,
     route_in_order,
 )
-from agentkit_inngest.history import last_messages, thread_id_for, token_budget
+from agentkit_inngest.history import last_messages, last_turns, thread_id_for, token_budget
 from agentkit_inngest.history.memory import MemoryStore
 from agentkit_inngest.server import create_server
 from agentkit_inngest.testing import ScriptedModel, text
@@ -133,3 +133,59 @@ async def test_standalone_agents_keep_threads_too() -> None:
     assert state.thread_id is not None
     result = await agent.run("second", state=State(thread_id=state.thread_id))
     assert result.text == "3"
+
+
+def test_last_turns_cuts_at_user_messages() -> None:
+    conversation = [
+        TextMessage(role="user", content="q0"),
+        TextMessage(role="assistant", content="a0"),
+        *_conversation(),
+    ]
+    # turns: [q0 a0] [q1 a1 call result] [q2]
+    assert last_turns(1)(conversation) == conversation[-1:]
+    assert last_turns(2)(conversation) == conversation[2:]
+    assert last_turns(3)(conversation) == conversation
+    assert last_turns(9)(conversation) == conversation
+    # last_messages(4) would start on the assistant's answer to a question it dropped
+    assert last_messages(4)(conversation)[0].role == "assistant"  # type: ignore[union-attr]
+    assert all(window[0].role == "user" for window in (last_turns(n)(conversation) for n in (1, 2)))  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="at least 1"):
+        last_turns(0)
+
+
+async def test_a_load_limit_bounds_what_a_run_loads_and_starts_at_a_turn() -> None:
+    store = MemoryStore(load_limit=3)
+    model = ScriptedModel([text(f"answer {i}") for i in range(4)])
+    network = _network(store, model)
+    first = await network.run("q0")
+    thread_id = first.state.thread_id
+    for i in (1, 2):
+        await network.run(f"q{i}", state=State(thread_id=thread_id))
+    # six stored messages; the newest three are [answer 1, q2, answer 2]: the loaded
+    # history starts at the turn's user message rather than on a dangling answer
+    await network.run("q3", state=State(thread_id=thread_id))
+    assert [m.content for m in model.calls[3].messages] == ["q2", "answer 2", "q3"]  # type: ignore[union-attr]
+    assert len(await store.load(thread_id)) == 8  # type: ignore[arg-type]
+    assert [m.content for m in await store.load(thread_id, limit=2)] == ["q3", "answer 3"]  # type: ignore[arg-type,union-attr]
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="load_limit must be a whole number"):
+            MemoryStore(load_limit=bad)  # type: ignore[arg-type]
+
+
+async def test_a_cut_load_with_no_user_message_drops_orphans() -> None:
+    store = MemoryStore(load_limit=2)
+    call = ToolCallMessage(tools=(ToolCall(id="c1", name="t"),))
+    await store.append(
+        "t",
+        [
+            ("u", TextMessage(role="user", content="q"), None),
+            ("c", call, "A"),
+            ("r", ToolResultMessage(tool_call_id="c1", name="t", content="r"), "A"),
+            ("a", TextMessage(role="assistant", content="done"), "A"),
+            ("a", TextMessage(role="assistant", content="a repeated id is skipped"), "A"),
+        ],
+    )
+    model = ScriptedModel([text("ok")])
+    await _network(store, model).run("next", state=State(thread_id="t"))
+    # the newest two were [tool result, answer]: the result's call was cut, so it goes
+    assert [m.content for m in model.calls[0].messages] == ["done", "next"]  # type: ignore[union-attr]

@@ -16,19 +16,26 @@ write twice. The thread id and message ids are derived from the run id inside th
 steps, so even a step that runs again after a lost response writes nothing twice
 (stores upsert by id).
 
-A *context window* caps what is sent to the model: :func:`last_messages` or
-:func:`token_budget`, given to ``create_network(context_window=...)`` or
-``create_agent(context_window=...)``.
+A *context window* caps what is sent to the model: :func:`last_turns`,
+:func:`last_messages` or :func:`token_budget`, given to
+``create_network(context_window=...)`` or ``create_agent(context_window=...)``.
+
+A store's ``load_limit`` caps what a run loads: the ``history/load`` step's output is
+memoized by Inngest, which refuses step outputs over 4 MB, so an unbounded thread
+would eventually make every run on it fail.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from ..errors import InputError
 from ..messages import (
+    HistoryAdapter,
     Message,
     TextMessage,
     ToolCallMessage,
@@ -45,8 +52,12 @@ __all__ = [
     "ContextWindow",
     "HistoryStore",
     "StoredMessage",
+    "check_limit",
+    "check_thread_id",
+    "decode_messages",
+    "encode_messages",
     "last_messages",
-    "thread_messages",
+    "last_turns",
     "token_budget",
 ]
 
@@ -60,17 +71,24 @@ class HistoryStore(ABC):
     """Where threads live. Implementations must make appends idempotent by
     ``message_id`` and keep each thread's messages in append order."""
 
+    load_limit: int | None = None
+    """The most messages a run loads from a thread (the newest ones, starting at a
+    user message); ``None`` loads them all. Set it for long-lived threads: the loaded
+    history is one step output, and Inngest caps a step output at 4 MB."""
+
     @abstractmethod
     async def create_thread(self, thread_id: str, *, metadata: Mapping[str, Any]) -> None:
         """Create the thread if it does not exist (an upsert)."""
 
     @abstractmethod
-    async def load(self, thread_id: str) -> list[Message]:
-        """The thread's messages in order (empty for an unknown thread)."""
+    async def load(self, thread_id: str, *, limit: int | None = None) -> list[Message]:
+        """The thread's messages in order (empty for an unknown thread); with
+        ``limit``, only the newest ``limit`` of them (still oldest first)."""
 
     @abstractmethod
     async def append(self, thread_id: str, messages: Sequence[StoredMessage]) -> None:
-        """Append messages; a ``message_id`` already stored is skipped."""
+        """Append messages in order, creating the thread if needed; a ``message_id``
+        already stored in the thread (or repeated in the batch) is skipped."""
 
     async def append_user_message(
         self, thread_id: str, message: TextMessage, *, message_id: str
@@ -124,7 +142,11 @@ async def open_thread(run: NetworkRun, store: HistoryStore, input: str) -> None:
 
             async def load() -> list[dict[str, Any]]:
                 await store.create_thread(thread_id, metadata={})
-                return dump_history(await store.load(thread_id))
+                limit = store.load_limit
+                loaded = await store.load(thread_id, limit=limit)
+                if limit is not None and len(loaded) >= limit:
+                    loaded = _from_turn_start(loaded)
+                return dump_history(loaded)
 
             state.messages = load_history(await runner.run("history/load", load))
     if input:
@@ -153,15 +175,60 @@ async def save_results(
     await run.runner.run("history/append-results", append_results)
 
 
-def thread_messages(rows: Sequence[Mapping[str, Any]]) -> list[Message]:
-    """Messages from stored rows holding a ``message`` JSON column (for store authors)."""
-    return load_history([row["message"] for row in rows])
+def check_limit(limit: int | None, *, name: str = "limit") -> int | None:
+    """Validate a message-count limit (for store authors)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"{name} must be a whole number of at least 1 (or None), got {limit!r}")
+    return limit
+
+
+def check_thread_id(thread_id: object) -> str:
+    """Validate a thread id (for store authors)."""
+    if not isinstance(thread_id, str) or not thread_id or len(thread_id) > 256:
+        raise InputError(
+            f"a thread id must be a non-empty string of at most 256 characters, got {thread_id!r}"
+        )
+    return thread_id
+
+
+def encode_messages(messages: Sequence[StoredMessage]) -> list[tuple[str, str, str | None]]:
+    """``(message_id, message JSON, agent_name)`` rows for a database, one per distinct
+    ``message_id`` (the first wins), in order (for store authors)."""
+    dumped = dump_history([message for _, message, _ in messages])
+    rows: list[tuple[str, str, str | None]] = []
+    seen: set[str] = set()
+    for (message_id, _, agent_name), data in zip(messages, dumped, strict=True):
+        if not isinstance(message_id, str) or not message_id:
+            raise InputError(f"a message id must be a non-empty string, got {message_id!r}")
+        if message_id in seen:
+            continue
+        seen.add(message_id)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        rows.append((message_id, text, agent_name))
+    return rows
+
+
+def decode_messages(texts: Sequence[str]) -> list[Message]:
+    """Messages from the JSON texts :func:`encode_messages` made (for store authors)."""
+    return HistoryAdapter.validate_json("[" + ",".join(texts) + "]")
 
 
 # -- context windows -------------------------------------------------------------------
 
 ContextWindow: TypeAlias = Callable[[list[Message]], list[Message]]
 """Trims the conversation sent to the model."""
+
+
+def _is_user_text(message: Message) -> bool:
+    return isinstance(message, TextMessage) and message.role == "user"
+
+
+def _from_turn_start(messages: list[Message]) -> list[Message]:
+    """A cut history, starting at its first user message (or at least with no orphans)."""
+    for index, message in enumerate(messages):
+        if _is_user_text(message):
+            return messages[index:]
+    return _drop_orphans(messages)
 
 
 def _drop_orphans(messages: list[Message]) -> list[Message]:
@@ -189,6 +256,27 @@ def last_messages(count: int) -> ContextWindow:
 
     def window(messages: list[Message]) -> list[Message]:
         return _drop_orphans(messages[-count:])
+
+    return window
+
+
+def last_turns(count: int) -> ContextWindow:
+    """Keep the last ``count`` turns: a turn is a user message and everything the
+    agents did in answer to it (their text, tool calls and tool results).
+
+    This is the "last N results" policy at a grain that survives storage: a thread
+    keeps messages, not agent results, and cutting at a user message never splits a
+    tool call from its result nor starts the conversation with an answer to a
+    question the model cannot see. The turn being answered counts as one.
+    """
+    if count < 1:
+        raise ValueError("last_turns needs a count of at least 1")
+
+    def window(messages: list[Message]) -> list[Message]:
+        starts = [index for index, message in enumerate(messages) if _is_user_text(message)]
+        if len(starts) <= count:
+            return list(messages)
+        return _drop_orphans(messages[starts[-count] :])
 
     return window
 
