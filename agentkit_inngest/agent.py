@@ -663,7 +663,7 @@ def create_agent(
         history: a thread store for runs of this agent on its own (networks use
             their own ``history``).
         context_window: trims the conversation sent to the model
-            (:func:`~agentkit_inngest.history.last_messages`, ``token_budget``).
+            (:func:`~agentkit_inngest.history.last_turns`, ``last_messages``, ``token_budget``).
         fast_turns: make each turn (an in-process inference and the tool calls it
             asks for) one step: one round trip per turn instead of two or more.
             ``None`` follows the network's setting. See the README for the trade-offs.
