@@ -9,12 +9,14 @@ from .errors import (
     ConfigurationError,
     FatalProviderError,
     InputError,
+    MCPServerError,
     ProviderError,
     RetriableProviderError,
     StepError,
     ToolRetry,
     WaitUnavailableError,
 )
+from .mcp import MCPServer
 from .messages import (
     HistoryAdapter,
     Message,
@@ -46,6 +48,8 @@ __all__ = [
     "InlineRunner",
     "InputError",
     "Lifecycle",
+    "MCPServer",
+    "MCPServerError",
     "Message",
     "Model",
     "ModelRequest",

@@ -9,6 +9,7 @@
     │   ├── RetriableProviderError    429, 5xx, timeouts, connection errors (retried)
     │   └── FatalProviderError        other 4xx, unparseable answers (never retried)
     ├── ToolRetry                 raised by a tool handler to retry its step
+    ├── MCPServerError            an MCP server is unreachable, too slow or answered wrongly
     ├── StepError                 a step failed for good (its retries are spent)
     └── WaitUnavailableError      a plain-Python run met a step that needs Inngest
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConfigurationError",
     "FatalProviderError",
     "InputError",
+    "MCPServerError",
     "ProviderError",
     "RetriableProviderError",
     "StepError",
@@ -90,6 +92,19 @@ class ToolRetry(AgentKitError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class MCPServerError(AgentKitError):
+    """An MCP server could not be reached, was too slow, or answered wrongly.
+
+    Attributes:
+        server: the server's name.
+    """
+
+    def __init__(self, message: str, *, server: str, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.server = server
+        self.retriable = retriable
 
 
 class StepError(AgentKitError):
