@@ -27,8 +27,8 @@ opened afresh by the next call.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
+import functools
 import hashlib
 import json
 import logging
@@ -342,7 +342,7 @@ class MCPServer:
                     Tool(
                         name=names[original],
                         description=str(description),
-                        handler=_Caller(self, original),
+                        handler=functools.partial(self._handle, original),
                         json_schema=schema,
                         strict=False,  # OpenAI's strict mode would rewrite the schema
                     )
@@ -369,6 +369,11 @@ class MCPServer:
                 )
 
     # -- calling --------------------------------------------------------------------------
+
+    async def _handle(self, tool: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
+        """The handler of each of the server's tools (a coroutine function, so the
+        call stays on the event loop)."""
+        return await self._call(ctx.network, tool, arguments)
 
     async def _call(
         self, network: NetworkRun | None, tool: str, arguments: dict[str, Any]
@@ -420,17 +425,6 @@ class MCPServer:
                 f"that does not fit the tool's declaration: {err}",
             )
         return shape_result(result, server=self.name, tool=tool, max_chars=self.max_result_chars)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Caller:
-    """The handler of one MCP tool (a plain object, so tools compare and print well)."""
-
-    server: MCPServer
-    tool: str
-
-    async def __call__(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
-        return await self.server._call(ctx.network, self.tool, arguments)
 
 
 def _headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
@@ -570,6 +571,8 @@ async def test_two_servers_with_one_name_but_different_settings_clash(ws_server:
     run = NetworkRun.for_agent(state=None, runner=None, input="")
     try:
         tools = await first.list_tools(run)
+        # handlers are coroutine functions: calls stay on the event loop, no thread hop
+        assert all(inspect.iscoroutinefunction(t.handler) for t in tools)
         assert [t.name for t in await same.list_tools(run)] == [t.name for t in tools]
         with pytest.raises(ConfigurationError, match="two MCP servers named 'calc'"):
             await second.list_tools(run)
