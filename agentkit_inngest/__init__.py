@@ -10,12 +10,14 @@ from .errors import (
     FatalProviderError,
     HistoryStoreError,
     InputError,
+    MCPServerError,
     ProviderError,
     RetriableProviderError,
     StepError,
     ToolRetry,
     WaitUnavailableError,
 )
+from .mcp import MCPServer
 from .messages import (
     HistoryAdapter,
     Message,
@@ -48,6 +50,8 @@ __all__ = [
     "InlineRunner",
     "InputError",
     "Lifecycle",
+    "MCPServer",
+    "MCPServerError",
     "Message",
     "Model",
     "ModelRequest",

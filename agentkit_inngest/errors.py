@@ -10,6 +10,7 @@
     │   └── FatalProviderError        other 4xx, unparseable answers (never retried)
     ├── ToolRetry                 raised by a tool handler to retry its step
     ├── HistoryStoreError         a thread store could not be reached or failed a query (retried)
+    ├── MCPServerError            an MCP server is unreachable, too slow or answered wrongly
     ├── StepError                 a step failed for good (its retries are spent)
     └── WaitUnavailableError      a plain-Python run met a step that needs Inngest
 
@@ -25,6 +26,7 @@ __all__ = [
     "FatalProviderError",
     "HistoryStoreError",
     "InputError",
+    "MCPServerError",
     "ProviderError",
     "RetriableProviderError",
     "StepError",
@@ -100,6 +102,19 @@ class HistoryStoreError(AgentKitError):
     be opened, an unknown database) raises :class:`ConfigurationError` instead."""
 
     retriable = True
+
+
+class MCPServerError(AgentKitError):
+    """An MCP server could not be reached, was too slow, or answered wrongly.
+
+    Attributes:
+        server: the server's name.
+    """
+
+    def __init__(self, message: str, *, server: str, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.server = server
+        self.retriable = retriable
 
 
 class StepError(AgentKitError):

@@ -1,10 +1,12 @@
 """Tools: typed parameters, validated input, and JSON Schema for each provider.
 
-A tool's parameters come from a pydantic model (``parameters=``) or from its
-handler's signature. The handler receives the **validated** input and a
-:class:`ToolContext`; it may be sync or async. Whatever it returns goes back to
-the model as JSON. Invalid arguments and exceptions become tool errors that the
-model reads and can correct; they never crash the run.
+A tool's parameters come from a pydantic model (``parameters=``), from its
+handler's signature, or from a raw JSON Schema (``Tool(json_schema=...)``, as MCP
+servers provide). The handler receives the **validated** input (a model, keyword
+arguments, or the arguments dict) and a :class:`ToolContext`; it may be sync or
+async. Whatever it returns goes back to the model as JSON (a :class:`ToolOutcome`
+is sent as it is, error flag included). Invalid arguments and exceptions become
+tool errors that the model reads and can correct; they never crash the run.
 
 Tools that orchestrate steps themselves (an event wait, an invoke) are declared
 with ``uses_steps=True``: they are not wrapped in a step (steps cannot nest) and
@@ -32,8 +34,11 @@ from typing import (
     runtime_checkable,
 )
 
+import jsonschema
 import pydantic
 import pydantic_core
+import referencing
+import referencing.exceptions
 
 from .errors import ConfigurationError, ToolRetry
 from .messages import ToolCall, ToolResultMessage
@@ -84,7 +89,10 @@ class ToolContext:
 
 @dataclasses.dataclass(frozen=True)
 class ToolOutcome:
-    """A handler's result (JSON) or error, as sent back to the model."""
+    """A handler's result (JSON) or error, as sent back to the model.
+
+    A handler may return one itself to report an error without raising.
+    """
 
     content: Any
     is_error: bool = False
@@ -110,11 +118,25 @@ class ToolSource(Protocol):
 
 
 Handler: TypeAlias = Callable[..., Any]
-_Style: TypeAlias = Literal["model", "kwargs", "none"]
+_Style: TypeAlias = Literal["model", "kwargs", "json", "none"]
+
+
+class _InvalidArguments(ValueError):
+    """Arguments that break a raw JSON Schema; ``details`` name each problem."""
+
+    def __init__(self, details: list[str]) -> None:
+        super().__init__("; ".join(details))
+        self.details = details
 
 
 class Tool:
-    """A tool an agent can call. Build one with :func:`create_tool` or :func:`tool`."""
+    """A tool an agent can call. Build one with :func:`create_tool` or :func:`tool`.
+
+    Built directly with ``json_schema=`` and no ``parameters``, the schema is sent to
+    the model as given, the arguments are validated against it (JSON Schema, draft
+    2020-12 unless the schema's ``$schema`` says otherwise) and the handler is called
+    as ``handler(arguments: dict, ctx=context)``.
+    """
 
     def __init__(
         self,
@@ -146,11 +168,18 @@ class Tool:
         self.pure = pure
         self.strict = strict
         if _style is None:
-            _style, _context_param = ("model", "ctx") if parameters is not None else ("none", "ctx")
+            if parameters is not None:
+                _style = "model"
+            else:
+                _style = "json" if json_schema is not None else "none"
+            _context_param = "ctx"
         self._style: _Style = _style
         self._context_param = _context_param
+        self._validator: jsonschema.protocols.Validator | None = None
         if json_schema is not None:
-            self._schema: dict[str, Any] = dict(json_schema)
+            self._schema: dict[str, Any] = copy.deepcopy(dict(json_schema))
+            if _style == "json":
+                self._validator = _json_validator(name, self._schema)
         elif parameters is not None:
             self._schema = parameters.model_json_schema()
         else:
@@ -195,7 +224,10 @@ class Tool:
     # -- calling ------------------------------------------------------------------------
 
     def validate(self, arguments: Mapping[str, Any]) -> Any:
-        """Validate raw model arguments; raises :class:`pydantic.ValidationError`."""
+        """Validate raw model arguments; raises :class:`pydantic.ValidationError`
+        (or a :class:`ValueError` naming each problem, for raw JSON Schema tools)."""
+        if self._validator is not None:
+            return _validate_json(self._validator, dict(arguments))
         if self._style == "none" or self.parameters is None:
             return None
         try:
@@ -226,13 +258,14 @@ class Tool:
             )
         try:
             validated = self.validate(arguments)
-        except pydantic.ValidationError as err:
+        except (pydantic.ValidationError, _InvalidArguments) as err:
+            details = err.details if isinstance(err, _InvalidArguments) else _describe_errors(err)
             return ToolOutcome(
                 {
                     "error": "invalid_arguments",
                     "message": f"The arguments for {self.name!r} are invalid; "
                     "fix them and call the tool again.",
-                    "details": _describe_errors(err),
+                    "details": details,
                 },
                 is_error=True,
             )
@@ -249,6 +282,10 @@ class Tool:
                 is_error=True,
             )
         try:
+            if isinstance(result, ToolOutcome):
+                return ToolOutcome(
+                    pydantic_core.to_jsonable_python(result.content), is_error=result.is_error
+                )
             return ToolOutcome(pydantic_core.to_jsonable_python(result))
         except pydantic_core.PydanticSerializationError as err:
             return ToolOutcome(
@@ -259,7 +296,7 @@ class Tool:
     async def _invoke(self, validated: Any, ctx: ToolContext) -> Any:
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
-        if self._style == "model":
+        if self._style in ("model", "json"):
             args.append(validated)
         elif self._style == "kwargs" and validated is not None:
             kwargs.update({name: getattr(validated, name) for name in type(validated).model_fields})
@@ -469,6 +506,45 @@ def _drop_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_drop_nulls(v) for v in value]
     return value
+
+
+def _json_validator(name: str, schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    """A validator for a raw JSON Schema; ``$ref`` resolves within the schema only."""
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as err:
+        raise ConfigurationError(
+            f"tool {name!r}: its JSON Schema is invalid: {err.message} "
+            f"(at {'/'.join(str(p) for p in err.absolute_path) or 'the root'})"
+        ) from err
+    validator: jsonschema.protocols.Validator = cls(schema, registry=referencing.Registry())
+    return validator
+
+
+def _json_errors(validator: jsonschema.protocols.Validator, arguments: Any) -> list[str]:
+    try:
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    except referencing.exceptions.Unresolvable:
+        # A reference the schema cannot resolve: leave the arguments to the tool itself.
+        return []
+    described: list[str] = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.absolute_path) or "(arguments)"
+        message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+        described.append(f"{where}: {message}")
+    return described
+
+
+def _validate_json(validator: jsonschema.protocols.Validator, arguments: dict[str, Any]) -> Any:
+    errors = _json_errors(validator, arguments)
+    if not errors:
+        return arguments
+    # Strict schemas make optional fields nullable; a null then means "not given".
+    stripped = _drop_nulls(arguments)
+    if stripped != arguments and not _json_errors(validator, stripped):
+        return stripped
+    raise _InvalidArguments(errors)
 
 
 def _describe_errors(err: pydantic.ValidationError) -> list[str]:

@@ -20,6 +20,7 @@ from agentkit_inngest import (
 )
 from agentkit_inngest.network import NetworkRun
 from agentkit_inngest.steps import NoSteps
+from agentkit_inngest.tools import ToolOutcome
 
 
 class Weather(pydantic.BaseModel):
@@ -275,3 +276,91 @@ def test_uses_steps_and_pure_are_exclusive_and_signature_needs_annotations() -> 
 
     with pytest.raises(ConfigurationError, match=r"\*args"):
         create_tool(name="x", handler=star)
+
+
+# -- raw JSON Schema tools (MCP servers) -----------------------------------------------
+
+_SEARCH_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "title": "searchArguments",
+    "properties": {
+        "query": {"type": "string", "minLength": 1},
+        "limit": {"type": "integer", "minimum": 1, "default": 5},
+        "filters": {"$ref": "#/$defs/Filters"},
+    },
+    "required": ["query"],
+    "$defs": {
+        "Filters": {"type": "object", "properties": {"lang": {"enum": ["en", "de"]}}},
+    },
+}
+
+
+def test_raw_json_schema_tool_validates_and_passes_the_arguments() -> None:
+    seen: list[tuple[dict[str, object], ToolContext]] = []
+
+    def handler(arguments: dict[str, object], ctx: ToolContext) -> str:
+        seen.append((arguments, ctx))
+        return f"found {arguments['query']}"
+
+    t = Tool(name="search", description="Search.", handler=handler, json_schema=_SEARCH_SCHEMA)
+    out = asyncio.run(_call(t, {"query": "mvcc", "filters": {"lang": "en"}}))
+    assert out == ToolOutcome("found mvcc")
+    assert seen[0][0] == {"query": "mvcc", "filters": {"lang": "en"}}
+    assert isinstance(seen[0][1], ToolContext)
+    # the schema reaches the model as given, references inlined and titles dropped
+    schema = t.schema_for("anthropic")
+    assert schema["properties"]["limit"] == {"type": "integer", "minimum": 1, "default": 5}
+    assert schema["properties"]["filters"]["properties"]["lang"] == {"enum": ["en", "de"]}
+    assert "title" not in schema and "$schema" not in schema
+
+
+def test_raw_json_schema_tool_reports_every_bad_argument_without_calling_the_handler() -> None:
+    calls: list[object] = []
+    t = Tool(
+        name="search",
+        description="",
+        handler=lambda a, ctx: calls.append(a),
+        json_schema=_SEARCH_SCHEMA,
+    )
+    out = asyncio.run(_call(t, {"limit": 0, "filters": {"lang": "fr"}}))
+    assert out.is_error and out.content["error"] == "invalid_arguments"
+    assert out.content["details"] == [
+        "(arguments): 'query' is a required property",
+        "filters.lang: 'fr' is not one of ['en', 'de']",
+        "limit: 0 is less than the minimum of 1",
+    ]
+    assert calls == []
+    # a null for an optional field (OpenAI strict mode) means "not given"
+    assert asyncio.run(_call(t, {"query": "x", "limit": None})).is_error is False
+    assert calls == [{"query": "x"}]
+
+
+def test_raw_json_schema_tool_with_an_invalid_schema_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="'search': its JSON Schema is invalid"):
+        Tool(
+            name="search",
+            description="",
+            handler=lambda a, ctx: None,
+            json_schema={"type": "object", "properties": {"q": {"type": "strng"}}},
+        )
+
+
+def test_raw_json_schema_with_an_unresolvable_reference_leaves_validation_to_the_tool() -> None:
+    t = Tool(
+        name="fetch",
+        description="",
+        handler=lambda a, ctx: a,
+        json_schema={"type": "object", "properties": {"x": {"$ref": "https://example.com/x"}}},
+    )
+    assert asyncio.run(_call(t, {"x": 1})).content == {"x": 1}
+
+
+def test_a_handler_may_return_a_tool_outcome_to_report_an_error() -> None:
+    @tool
+    def lookup(key: str) -> ToolOutcome:
+        """Look a key up."""
+        return ToolOutcome({"error": "not_found", "key": key}, is_error=True)
+
+    out = asyncio.run(_call(lookup, {"key": "k"}))
+    assert out == ToolOutcome({"error": "not_found", "key": "k"}, is_error=True)

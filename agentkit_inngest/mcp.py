@@ -1,0 +1,544 @@
+"""MCP servers as agent tools.
+
+An :class:`MCPServer` is a tool source: give it to ``create_agent(mcp_servers=[...])``
+and each tool of the server becomes a tool of the agent, named
+``<server>-<tool>``, with the server's input schema sent to the model as it is::
+
+    calc = MCPServer.stdio("calc", command="python", args=["calc_server.py"])
+    agent = create_agent(name="Maths", model=model, mcp_servers=[calc])
+
+Four transports: :meth:`MCPServer.stdio`, :meth:`MCPServer.sse`,
+:meth:`MCPServer.streamable_http` (through the official ``mcp`` SDK) and
+:meth:`MCPServer.websocket` (:mod:`agentkit_inngest.mcp_websocket`).
+
+Durability. Listing a server's tools is one step per run, ``mcp/<server>/tools``;
+each tool call is the agent's usual tool step, ``<Agent>#<n>/tool/<server>-<tool>``.
+A replay reads both from their memos: it neither reconnects nor calls a tool twice.
+The :class:`MCPServer` object holds settings only; connections and tool lists live
+in the run (``network.cache``), so no process-wide cache can make a replay differ.
+
+Connections. A run opens one connection per server when it first needs one and
+reuses it for the rest of the run (under Inngest, for the rest of the request: the
+next request only reconnects if it runs an MCP step). Every connection is closed
+when the run (or request) ends. A server that cannot be reached, is too slow or
+drops the connection gives an error naming the server; a failed connection is
+opened afresh by the next call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
+
+import anyio
+
+from ._mcp_client import CONNECTION_CLOSED, Http, RunEntry, Stdio, WebSocket, describe
+from .errors import ConfigurationError, MCPServerError
+from .tools import Tool, ToolContext, ToolOutcome
+
+if TYPE_CHECKING:
+    import httpx2
+    from mcp.client import Transport
+    from mcp_types import CallToolResult, ContentBlock
+
+    from .network import NetworkRun
+
+__all__ = [
+    "MCPServer",
+    "MCPServerError",
+    "TransportFactory",
+    "agent_tool_names",
+    "shape_result",
+]
+
+logger = logging.getLogger("agentkit_inngest.mcp")
+
+TransportFactory: TypeAlias = "Callable[[], Transport]"
+"""Makes a fresh ``mcp.client.Transport`` (an async context manager yielding the
+``(read, write)`` streams) for each connection."""
+
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_NOT_IN_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
+_MAX_TOOL_NAME = 64
+
+
+# -- the tool source ----------------------------------------------------------------------
+
+
+class MCPServer:
+    """An MCP server whose tools an agent may call.
+
+    Build one with :meth:`stdio`, :meth:`sse`, :meth:`streamable_http` or
+    :meth:`websocket`, or pass any ``transport`` factory.
+
+    Args:
+        name: names the server in tool names (``<name>-<tool>``), step IDs and
+            errors: 1-40 letters, digits, ``_`` or ``-``; unique among an agent's
+            servers.
+        transport: makes a fresh ``mcp.client.Transport`` for each connection.
+        include: expose only tools whose names match one of these (exact names or
+            ``fnmatch`` patterns such as ``"get_*"``); default: all.
+        exclude: hide tools whose names match one of these.
+        connect_timeout: seconds to start the transport and finish the MCP handshake.
+        list_timeout: seconds for listing the tools (all pages).
+        call_timeout: seconds for one tool call; the model gets a tool error after it.
+        max_result_chars: longer results are cut to this many characters, with a
+            note saying so (``None``: no limit; mind Inngest's 4 MB per step).
+        optional: when the server cannot be listed, the agent runs without its tools
+            (a warning is logged) instead of failing.
+
+    ``None`` for a timeout means no limit.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        transport: TransportFactory,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        connect_timeout: float | None = 10.0,
+        list_timeout: float | None = 30.0,
+        call_timeout: float | None = 60.0,
+        max_result_chars: int | None = 20_000,
+        optional: bool = False,
+    ) -> None:
+        if not isinstance(name, str) or not _SERVER_NAME.match(name):
+            raise ConfigurationError(
+                f"MCP server name {name!r} must be 1-40 letters, digits, '_' or '-' "
+                "(it prefixes tool names such as '<name>-<tool>')"
+            )
+        if not callable(transport):
+            raise ConfigurationError(
+                f"MCP server {name!r}: transport must be a callable returning an "
+                "mcp.client.Transport (or use MCPServer.stdio/sse/streamable_http/websocket)"
+            )
+        for label, value in (
+            ("connect_timeout", connect_timeout),
+            ("list_timeout", list_timeout),
+            ("call_timeout", call_timeout),
+            ("max_result_chars", max_result_chars),
+        ):
+            if value is not None and not value > 0:
+                raise ConfigurationError(
+                    f"MCP server {name!r}: {label} must be positive or None, got {value!r}"
+                )
+        for label, patterns in (("include", include), ("exclude", exclude)):
+            if isinstance(patterns, str):
+                raise ConfigurationError(
+                    f"MCP server {name!r}: {label} takes a list of tool names, "
+                    f"not the string {patterns!r}"
+                )
+        self.name = name
+        self.transport = transport
+        self.include = tuple(include) if include is not None else None
+        self.exclude = tuple(exclude)
+        self.connect_timeout = connect_timeout
+        self.list_timeout = list_timeout
+        self.call_timeout = call_timeout
+        self.max_result_chars = max_result_chars
+        self.optional = optional
+
+    def __repr__(self) -> str:
+        return f"MCPServer(name={self.name!r}, {describe(self.transport)})"
+
+    # -- constructors ---------------------------------------------------------------------
+
+    @classmethod
+    def stdio(
+        cls,
+        name: str,
+        *,
+        command: str,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stderr: IO[str] | int | None = None,
+        **options: Any,
+    ) -> MCPServer:
+        """A server started as a subprocess, speaking MCP over its stdin/stdout.
+
+        Args:
+            command: the executable (looked up on ``PATH``).
+            args: its arguments.
+            env: variables for the server. The SDK starts it with a minimal
+                environment (``HOME``, ``LOGNAME``, ``PATH``, ``SHELL``, ``TERM``,
+                ``USER``) plus these; pass API keys and the like explicitly.
+            cwd: its working directory.
+            stderr: where its stderr goes (a file or ``subprocess.DEVNULL``);
+                default: this process's stderr.
+            options: the :class:`MCPServer` options (``include``, timeouts...).
+        """
+        if isinstance(args, str):
+            raise ConfigurationError(
+                f"MCP server {name!r}: args takes a list of strings, not the string {args!r}"
+            )
+        transport = Stdio(
+            command=command,
+            args=tuple(args),
+            env=tuple(sorted(env.items())) if env is not None else None,
+            cwd=cwd,
+            stderr=stderr,
+        )
+        return cls(name=name, transport=transport, **options)
+
+    @classmethod
+    def sse(
+        cls,
+        name: str,
+        *,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx2.Auth | None = None,
+        http_timeout: float = 30.0,
+        read_timeout: float = 300.0,
+        **options: Any,
+    ) -> MCPServer:
+        """A server speaking the (older) HTTP+SSE transport; ``url`` is its SSE endpoint.
+
+        Args:
+            headers: sent with every request (``{"Authorization": "Bearer ..."}``).
+            auth: an ``httpx2.Auth`` (the SDK's OAuth providers in ``mcp.client.auth``).
+            http_timeout: seconds for each HTTP operation.
+            read_timeout: seconds the event stream may stay silent.
+            options: the :class:`MCPServer` options.
+        """
+        transport = Http("sse", url, _headers(headers), auth, http_timeout, read_timeout)
+        return cls(name=name, transport=transport, **options)
+
+    @classmethod
+    def streamable_http(
+        cls,
+        name: str,
+        *,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx2.Auth | None = None,
+        http_timeout: float = 30.0,
+        read_timeout: float = 300.0,
+        **options: Any,
+    ) -> MCPServer:
+        """A server speaking streamable HTTP; ``url`` is its MCP endpoint (``.../mcp``).
+
+        The options are those of :meth:`sse`.
+        """
+        transport = Http(
+            "streamable_http", url, _headers(headers), auth, http_timeout, read_timeout
+        )
+        return cls(name=name, transport=transport, **options)
+
+    @classmethod
+    def websocket(
+        cls,
+        name: str,
+        *,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> MCPServer:
+        """A server behind a websocket (``ws://`` or ``wss://``, subprotocol ``mcp``).
+
+        Args:
+            headers: sent with the opening handshake.
+            options: the :class:`MCPServer` options.
+        """
+        open_timeout = options.get("connect_timeout", 10.0)
+        transport = WebSocket(url, _headers(headers), open_timeout)
+        return cls(name=name, transport=transport, **options)
+
+    # -- the tool source ------------------------------------------------------------------
+
+    @property
+    def listing_step(self) -> str:
+        """The ID of the step that lists this server's tools."""
+        return f"mcp/{self.name}/tools"
+
+    async def list_tools(self, network: NetworkRun) -> list[Tool]:
+        """The server's tools (after ``include``/``exclude``) as agent tools.
+
+        Listed once per run, in the step :attr:`listing_step`.
+        """
+        entry = self._entry(network)
+        async with entry.listing_lock:
+            if entry.tools is None:
+                listing = await network.runner.run(
+                    self.listing_step, lambda: self._fetch_listing(entry)
+                )
+                entry.tools = self._build_tools(listing)
+        return list(entry.tools)
+
+    def _settings(self) -> tuple[Any, ...]:
+        return (
+            self.transport,
+            self.include,
+            self.exclude,
+            self.connect_timeout,
+            self.list_timeout,
+            self.call_timeout,
+            self.max_result_chars,
+            self.optional,
+        )
+
+    def _entry(self, network: NetworkRun) -> RunEntry:
+        key = f"mcp:{self.name}"
+        entry = network.cache.get(key)
+        if entry is None:
+            entry = RunEntry(self)
+            network.cache[key] = entry
+            network.add_cleanup(entry.close)
+        elif entry.server is not self and entry.server._settings() != self._settings():
+            raise ConfigurationError(
+                f"two MCP servers named {self.name!r} with different settings are used in "
+                "one run; give each server its own name"
+            )
+        assert isinstance(entry, RunEntry)
+        return entry
+
+    async def _fetch_listing(self, entry: RunEntry) -> dict[str, Any]:
+        try:
+            connection = await entry.connect()
+            tools = await connection.list_tools(self.list_timeout)
+        except MCPServerError as err:
+            if not self.optional:
+                raise
+            logger.warning("%s; the agent goes on without its tools", err)
+            return {"tools": [], "error": str(err)}
+        return {"tools": tools, "error": None}
+
+    def _build_tools(self, listing: Mapping[str, Any]) -> list[Tool]:
+        records = [r for r in listing.get("tools") or [] if isinstance(r, dict)]
+        seen: set[str] = set()
+        unique: list[dict[str, Any]] = []
+        for record in records:
+            original = record.get("name")
+            if not isinstance(original, str) or not original or original in seen:
+                logger.warning(
+                    "MCP server %r listed a tool without a name or twice (%r); skipped",
+                    self.name,
+                    original,
+                )
+                continue
+            seen.add(original)
+            unique.append(record)
+        names = agent_tool_names(self.name, [r["name"] for r in unique])
+        self._warn_about_missing_includes(seen)
+        tools: list[Tool] = []
+        for record in unique:
+            original = record["name"]
+            if not self._exposes(original):
+                continue
+            schema = record.get("inputSchema")
+            if not isinstance(schema, dict):
+                schema = {"type": "object", "properties": {}}
+            description = record.get("description") or record.get("title") or ""
+            try:
+                tools.append(
+                    Tool(
+                        name=names[original],
+                        description=str(description),
+                        handler=functools.partial(self._handle, original),
+                        json_schema=schema,
+                        strict=False,  # OpenAI's strict mode would rewrite the schema
+                    )
+                )
+            except ConfigurationError as err:
+                logger.warning("MCP server %r: tool %r skipped: %s", self.name, original, err)
+        return tools
+
+    def _exposes(self, original: str) -> bool:
+        if self.include is not None and not any(
+            fnmatch.fnmatchcase(original, p) for p in self.include
+        ):
+            return False
+        return not any(fnmatch.fnmatchcase(original, p) for p in self.exclude)
+
+    def _warn_about_missing_includes(self, listed: set[str]) -> None:
+        for pattern in self.include or ():
+            if not any(fnmatch.fnmatchcase(name, pattern) for name in listed):
+                logger.warning(
+                    "MCP server %r has no tool matching include=%r (it has: %s)",
+                    self.name,
+                    pattern,
+                    ", ".join(sorted(listed)) or "no tools",
+                )
+
+    # -- calling --------------------------------------------------------------------------
+
+    async def _handle(self, tool: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
+        """The handler of each of the server's tools (a coroutine function, so the
+        call stays on the event loop)."""
+        return await self._call(ctx.network, tool, arguments)
+
+    async def _call(
+        self, network: NetworkRun | None, tool: str, arguments: dict[str, Any]
+    ) -> ToolOutcome:
+        if network is None:
+            return _failure(self.name, tool, "no_run", "the MCP tool was called outside a run")
+        entry = self._entry(network)
+        try:
+            connection = await entry.connect()
+        except MCPServerError as err:
+            return _failure(self.name, tool, "mcp_server_unavailable", f"{err}. It did not run.")
+        from mcp.shared.exceptions import MCPError
+
+        try:
+            result = await connection.call_tool(tool, arguments, self.call_timeout)
+        except TimeoutError:
+            return _failure(
+                self.name,
+                tool,
+                "mcp_timeout",
+                f"MCP server {self.name!r} did not answer the call of {tool!r} within "
+                f"{self.call_timeout:g} s; the tool may still be running on the server",
+            )
+        except (MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError) as err:
+            code = err.code if isinstance(err, MCPError) else CONNECTION_CLOSED
+            if code == CONNECTION_CLOSED:
+                connection.alive = False
+                return _failure(
+                    self.name,
+                    tool,
+                    "mcp_connection_closed",
+                    f"MCP server {self.name!r} closed the connection during the call of "
+                    f"{tool!r} (did it stop or crash?); whether the tool ran is unknown",
+                )
+            message = err.message if isinstance(err, MCPError) else str(err)
+            return _failure(
+                self.name,
+                tool,
+                "mcp_error",
+                f"MCP server {self.name!r} refused the call of {tool!r}: {message} "
+                f"(JSON-RPC error {code})",
+            )
+        except RuntimeError as err:  # the SDK's own checks of a result (output schema...)
+            return _failure(
+                self.name,
+                tool,
+                "mcp_invalid_result",
+                f"MCP server {self.name!r} answered the call of {tool!r} with a result "
+                f"that does not fit the tool's declaration: {err}",
+            )
+        return shape_result(result, server=self.name, tool=tool, max_chars=self.max_result_chars)
+
+
+def _headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((headers or {}).items()))
+
+
+def _failure(server: str, tool: str, kind: str, message: str) -> ToolOutcome:
+    logger.warning("%s", message)
+    return ToolOutcome(
+        {"error": kind, "server": server, "tool": tool, "message": message}, is_error=True
+    )
+
+
+def agent_tool_names(server: str, tools: Sequence[str]) -> dict[str, str]:
+    """The agent-side name of each of a server's tools: ``<server>-<tool>``, with
+    characters the providers refuse replaced by ``_`` and, where a name would be too
+    long (64) or taken twice, a short hash of the original name at the end."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for original in tools:
+        name = _NOT_IN_TOOL_NAME.sub("_", f"{server}-{original}")
+        if len(name) > _MAX_TOOL_NAME or name in used:
+            digest = hashlib.sha1(original.encode()).hexdigest()[:8]
+            name = f"{name[: _MAX_TOOL_NAME - 9]}_{digest}"
+        used.add(name)
+        names[original] = name
+    return names
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+def shape_result(
+    result: CallToolResult, *, server: str, tool: str, max_chars: int | None
+) -> ToolOutcome:
+    """An MCP tool result as the model receives it.
+
+    - an error (``isError``): its text, flagged as a tool error;
+    - structured content: the JSON value itself (with the text too when the text
+      says something else);
+    - otherwise the text of its content blocks; images, audio and binary resources
+      are described, not sent.
+
+    Results longer than ``max_chars`` are cut, with a note saying so.
+    """
+    texts = [_block_text(block) for block in result.content]
+    text = "\n".join(texts)
+    structured = result.structured_content
+    content: Any
+    if result.is_error:
+        content = text or f"The tool {tool!r} failed without saying why."
+    elif structured is not None:
+        if _restates(texts, structured):
+            content = structured
+        else:
+            content = {"text": text, "structured_content": structured}
+    else:
+        content = text
+    return ToolOutcome(_bounded(content, max_chars, server, tool), is_error=result.is_error)
+
+
+def _restates(texts: list[str], structured: Any) -> bool:
+    """Whether the text blocks only repeat the structured content (servers send both)."""
+    if not texts:
+        return True
+    if len(texts) != 1:
+        return False
+    # the SDK wraps a plain return value as {"result": value}
+    wrapped = isinstance(structured, dict) and set(structured) == {"result"}
+    if wrapped and texts[0] == structured["result"]:
+        return True
+    try:
+        parsed = json.loads(texts[0])
+    except ValueError:
+        return False
+    return bool(parsed == structured or (wrapped and parsed == structured["result"]))
+
+
+def _block_text(block: ContentBlock) -> str:
+    kind = block.type
+    if kind == "text":
+        return str(getattr(block, "text", ""))
+    if kind in ("image", "audio"):
+        data = str(getattr(block, "data", ""))
+        return f"[{kind} {getattr(block, 'mime_type', '')}, {_size(data)} bytes, not shown]"
+    if kind == "resource":
+        resource = getattr(block, "resource", None)
+        uri = getattr(resource, "uri", "")
+        body = getattr(resource, "text", None)
+        if body is not None:
+            return f"[resource {uri}]\n{body}"
+        blob = str(getattr(resource, "blob", ""))
+        mime = getattr(resource, "mime_type", None) or "binary"
+        return f"[resource {uri}: {mime}, {_size(blob)} bytes, not shown]"
+    if kind == "resource_link":
+        about = getattr(block, "description", None)
+        link = f"[resource link {getattr(block, 'name', '')}: {getattr(block, 'uri', '')}]"
+        return f"{link} {about}" if about else link
+    return f"[{kind} content, not shown]"
+
+
+def _size(data: str) -> int:
+    """The size of base64 ``data`` once decoded."""
+    return len(data) * 3 // 4 - data[-2:].count("=")
+
+
+def _bounded(content: Any, max_chars: int | None, server: str, tool: str) -> Any:
+    if max_chars is None:
+        return content
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    if len(text) <= max_chars:
+        return content
+    return (
+        f"{text[:max_chars]}\n\n[truncated: the result of {tool!r} (MCP server {server!r}) has "
+        f"{len(text):,} characters; only the first {max_chars:,} are shown. Ask for less, "
+        "for example a narrower query or a smaller page, to see the rest.]"
+    )

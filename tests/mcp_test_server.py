@@ -1,0 +1,76 @@
+"""A small MCP server built with the ``mcp`` SDK, for the MCP tests.
+
+Run as a script it serves stdio; the tests also serve it in-process over
+streamable HTTP, SSE and a websocket. ``build()`` makes a fresh server each time
+(an SDK server's HTTP app can be started once only) with a counter of its calls.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+
+import anyio
+import pydantic
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+
+class Forecast(pydantic.BaseModel):
+    city: str
+    temp_c: float
+    sky: str
+
+
+def build(name: str = "calc") -> tuple[MCPServer, collections.Counter[str]]:
+    server = MCPServer(name, version="1.0", log_level="WARNING")
+    calls: collections.Counter[str] = collections.Counter()
+
+    @server.tool(description="Add two integers.")
+    def add(a: int, b: int) -> int:
+        calls["add"] += 1
+        return a + b
+
+    @server.tool(description="Divide a by b.")
+    def divide(a: float, b: float) -> float:
+        calls["divide"] += 1
+        if b == 0:
+            raise ToolError("cannot divide by zero")
+        return a / b
+
+    @server.tool(description="A tool whose code is broken.")
+    def explode() -> str:
+        calls["explode"] += 1
+        raise RuntimeError("the flux capacitor melted")
+
+    @server.tool(description="Today's forecast for a city.")
+    def forecast(city: str, unit: str = "C") -> Forecast:
+        calls["forecast"] += 1
+        return Forecast(city=city, temp_c=21.5, sky="clear")
+
+    @server.tool(description="A long text of n characters.")
+    def big(n: int) -> str:
+        calls["big"] += 1
+        return "ab" * (n // 2)
+
+    @server.tool(description="Waits for a release that never comes.")
+    async def hang() -> str:
+        calls["hang"] += 1
+        await anyio.Event().wait()
+        return "released"
+
+    @server.tool(description="The server's process id.")
+    def pid() -> int:
+        return os.getpid()
+
+    def tomorrow(city: str) -> str:
+        calls["get.tomorrow"] += 1
+        return f"rain in {city}"
+
+    # a name with a dot: valid in MCP, refused by the model providers
+    server.add_tool(tomorrow, name="get.tomorrow", description="Tomorrow's weather.")
+    return server, calls
+
+
+if __name__ == "__main__":
+    build()[0].run()
