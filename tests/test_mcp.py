@@ -23,7 +23,6 @@ import mcp
 import mcp_types
 import pytest
 from mcp.server import Server
-from mcp_test_server import build
 
 from agentkit_inngest import (
     ConfigurationError,
@@ -40,6 +39,8 @@ from agentkit_inngest.server import create_server
 from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
 from agentkit_inngest.testing.executor import LocalExecutor
 from agentkit_inngest.testing.servers import RunningServer, serve
+
+from .mcp_test_server import build
 
 SERVER_SCRIPT = str(Path(__file__).with_name("mcp_test_server.py"))
 
