@@ -1,12 +1,16 @@
-"""The deployable app.
+"""The deployable app: every example's networks and functions, served at /api/inngest.
 
-Serve it with ``uvicorn functions.app:app --port 8000`` and point an Inngest dev
-server at it (``npx inngest-cli@latest dev -u http://127.0.0.1:8000/api/inngest``),
-or deploy it and sync it with Inngest Cloud (``INNGEST_SIGNING_KEY`` and
-``INNGEST_EVENT_KEY`` set, ``INNGEST_DEV`` unset).
+Serve it and point an Inngest dev server at it::
 
-``INNGEST_APP_ID`` names the app (default ``agentkit-inngest``); a network's event
-is ``<app id>/network-<slug>``, e.g. ``agentkit-inngest/network-devops-team``.
+    INNGEST_DEV=1 uvicorn functions.app:app --port 8000       # or: agentkit-inngest serve --dev
+    npx inngest-cli@latest dev -u http://127.0.0.1:8000/api/inngest
+
+(``docker compose up`` does both.) Deployed, it syncs with Inngest Cloud when
+``INNGEST_SIGNING_KEY`` and ``INNGEST_EVENT_KEY`` are set and ``INNGEST_DEV`` is not.
+
+``INNGEST_APP_ID`` names the app (default ``agentkit-inngest``). It prefixes the
+function ids and the events of the network functions, e.g. the quick start runs on
+``agentkit-inngest/network-devops-team``. ``agentkit-inngest functions`` lists them all.
 """
 
 from __future__ import annotations
@@ -19,16 +23,42 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # so `examples` imports when served from elsewhere
     sys.path.insert(0, str(ROOT))
 
+from agentkit_inngest.errors import ConfigurationError  # noqa: E402
 from agentkit_inngest.functions import network_function  # noqa: E402
 from agentkit_inngest.server import create_client, create_server  # noqa: E402
-from examples import quick_start  # noqa: E402
+from examples import (  # noqa: E402
+    multi_step_tool,
+    multitenancy,
+    quick_start,
+    state_routing,
+    support_agent,
+)
 
 APP_ID = os.environ.get("INNGEST_APP_ID", "agentkit-inngest")
 
 client = create_client(APP_ID)
 
 functions = [
+    # quick start: the DevOps network, triggered by <app id>/network-devops-team
     network_function(quick_start.network, client=client, retries=3),
+    # human in the loop: triggered by app/support.ticket.created
+    support_agent.support_agent_workflow,
+    # deterministic state routing: <app id>/network-code-writing-network
+    network_function(state_routing.network, client=client),
+    # a multi-step tool: the research function and the network whose agent invokes it
+    multi_step_tool.research_web_tool,
+    network_function(multi_step_tool.network, client=client),
+    # multi-tenancy and retries: deep-research-network/run, per-user limits
+    multitenancy.deep_research,
 ]
+
+# The examples define their functions with clients of the same app id; a function
+# with another prefix would be registered under an id this app does not answer to.
+for _function in functions:
+    if not _function.id.startswith(f"{APP_ID}-"):
+        raise ConfigurationError(
+            f"function {_function.id!r} was defined for another app id than {APP_ID!r}; "
+            "define it with a client of this app id (INNGEST_APP_ID)"
+        )
 
 app = create_server(client=client, functions=functions)

@@ -1,0 +1,433 @@
+"""``agentkit-inngest``: serve the app, run a network, send events, list functions.
+
+::
+
+    agentkit-inngest serve --dev                        # functions.app:app on :8000
+    agentkit-inngest run examples.quick_start:network "How do I scale Postgres?"
+    agentkit-inngest send app/support.ticket.created --data '{"ticketId": "T-1001"}'
+    agentkit-inngest functions                          # ids, triggers, flow control
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import urllib.parse
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .. import __version__
+from ..agent import Agent
+from ..errors import AgentKitError, WaitUnavailableError
+from ..network import Network
+from ..state import State
+from ..steps import EventWait, InlineRunner, StepRunner
+from .live import ObservingRunner, RunObserver
+from .loading import LoadError, load_object
+
+__all__ = ["app", "main"]
+
+DEFAULT_APP = "functions.app:app"
+DEV_SERVER = "http://127.0.0.1:8288"
+
+app = typer.Typer(
+    name="agentkit-inngest",
+    help="Serve, run and debug networks of agents that run as Inngest functions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str, *, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _json_object(value: str, *, option: str, example: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise _fail(
+            f"{option} is not valid JSON ({error.msg} at line {error.lineno}, column "
+            f"{error.colno}); write e.g. {option} '{example}'"
+        ) from error
+    if not isinstance(parsed, dict):
+        raise _fail(
+            f"{option} must be a JSON object, got {type(parsed).__name__}; "
+            f"write e.g. {option} '{example}'"
+        )
+    return parsed
+
+
+def _load(spec: str, *, app_dir: str, expected: str, accept: Any) -> Any:
+    try:
+        return load_object(spec, app_dir=app_dir, expected=expected, accept=accept)
+    except LoadError as error:
+        raise _fail(str(error)) from error
+
+
+def _is_asgi_app(value: Any) -> bool:
+    return callable(value) and not isinstance(value, type)
+
+
+AppDir = Annotated[
+    str, typer.Option("--app-dir", help="Import targets from this directory (default: here).")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"agentkit-inngest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Serve, run and debug networks of agents that run as Inngest functions."""
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    target: Annotated[str, typer.Argument(help="The app to serve, MODULE:NAME.")] = DEFAULT_APP,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev", help="Talk to the Inngest dev server (sets INNGEST_DEV=1 unless it is set)."
+        ),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    app_dir: AppDir = ".",
+) -> None:
+    """Serve the app's functions at /api/inngest (like `uvicorn functions.app:app`)."""
+    import uvicorn
+
+    if dev:
+        os.environ.setdefault("INNGEST_DEV", "1")
+    try:
+        web = load_object(target, app_dir=app_dir, expected="an ASGI app", accept=_is_asgi_app)
+    except LoadError as error:
+        hint = "" if os.environ.get("INNGEST_DEV") else " (--dev serves for the dev server)"
+        raise _fail(f"{error}{hint}") from error
+    functions = getattr(getattr(web, "state", None), "inngest_functions", None) or []
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/api/inngest"
+    mode = "dev" if os.environ.get("INNGEST_DEV") else "cloud (production)"
+    out.print(f"Serving {target}: {len(functions)} function(s) at {url}, {mode} mode")
+    if os.environ.get("INNGEST_DEV"):
+        out.print(f"Connect the dev server:  npx inngest-cli@latest dev -u {url}")
+    uvicorn.run(web, host=host, port=port, log_level=log_level)
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+def _answer_waits(replies: list[dict[str, Any]], live: Live, *, interactive: bool) -> Any:
+    """Answer event waits from --reply values, else by asking at the terminal."""
+
+    async def answer(wait: EventWait) -> dict[str, Any] | None:
+        if replies:
+            return {"name": wait.event, "data": replies.pop(0)}
+        if not interactive:
+            return None
+        live.stop()
+        try:
+            while True:
+                typed = await asyncio.to_thread(
+                    out.input,
+                    f"[bold]{wait.step_id}[/] waits for [cyan]{wait.event}[/]. "
+                    "Reply data as a JSON object (empty: time out): ",
+                )
+                if not typed.strip():
+                    return None
+                try:
+                    data = json.loads(typed)
+                except json.JSONDecodeError as error:
+                    out.print(f"[red]not JSON: {error.msg}[/]")
+                    continue
+                if isinstance(data, dict):
+                    return {"name": wait.event, "data": data}
+                out.print("[red]the reply data must be a JSON object[/]")
+        finally:
+            live.start()
+
+    return answer
+
+
+def _log_sent_events(observer: RunObserver) -> Any:
+    async def send(events: list[dict[str, Any]]) -> list[str]:
+        observer.note(f"not sent (plain-Python run): {[e.get('name') for e in events]}")
+        return [f"local-{index}" for index, _ in enumerate(events, 1)]
+
+    return send
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="The network or agent, MODULE:NAME.")],
+    input: Annotated[str, typer.Argument(help="The user's message.")],
+    state: Annotated[
+        str | None, typer.Option(help="Start from this state (its JSON, e.g. '{\"data\": {}}').")
+    ] = None,
+    reply: Annotated[
+        list[str] | None,
+        typer.Option(help="Data (a JSON object) answering the next event wait; repeatable."),
+    ] = None,
+    runner: Annotated[
+        str | None,
+        typer.Option(help="MODULE:NAME of a function returning the step runner to use."),
+    ] = None,
+    ask: Annotated[
+        bool | None,
+        typer.Option(
+            "--ask/--no-ask",
+            help="Ask at the terminal for replies to event waits (default: when interactive).",
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the run's JSON instead of the live view.")
+    ] = False,
+    app_dir: AppDir = ".",
+) -> None:
+    """Run a network (or agent) in plain Python with a live view of what it does."""
+    target_obj = _load(
+        target,
+        app_dir=app_dir,
+        expected="a network or agent",
+        accept=lambda value: isinstance(value, (Network, Agent)),
+    )
+    initial = _json_object(state, option="--state", example='{"data": {}}') if state else None
+    replies = [
+        _json_object(value, option="--reply", example='{"answer": "yes"}') for value in reply or []
+    ]
+    inner: StepRunner | None = None
+    if runner is not None:
+        factory = _load(runner, app_dir=app_dir, expected="a runner factory", accept=callable)
+        inner = factory()
+        if not isinstance(inner, StepRunner):
+            raise _fail(f"{runner}() returned {type(inner).__name__}, not a StepRunner")
+
+    if isinstance(target_obj, Network):
+        run_state = target_obj.new_state(initial)
+        agents = list(target_obj.agents)
+    else:
+        run_state = State.from_json(initial) if initial is not None else State()
+        agents = [target_obj.name]
+    live = Live(console=out, auto_refresh=False, transient=False)
+    observer = RunObserver(
+        state=run_state,
+        agents=agents,
+        on_change=None if json_output else lambda: live.update(observer.render(), refresh=True),
+    )
+    if inner is None:
+        interactive = ask if ask is not None else sys.stdin.isatty() and not json_output
+        inner = InlineRunner(
+            on_wait_for_event=_answer_waits(replies, live, interactive=interactive),
+            on_send_event=_log_sent_events(observer),
+        )
+    observed = ObservingRunner(inner, observer)
+
+    async def execute() -> dict[str, Any]:
+        if isinstance(target_obj, Network):
+            network_run = await target_obj.run(input, state=run_state, runner=observed)
+            return network_run.to_json()
+        result = await target_obj.run(input, state=run_state, runner=observed)
+        return {
+            "agent": target_obj.name,
+            "output": result.text,
+            "state": run_state.to_json(),
+            "usage": {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
+        }
+
+    with contextlib.ExitStack() as stack:
+        if not json_output:
+            stack.enter_context(live)
+            live.update(observer.render(), refresh=True)
+        try:
+            outcome = asyncio.run(execute())
+        except WaitUnavailableError as error:
+            raise _fail(
+                f"{error}\n(with the CLI: --reply answers event waits; --runner MODULE:NAME "
+                "supplies a runner that can invoke functions)"
+            ) from error
+        except AgentKitError as error:
+            raise _fail(f"the run failed: {error}") from error
+        finally:
+            observer.finish()
+    if json_output:
+        out.print_json(json.dumps(outcome, default=str))
+        return
+    out.print()
+    out.print("[bold]Output[/]")
+    out.print(outcome.get("output") or "(no text: the agents answered with tools)", highlight=False)
+
+
+# -- send ------------------------------------------------------------------------------------
+
+
+def _check_reachable(url: str) -> None:
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise _fail(f"--url {url!r} is not an http(s) URL, e.g. {DEV_SERVER}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=2):
+            pass
+    except OSError as error:
+        raise _fail(
+            f"cannot reach the Inngest dev server at {url} ({error.strerror or error}). "
+            "Start it with `npx inngest-cli@latest dev` or `docker compose up`, or pass --url."
+        ) from error
+
+
+@app.command()
+def send(
+    event: Annotated[str, typer.Argument(help="The event's name, e.g. app/user.signup.")],
+    data: Annotated[str, typer.Option(help="The event's data, a JSON object.")] = "{}",
+    url: Annotated[
+        str | None,
+        typer.Option(help=f"Event API base URL (default: $INNGEST_DEV or {DEV_SERVER})."),
+    ] = None,
+    cloud: Annotated[
+        bool, typer.Option("--cloud", help="Send to Inngest Cloud (needs an event key).")
+    ] = False,
+    event_key: Annotated[
+        str | None,
+        typer.Option(envvar="INNGEST_EVENT_KEY", help="Event key for Inngest Cloud."),
+    ] = None,
+) -> None:
+    """Send an event to the dev server or Inngest Cloud (e.g. a human-in-the-loop reply)."""
+    import inngest
+
+    if not event.strip():
+        raise _fail("the event name must not be empty, e.g. app/support.ticket.created")
+    payload = _json_object(data, option="--data", example='{"input": "Hello"}')
+    dev_env = os.environ.get("INNGEST_DEV", "")
+    to_cloud = cloud or (bool(event_key) and not dev_env and url is None)
+    if to_cloud:
+        if not event_key:
+            raise _fail(
+                "sending to Inngest Cloud needs an event key: set INNGEST_EVENT_KEY or pass "
+                "--event-key"
+            )
+        client = inngest.Inngest(
+            app_id="agentkit-inngest-cli",
+            is_production=True,
+            event_key=event_key,
+            event_api_base_url=url,
+        )
+        where = url or "Inngest Cloud"
+    else:
+        where = url or (dev_env if dev_env.startswith("http") else DEV_SERVER)
+        _check_reachable(where)
+        client = inngest.Inngest(
+            app_id="agentkit-inngest-cli", is_production=False, event_api_base_url=where
+        )
+    try:
+        ids = asyncio.run(client.send(inngest.Event(name=event, data=payload)))
+    except Exception as error:  # whatever the SDK raises is reported plainly
+        raise _fail(f"sending {event} to {where} failed: {error}") from error
+    out.print(f"Sent {event} to {where}: id {', '.join(ids)}", highlight=False)
+
+
+# -- functions -------------------------------------------------------------------------------
+
+_NOT_FLOW = {"id", "name", "steps", "triggers"}
+
+
+def function_configs(functions: list[Any]) -> list[dict[str, Any]]:
+    """Each function's id, name, triggers and flow-control options, as registered."""
+    configs = []
+    for function in functions:
+        config = function.get_config("http://app/api/inngest").main.model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
+        flow = {key: value for key, value in config.items() if key not in _NOT_FLOW}
+        retries = (config.get("steps", {}).get("step", {}).get("retries") or {}).get("attempts")
+        if retries is not None:
+            flow["retries"] = retries
+        configs.append(
+            {
+                "id": config["id"],
+                "name": config.get("name") or config["id"],
+                "triggers": config.get("triggers", []),
+                "flow_control": flow,
+            }
+        )
+    return configs
+
+
+def _trigger_text(trigger: dict[str, Any]) -> str:
+    if "event" in trigger:
+        text = f"event {trigger['event']}"
+        return text + (f" if {trigger['expression']}" if trigger.get("expression") else "")
+    return f"cron {trigger.get('cron')}"
+
+
+def _served_functions(value: Any) -> list[Any] | None:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    found = getattr(getattr(value, "state", None), "inngest_functions", None)
+    return list(found) if isinstance(found, list) else None
+
+
+@app.command()
+def functions(
+    target: Annotated[
+        str, typer.Argument(help="The app (MODULE:NAME) or a list of functions.")
+    ] = DEFAULT_APP,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    app_dir: AppDir = ".",
+) -> None:
+    """List the app's functions with their triggers and flow-control options."""
+    os.environ.setdefault("INNGEST_DEV", "1")  # listing needs no signing key
+    served = _served_functions(
+        _load(
+            target,
+            app_dir=app_dir,
+            expected="an app built by create_server",
+            accept=lambda value: _served_functions(value) is not None,
+        )
+    )
+    configs = function_configs(served or [])
+    if json_output:
+        out.print_json(json.dumps(configs))
+        return
+    table = Table(title=f"{len(configs)} function(s) in {target}", title_justify="left")
+    for column in ("function", "triggers", "flow control"):
+        table.add_column(column, overflow="fold")
+    for config in configs:
+        flow = config["flow_control"]
+        flow_text = (
+            "\n".join(f"{key}: {json.dumps(value)}" for key, value in flow.items())
+            or "defaults (retries: 4)"
+        )
+        table.add_row(
+            f"{config['id']}\n[dim]{config['name']}[/]",
+            "\n".join(_trigger_text(t) for t in config["triggers"]),
+            flow_text,
+        )
+    out.print(table)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()
