@@ -285,9 +285,15 @@ class ObservingRunner(StepRunner):
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         return await self.inner.parallel(thunks)
 
-    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
+    async def _infer(
+        self,
+        step_id: str,
+        model: Model,
+        body: dict[str, Any],
+        call_model: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
         self.observer.inferring(step_id)
-        raw = await self.inner.infer(step_id, model, body)
+        raw = await self.inner._infer(self.inner.claim(step_id), model, body, call_model)
         self.observer.inferred(step_id, model, raw)
         return raw
 
