@@ -73,6 +73,13 @@ class InngestRunner(StepRunner):
     def run_id(self) -> str:
         return self.ctx.run_id
 
+    @property
+    def discovering(self) -> bool:
+        # The SDK keeps the targeted step of the request here (None when the
+        # request discovers steps); inngest 0.5 has no public accessor. Without it
+        # we fall back to True: held events may then be re-sent, with the same seq.
+        return getattr(self.ctx.step, "_target_hashed_id", None) is None
+
     def claim(self, step_id: str) -> str:
         return super().claim(f"{self.prefix}/{step_id}" if self.prefix else step_id)
 

@@ -20,7 +20,7 @@ from agentkit_inngest.functions import network_function
 from agentkit_inngest.models import anthropic, gemini, grok, openai
 from agentkit_inngest.server import create_server
 from agentkit_inngest.streaming import CallbackPublisher, MemoryBroker, StreamEvent
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
+from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call, tool_calls
 from agentkit_inngest.testing.executor import LocalExecutor
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
@@ -263,3 +263,54 @@ async def test_sse_endpoint_streams_a_durable_run() -> None:
     assert ids == [str(e["seq"]) for e in received]
     assert [e["seq"] for e in received] == sorted(e["seq"] for e in received)
     assert broker.subscriber_count == 0
+
+
+def _parallel_network(model: Any) -> Any:
+    @tool
+    def lookup(key: str, ctx: ToolContext) -> str:
+        """Look a key up."""
+        return f"value of {key}"
+
+    @tool
+    def remember(key: str, ctx: ToolContext) -> str:
+        """Remember a key."""
+        ctx.state.kv.set(key, True)
+        return "remembered"
+
+    agent = create_agent(name="Planner", model=model, tools=[lookup, remember], max_iter=2)
+    return create_network(name="Parallel", agents=[agent], router=route_in_order(agent))
+
+
+def _parallel_respond(call: ModelCall) -> Any:
+    if call.last is not None and call.last.kind == "tool_result":
+        return text("Both done.")
+    return tool_calls(("lookup", {"key": "a"}, "c1"), ("remember", {"key": "b"}, "c2"))
+
+
+async def test_parallel_steps_publish_each_event_once() -> None:
+    """Parallel tool calls are planned in one request and run in requests that
+    target one step each; only the planning request publishes the held events."""
+    inline = Recorder()
+    await _parallel_network(FunctionModel(_parallel_respond)).run(
+        "q", runner=InlineRunner(publisher=inline)
+    )
+    durable = Recorder()
+    network = _parallel_network(FunctionModel(_parallel_respond))
+    async with LocalExecutor() as executor:
+        client = executor.client("parallel")
+        fn = network_function(network, client=client, publisher=durable)
+        await executor.attach(create_server(client=client, functions=[fn]))
+        run = await executor.run("network-parallel", {"input": "q", "thread_id": "t-p"})
+        targeted = [r for r in executor.requests_for(run) if r.step != "step"]
+        assert len(targeted) >= 3  # both tools and the inference after them
+    seqs = [e.seq for e in durable.events]
+    assert len(seqs) == len(set(seqs)), [(e.type, e.seq) for e in durable.events]
+    # the same events; inline, the two tools interleave, durable they sort by step
+    assert sorted(durable.summary()) == sorted(inline.summary())
+    tools = [(kind, name) for kind, name in durable.summary() if kind.startswith("tool.")]
+    assert tools == [
+        ("tool.call", "lookup"),
+        ("tool.result", "lookup"),
+        ("tool.call", "remember"),
+        ("tool.result", "remember"),
+    ]

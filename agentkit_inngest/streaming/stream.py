@@ -6,9 +6,12 @@ body runs once. So:
 - an event emitted **inside** a step's body (text deltas while the model streams)
   is published at once;
 - an event emitted **between** steps (``agent.started``, a tool result seen after
-  its step) is held, and published when the *next* step turns out to be new in
-  this request — the request that first reached it. Replays that find that step
-  memoized drop the held events: they were published by an earlier request;
+  its step) is held, and published by the request that first reaches the *next*
+  step as new: at the start of its body if it runs there, else when the step
+  hands control back to Inngest (planned, offloaded, waiting). Replays that find
+  that step memoized drop the held events: an earlier request published them.
+  Requests that target one planned step (parallel steps, steps after them)
+  publish no held events either: the request that planned the step did;
 - what remains when the run ends is published by the final request.
 
 Sequence numbers are deterministic: ``(steps reached, inside/between, index)``
