@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import AgentKitError, ConfigurationError, StepError, WaitUnavailableError
-from .streaming.stream import EXECUTING_STEP, RunStream
+from .streaming.stream import EXECUTING_STEP, STEP_ATTEMPT, RunStream
 
 if TYPE_CHECKING:
     from .models.base import Model, TextSink
@@ -322,6 +322,7 @@ class InlineRunner(StepRunner):
     async def _attempts(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         attempt = 0
         while True:
+            token = STEP_ATTEMPT.set(attempt)
             try:
                 return json_roundtrip(step_id, await fn())
             except AgentKitError as err:
@@ -343,6 +344,8 @@ class InlineRunner(StepRunner):
                     err,
                 )
                 await asyncio.sleep(delay)
+            finally:
+                STEP_ATTEMPT.reset(token)
 
     async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         return await self._attempts(step_id, fn)

@@ -16,10 +16,17 @@ from agentkit_inngest import (
     route_in_order,
     tool,
 )
+from agentkit_inngest.errors import RetriableProviderError
 from agentkit_inngest.functions import network_function
 from agentkit_inngest.models import anthropic, gemini, grok, openai
 from agentkit_inngest.server import create_server
-from agentkit_inngest.streaming import CallbackPublisher, MemoryBroker, StreamEvent
+from agentkit_inngest.streaming import (
+    BrokerPublisher,
+    CallbackPublisher,
+    FanOut,
+    MemoryBroker,
+    StreamEvent,
+)
 from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call, tool_calls
 from agentkit_inngest.testing.executor import LocalExecutor
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
@@ -314,3 +321,78 @@ async def test_parallel_steps_publish_each_event_once() -> None:
         ("tool.call", "remember"),
         ("tool.result", "remember"),
     ]
+
+
+class _FailsMidStream(FunctionModel):
+    """Streams a few words, then fails retriably, once; then answers normally."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda call: text("Hi there, all fine"))
+        self.failed = False
+
+    async def request(self, body: dict[str, Any], *, on_text: Any = None) -> dict[str, Any]:
+        if not self.failed:
+            self.failed = True
+            if on_text is not None:
+                await on_text("Hello ")
+                await on_text("wor")
+            raise RetriableProviderError("the connection dropped mid-stream", provider="test")
+        return await super().request(body, on_text=on_text)
+
+
+def _latest_text(events: list[StreamEvent]) -> str:
+    """What a client shows: per call, the deltas of the highest attempt, in seq order."""
+    latest: dict[str, int] = {}
+    for event in events:
+        if event.type == "text.delta":
+            call = event.data["call"]
+            latest[call] = max(latest.get(call, 0), event.attempt)
+    return "".join(
+        e.data["delta"]
+        for e in sorted(events, key=lambda e: e.seq)
+        if e.type == "text.delta" and e.attempt == latest[e.data["call"]]
+    )
+
+
+def _single_agent(model: Any) -> Any:
+    agent = create_agent(name="Talker", model=model, max_iter=1)
+    return create_network(name="Retry", agents=[agent], router=route_in_order(agent))
+
+
+async def test_a_retried_inference_streams_again_under_a_new_attempt() -> None:
+    inline = Recorder()
+    await _single_agent(_FailsMidStream()).run(
+        "q", runner=InlineRunner(publisher=inline, backoff=0)
+    )
+    broker = MemoryBroker()
+    durable = Recorder()
+    async with LocalExecutor() as executor, broker.subscribe("t-r") as live:
+        client = executor.client("retry")
+        fn = network_function(
+            _single_agent(_FailsMidStream()),
+            client=client,
+            publisher=FanOut(durable, BrokerPublisher(broker)),
+        )
+        await executor.attach(create_server(client=client, functions=[fn]))
+        await executor.run("network-retry", {"input": "q", "thread_id": "t-r"})
+        delivered: list[StreamEvent] = []
+        async for event in live:
+            delivered.append(event)
+            if event.type == "run.completed":
+                break
+    # the retry re-sends the events held before the step, under the same seqs
+    by_seq: dict[int, StreamEvent] = {}
+    for event in durable.events:
+        assert by_seq.setdefault(event.seq, event) == event
+    for events in (inline.events, list(by_seq.values()), delivered):
+        deltas = [e for e in events if e.type == "text.delta"]
+        assert [(e.data["delta"], e.attempt) for e in deltas] == [
+            ("Hello ", 0),
+            ("wor", 0),
+            ("Hi ", 1),
+            ("there, ", 1),
+            ("all ", 1),
+            ("fine", 1),
+        ]
+        assert _latest_text(events) == "Hi there, all fine"
+        assert len({e.seq for e in events}) == len(events)

@@ -30,7 +30,8 @@ EventType: TypeAlias = Literal[
 - ``run.started`` ``{"input", "network"}``; ``run.completed`` ``{"output", "usage"}``;
   ``run.failed`` ``{"error"}``;
 - ``agent.started`` ``{"call"}``; ``agent.finished`` ``{"call", "output", "usage"}``;
-- ``text.delta`` ``{"call", "delta"}`` — text as the model writes it;
+- ``text.delta`` ``{"call", "delta"}`` — text as the model writes it (a retried
+  inference writes it again with a higher ``attempt``);
 - ``tool.call`` ``{"call", "id", "name", "arguments"}``;
 - ``tool.result`` ``{"call", "id", "name", "content", "is_error"}``;
 - ``usage`` ``{"call", "input_tokens", "output_tokens"}`` after each inference.
@@ -50,6 +51,10 @@ class StreamEvent(pydantic.BaseModel):
     thread_id: str | None = None
     channel: str
     agent: str | None = None
+    attempt: int = 0
+    """The attempt of the step that produced the event (0 = first). A retried
+    inference streams its text again under new seqs with a higher attempt: show
+    the text of a call's highest attempt only."""
     data: dict[str, Any] = pydantic.Field(default_factory=dict)
 
     @property
