@@ -236,15 +236,26 @@ class Agent:
             return await self._loop(input, resolved, network, limit)
         from .history import open_thread, save_results
 
+        stream = network.runner.stream
+        await stream.emit("run.started", agent=self.name, input=input, network=None)
         try:
             if self.history is not None:
                 await open_thread(network, self.history, input)
             result = await self._loop(input, resolved, network, limit)
             if self.history is not None:
                 await save_results(network, self.history, [result])
-            return result
+        except Exception as err:
+            await stream.fail(err)
+            raise
         finally:
             await network.close()
+        await stream.emit(
+            "run.completed",
+            agent=self.name,
+            output=result.text,
+            usage={**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
+        )
+        return result
 
     def run_sync(self, input: str = "", **options: Any) -> AgentResult:
         """:meth:`run` for code without an event loop."""

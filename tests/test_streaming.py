@@ -16,8 +16,8 @@ from agentkit_inngest import (
     route_in_order,
     tool,
 )
-from agentkit_inngest.errors import RetriableProviderError
-from agentkit_inngest.functions import network_function
+from agentkit_inngest.errors import FatalProviderError, RetriableProviderError
+from agentkit_inngest.functions import agent_function, network_function
 from agentkit_inngest.models import anthropic, gemini, grok, openai
 from agentkit_inngest.server import create_server
 from agentkit_inngest.streaming import (
@@ -396,3 +396,33 @@ async def test_a_retried_inference_streams_again_under_a_new_attempt() -> None:
         ]
         assert _latest_text(events) == "Hi there, all fine"
         assert len({e.seq for e in events}) == len(events)
+
+
+async def test_a_plain_python_failure_publishes_run_failed() -> None:
+    recorder = Recorder()
+    model = FunctionModel(lambda call: FatalProviderError("HTTP 401: bad key", provider="test"))
+    with pytest.raises(FatalProviderError):
+        await _single_agent(model).run("q", runner=InlineRunner(publisher=recorder))
+    assert [e.type for e in recorder.events] == ["run.started", "agent.started", "run.failed"]
+    assert recorder.events[-1].data == {"error": "HTTP 401: bad key"}
+
+
+async def test_an_agent_function_streams_a_whole_run() -> None:
+    recorder = Recorder()
+    agent = create_agent(name="Solo", model=FunctionModel(lambda call: text("Just me.")))
+    async with LocalExecutor() as executor:
+        client = executor.client("solo")
+        fn = agent_function(agent, client=client, publisher=recorder)
+        await executor.attach(create_server(client=client, functions=[fn]))
+        await executor.run("agent-solo", {"input": "q", "thread_id": "t-s"})
+    assert recorder.summary() == [
+        ("run.started", None),
+        ("agent.started", "Solo"),
+        ("text", "Just me."),
+        ("usage", None),
+        ("agent.finished", "Solo"),
+        ("run.completed", None),
+    ]
+    started, completed = recorder.events[0], recorder.events[-1]
+    assert started.agent == "Solo" and started.data == {"input": "q", "network": None}
+    assert completed.data["output"] == "Just me."

@@ -27,8 +27,9 @@ EventType: TypeAlias = Literal[
 ]
 """What happened:
 
-- ``run.started`` ``{"input", "network"}``; ``run.completed`` ``{"output", "usage"}``;
-  ``run.failed`` ``{"error"}``;
+- ``run.started`` ``{"input", "network"}`` (``network`` is null when one agent
+  runs alone; ``agent`` names it); ``run.completed`` ``{"output", "usage"}``;
+  ``run.failed`` ``{"error"}``, always the last event of a run;
 - ``agent.started`` ``{"call"}``; ``agent.finished`` ``{"call", "output", "usage"}``;
 - ``text.delta`` ``{"call", "delta"}`` — text as the model writes it (a retried
   inference writes it again with a higher ``attempt``);

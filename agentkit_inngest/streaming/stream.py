@@ -127,6 +127,13 @@ class RunStream:
         for seq, type, agent, data in held:
             await self._publish(seq, type, agent, data)
 
+    async def fail(self, error: Exception) -> None:
+        """Publish ``run.failed`` for a plain-Python run. Under Inngest an error in
+        one request may still be retried: the function's failure handler publishes
+        ``run.failed`` once the run has failed for good."""
+        if not self._runner.durable:
+            await self.publish_final("run.failed", error=str(error) or type(error).__name__)
+
     async def publish_final(self, type: EventType, **data: Any) -> None:
         """Publish an event that follows everything else (``run.failed``)."""
         await self._publish(LAST_SEQ, type, None, data)
