@@ -225,12 +225,12 @@ async def test_memory_broker_dedupes_and_resumes() -> None:
         assert [e.seq for e in got] == [1, 2, 3, 4]
         assert broker.subscriber_count == 1
     assert broker.subscriber_count == 0
-    async with broker.subscribe("c", after_seq=2) as resumed:
+    async with broker.subscribe("c", after="r:2") as resumed:
         assert [(await anext(resumed)).seq for _ in range(2)] == [3, 4]
     assert broker.channels() == ["c"]
     publisher = CallbackPublisher(lambda e: broker.publish(e.channel, e))
     await publisher.publish(event.model_copy(update={"seq": 9}))
-    async with broker.subscribe("c", after_seq=8) as tail:
+    async with broker.subscribe("c", after="r:4") as tail:
         assert (await anext(tail)).seq == 9
 
 
@@ -256,7 +256,7 @@ async def test_sse_endpoint_streams_a_durable_run() -> None:
             ):
                 assert response.headers["content-type"].startswith("text/event-stream")
                 async for line in response.aiter_lines():
-                    if line.startswith("data:"):
+                    if line.startswith("data:") and "run_id" in line:
                         received.append(json.loads(line[5:]))
                     elif line.startswith("id:"):
                         ids.append(line[3:].strip())
@@ -267,7 +267,7 @@ async def test_sse_endpoint_streams_a_durable_run() -> None:
         await asyncio.wait_for(listener, 30)
     assert received[0]["type"] == "run.started"
     assert received[-1]["type"] == "run.completed"
-    assert ids == [str(e["seq"]) for e in received]
+    assert ids == [f"{e['run_id']}:{e['seq']}" for e in received]
     assert [e["seq"] for e in received] == sorted(e["seq"] for e in received)
     assert broker.subscriber_count == 0
 
