@@ -374,13 +374,16 @@ class Agent:
         body = model.build_body(request)
         stream = network.runner.stream
         streams = stream.enabled and model.inference == "in_process"
+        step_id = scope.id("infer")
         on_text = None
         if streams:
 
             async def on_text(delta: str) -> None:
-                await stream.emit("text.delta", agent=self.name, call=scope.key, delta=delta)
+                await stream.emit(
+                    "text.delta", agent=self.name, call=scope.key, step=step_id, delta=delta
+                )
 
-        raw = await network.runner.infer(scope.id("infer"), model, body, on_text=on_text)
+        raw = await network.runner.infer(step_id, model, body, on_text=on_text)
         try:
             response = model.parse_response(raw)
         except Exception as err:
@@ -393,7 +396,11 @@ class Agent:
                 for message in response.output:
                     if isinstance(message, TextMessage) and message.content:
                         await stream.emit(
-                            "text.delta", agent=self.name, call=scope.key, delta=message.content
+                            "text.delta",
+                            agent=self.name,
+                            call=scope.key,
+                            step=step_id,
+                            delta=message.content,
                         )
             await stream.emit(
                 "usage",

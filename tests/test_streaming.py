@@ -102,6 +102,8 @@ async def test_plain_python_stream_is_typed_and_ordered() -> None:
     assert {e.channel for e in recorder.events} == {"thread-1"}
     deltas = [e.data["delta"] for e in recorder.events if e.type == "text.delta"]
     assert len(deltas) == 5  # word by word, as streamed
+    steps = {e.data["step"] for e in recorder.events if e.type == "text.delta"}
+    assert steps == {"Writer#1/infer#2"}  # the second inference wrote the text
     finished = next(e for e in recorder.events if e.type == "agent.finished")
     assert finished.data["output"] == "The answer is saved. Goodbye!"
     completed = recorder.events[-1]
@@ -341,16 +343,16 @@ class _FailsMidStream(FunctionModel):
 
 
 def _latest_text(events: list[StreamEvent]) -> str:
-    """What a client shows: per call, the deltas of the highest attempt, in seq order."""
+    """What a client shows: per inference step, the deltas of its highest attempt."""
     latest: dict[str, int] = {}
     for event in events:
         if event.type == "text.delta":
-            call = event.data["call"]
-            latest[call] = max(latest.get(call, 0), event.attempt)
+            step = event.data["step"]
+            latest[step] = max(latest.get(step, 0), event.attempt)
     return "".join(
         e.data["delta"]
         for e in sorted(events, key=lambda e: e.seq)
-        if e.type == "text.delta" and e.attempt == latest[e.data["call"]]
+        if e.type == "text.delta" and e.attempt == latest[e.data["step"]]
     )
 
 
@@ -394,6 +396,7 @@ async def test_a_retried_inference_streams_again_under_a_new_attempt() -> None:
             ("all ", 1),
             ("fine", 1),
         ]
+        assert {e.data["step"] for e in deltas} == {"Talker#1/infer"}
         assert _latest_text(events) == "Hi there, all fine"
         assert len({e.seq for e in events}) == len(events)
 
