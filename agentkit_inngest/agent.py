@@ -240,15 +240,26 @@ class Agent:
             return await self._loop(input, resolved, network, limit)
         from .history import open_thread, save_results
 
+        stream = network.runner.stream
+        await stream.emit("run.started", agent=self.name, input=input, network=None)
         try:
             if self.history is not None:
                 await open_thread(network, self.history, input)
             result = await self._loop(input, resolved, network, limit)
             if self.history is not None:
                 await save_results(network, self.history, [result])
-            return result
+        except Exception as err:
+            await stream.fail(err)
+            raise
         finally:
             await network.close()
+        await stream.emit(
+            "run.completed",
+            agent=self.name,
+            output=result.text,
+            usage={**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
+        )
+        return result
 
     def run_sync(self, input: str = "", **options: Any) -> AgentResult:
         """:meth:`run` for code without an event loop."""
@@ -364,13 +375,17 @@ class Agent:
             wanted = bool(getattr(network.network, "fast_turns", False))
         return wanted and model.inference == "in_process"
 
-    def _text_sink(self, network: NetworkRun, scope: _Scope, model: Model) -> TextSink | None:
+    def _text_sink(
+        self, network: NetworkRun, scope: _Scope, model: Model, step_id: str
+    ) -> TextSink | None:
         stream = network.runner.stream
         if not (stream.enabled and model.inference == "in_process"):
             return None
 
         async def on_text(delta: str) -> None:
-            await stream.emit("text.delta", agent=self.name, call=scope.key, delta=delta)
+            await stream.emit(
+                "text.delta", agent=self.name, call=scope.key, step=step_id, delta=delta
+            )
 
         return on_text
 
@@ -387,10 +402,11 @@ class Agent:
             messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
         )
         body = model.build_body(request)
-        on_text = self._text_sink(network, scope, model)
-        raw = await network.runner.infer(scope.id("infer"), model, body, on_text=on_text)
+        step_id = scope.id("infer")
+        on_text = self._text_sink(network, scope, model, step_id)
+        raw = await network.runner.infer(step_id, model, body, on_text=on_text)
         await self._record_inference(
-            model, scope, network, raw, result, streamed=on_text is not None
+            model, scope, network, raw, result, step_id=step_id, streamed=on_text is not None
         )
 
     async def _fast_turn(
@@ -408,7 +424,8 @@ class Agent:
             messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
         )
         body = model.build_body(request)
-        on_text = self._text_sink(network, scope, model)
+        step_id = scope.id("turn")
+        on_text = self._text_sink(network, scope, model, step_id)
 
         async def turn() -> dict[str, Any]:
             raw = await model.complete(body, on_text=on_text)
@@ -448,14 +465,21 @@ class Agent:
                 },
             }
 
-        memo = await network.runner.run(scope.id("turn"), turn)
+        memo = await network.runner.run(step_id, turn)
         if not isinstance(memo, dict) or not isinstance(memo.get("raw"), dict):
             raise ConfigurationError(
                 f"the memoized output of turn {scope.key} has an unexpected shape; "
                 "was the app changed while this run was in flight?"
             )
         await self._record_inference(
-            model, scope, network, memo["raw"], result, streamed=on_text is not None, usage=False
+            model,
+            scope,
+            network,
+            memo["raw"],
+            result,
+            step_id=step_id,
+            streamed=on_text is not None,
+            usage=False,
         )
         done: dict[str, Any] = dict(memo.get("tools") or {})
         return done
@@ -487,6 +511,7 @@ class Agent:
         raw: dict[str, Any],
         result: AgentResult,
         *,
+        step_id: str,
         streamed: bool,
         usage: bool = True,
     ) -> None:
@@ -503,7 +528,11 @@ class Agent:
                 for message in response.output:
                     if isinstance(message, TextMessage) and message.content:
                         await stream.emit(
-                            "text.delta", agent=self.name, call=scope.key, delta=message.content
+                            "text.delta",
+                            agent=self.name,
+                            call=scope.key,
+                            step=step_id,
+                            delta=message.content,
                         )
             if usage:
                 await self._emit_usage(network, scope, response.usage)

@@ -21,6 +21,7 @@ import inngest
 
 from .errors import AgentKitError, FatalProviderError
 from .steps import EventWait, Invocation, StepRunner
+from .streaming.stream import STEP_ATTEMPT
 
 if TYPE_CHECKING:
     from .models.base import Model
@@ -40,8 +41,9 @@ def to_inngest_error(err: AgentKitError) -> Exception:
     return err
 
 
-def _classified(fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+def _classified(fn: Callable[[], Awaitable[Any]], attempt: int) -> Callable[[], Awaitable[Any]]:
     async def run() -> Any:
+        token = STEP_ATTEMPT.set(attempt)
         try:
             return await fn()
         except AgentKitError as err:
@@ -49,6 +51,8 @@ def _classified(fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]
             if mapped is err:
                 raise
             raise mapped from err
+        finally:
+            STEP_ATTEMPT.reset(token)
 
     return run
 
@@ -73,11 +77,18 @@ class InngestRunner(StepRunner):
     def run_id(self) -> str:
         return self.ctx.run_id
 
+    @property
+    def discovering(self) -> bool:
+        # The SDK keeps the targeted step of the request here (None when the
+        # request discovers steps); inngest 0.5 has no public accessor. Without it
+        # we fall back to True: held events may then be re-sent, with the same seq.
+        return getattr(self.ctx.step, "_target_hashed_id", None) is None
+
     def claim(self, step_id: str) -> str:
         return super().claim(f"{self.prefix}/{step_id}" if self.prefix else step_id)
 
     async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
-        return await self.ctx.step.run(step_id, _classified(fn))
+        return await self.ctx.step.run(step_id, _classified(fn, self.ctx.attempt))
 
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         outputs = await self.ctx.group.parallel(tuple(thunks))

@@ -285,6 +285,9 @@ class NetworkRun:
             await self._loop()
             if store is not None:
                 await save_results(self, store, self.results)
+        except Exception as err:
+            await stream.fail(err)
+            raise
         finally:
             await self.close()
         await stream.emit(

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import AgentKitError, ConfigurationError, StepError, WaitUnavailableError
-from .streaming.stream import EXECUTING_STEP, RunStream
+from .streaming.stream import EXECUTING_STEP, STEP_ATTEMPT, RunStream
 
 if TYPE_CHECKING:
     from .models.base import Model, TextSink
@@ -136,19 +136,28 @@ class StepRunner(ABC):
         """How many steps the run has reached so far (in this replay)."""
         return len(self._claimed)
 
+    @property
+    def discovering(self) -> bool:
+        """``False`` in a request that targets one planned step: the request that
+        planned it has published the stream events held before it."""
+        return True
+
     async def _step(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one step call; when the step is new (not memoized), publish the stream
-        events produced since the previous step."""
+        """Run one step call; when the step is new in a discovering request (not
+        memoized), publish the stream events produced since the previous step."""
         index = self.claims
         if self.stream.publisher is None:
             return await call()
-        returned = False
+        outcome = "interrupted"  # by the runtime's control flow: the step is new here
         try:
             result = await call()
-            returned = True
+            outcome = "returned"
             return result
+        except Exception:
+            outcome = "raised"  # a memoized failure, or the body's own error
+            raise
         finally:
-            if not returned or not self.durable:
+            if outcome == "interrupted" and self.discovering:
                 await self.stream.flush_before(index)
 
     def _executing(self, index: int, fn: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
@@ -159,7 +168,8 @@ class StepRunner(ABC):
         async def body() -> T:
             token = EXECUTING_STEP.set(index)
             try:
-                await self.stream.flush_before(index)
+                if self.discovering:
+                    await self.stream.flush_before(index)
                 return await fn()
             finally:
                 EXECUTING_STEP.reset(token)
@@ -312,6 +322,7 @@ class InlineRunner(StepRunner):
     async def _attempts(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         attempt = 0
         while True:
+            token = STEP_ATTEMPT.set(attempt)
             try:
                 return json_roundtrip(step_id, await fn())
             except AgentKitError as err:
@@ -333,6 +344,8 @@ class InlineRunner(StepRunner):
                     err,
                 )
                 await asyncio.sleep(delay)
+            finally:
+                STEP_ATTEMPT.reset(token)
 
     async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         return await self._attempts(step_id, fn)

@@ -16,11 +16,18 @@ from agentkit_inngest import (
     route_in_order,
     tool,
 )
-from agentkit_inngest.functions import network_function
+from agentkit_inngest.errors import FatalProviderError, RetriableProviderError
+from agentkit_inngest.functions import agent_function, network_function
 from agentkit_inngest.models import anthropic, gemini, grok, openai
 from agentkit_inngest.server import create_server
-from agentkit_inngest.streaming import CallbackPublisher, MemoryBroker, StreamEvent
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
+from agentkit_inngest.streaming import (
+    BrokerPublisher,
+    CallbackPublisher,
+    FanOut,
+    MemoryBroker,
+    StreamEvent,
+)
+from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call, tool_calls
 from agentkit_inngest.testing.executor import LocalExecutor
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
@@ -95,6 +102,8 @@ async def test_plain_python_stream_is_typed_and_ordered() -> None:
     assert {e.channel for e in recorder.events} == {"thread-1"}
     deltas = [e.data["delta"] for e in recorder.events if e.type == "text.delta"]
     assert len(deltas) == 5  # word by word, as streamed
+    steps = {e.data["step"] for e in recorder.events if e.type == "text.delta"}
+    assert steps == {"Writer#1/infer#2"}  # the second inference wrote the text
     finished = next(e for e in recorder.events if e.type == "agent.finished")
     assert finished.data["output"] == "The answer is saved. Goodbye!"
     completed = recorder.events[-1]
@@ -218,12 +227,12 @@ async def test_memory_broker_dedupes_and_resumes() -> None:
         assert [e.seq for e in got] == [1, 2, 3, 4]
         assert broker.subscriber_count == 1
     assert broker.subscriber_count == 0
-    async with broker.subscribe("c", after_seq=2) as resumed:
+    async with broker.subscribe("c", after="r:2") as resumed:
         assert [(await anext(resumed)).seq for _ in range(2)] == [3, 4]
     assert broker.channels() == ["c"]
     publisher = CallbackPublisher(lambda e: broker.publish(e.channel, e))
     await publisher.publish(event.model_copy(update={"seq": 9}))
-    async with broker.subscribe("c", after_seq=8) as tail:
+    async with broker.subscribe("c", after="r:4") as tail:
         assert (await anext(tail)).seq == 9
 
 
@@ -249,7 +258,7 @@ async def test_sse_endpoint_streams_a_durable_run() -> None:
             ):
                 assert response.headers["content-type"].startswith("text/event-stream")
                 async for line in response.aiter_lines():
-                    if line.startswith("data:"):
+                    if line.startswith("data:") and "run_id" in line:
                         received.append(json.loads(line[5:]))
                     elif line.startswith("id:"):
                         ids.append(line[3:].strip())
@@ -260,6 +269,163 @@ async def test_sse_endpoint_streams_a_durable_run() -> None:
         await asyncio.wait_for(listener, 30)
     assert received[0]["type"] == "run.started"
     assert received[-1]["type"] == "run.completed"
-    assert ids == [str(e["seq"]) for e in received]
+    assert ids == [f"{e['run_id']}:{e['seq']}" for e in received]
     assert [e["seq"] for e in received] == sorted(e["seq"] for e in received)
     assert broker.subscriber_count == 0
+
+
+def _parallel_network(model: Any) -> Any:
+    @tool
+    def lookup(key: str, ctx: ToolContext) -> str:
+        """Look a key up."""
+        return f"value of {key}"
+
+    @tool
+    def remember(key: str, ctx: ToolContext) -> str:
+        """Remember a key."""
+        ctx.state.kv.set(key, True)
+        return "remembered"
+
+    agent = create_agent(name="Planner", model=model, tools=[lookup, remember], max_iter=2)
+    return create_network(name="Parallel", agents=[agent], router=route_in_order(agent))
+
+
+def _parallel_respond(call: ModelCall) -> Any:
+    if call.last is not None and call.last.kind == "tool_result":
+        return text("Both done.")
+    return tool_calls(("lookup", {"key": "a"}, "c1"), ("remember", {"key": "b"}, "c2"))
+
+
+async def test_parallel_steps_publish_each_event_once() -> None:
+    """Parallel tool calls are planned in one request and run in requests that
+    target one step each; only the planning request publishes the held events."""
+    inline = Recorder()
+    await _parallel_network(FunctionModel(_parallel_respond)).run(
+        "q", runner=InlineRunner(publisher=inline)
+    )
+    durable = Recorder()
+    network = _parallel_network(FunctionModel(_parallel_respond))
+    async with LocalExecutor() as executor:
+        client = executor.client("parallel")
+        fn = network_function(network, client=client, publisher=durable)
+        await executor.attach(create_server(client=client, functions=[fn]))
+        run = await executor.run("network-parallel", {"input": "q", "thread_id": "t-p"})
+        targeted = [r for r in executor.requests_for(run) if r.step != "step"]
+        assert len(targeted) >= 3  # both tools and the inference after them
+    seqs = [e.seq for e in durable.events]
+    assert len(seqs) == len(set(seqs)), [(e.type, e.seq) for e in durable.events]
+    # the same events; inline, the two tools interleave, durable they sort by step
+    assert sorted(durable.summary()) == sorted(inline.summary())
+    tools = [(kind, name) for kind, name in durable.summary() if kind.startswith("tool.")]
+    assert tools == [
+        ("tool.call", "lookup"),
+        ("tool.result", "lookup"),
+        ("tool.call", "remember"),
+        ("tool.result", "remember"),
+    ]
+
+
+class _FailsMidStream(FunctionModel):
+    """Streams a few words, then fails retriably, once; then answers normally."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda call: text("Hi there, all fine"))
+        self.failed = False
+
+    async def request(self, body: dict[str, Any], *, on_text: Any = None) -> dict[str, Any]:
+        if not self.failed:
+            self.failed = True
+            if on_text is not None:
+                await on_text("Hello ")
+                await on_text("wor")
+            raise RetriableProviderError("the connection dropped mid-stream", provider="test")
+        return await super().request(body, on_text=on_text)
+
+
+def _latest_text(events: list[StreamEvent]) -> str:
+    """What a client shows: per inference step, the deltas of its highest attempt."""
+    latest: dict[str, int] = {}
+    for event in events:
+        if event.type == "text.delta":
+            step = event.data["step"]
+            latest[step] = max(latest.get(step, 0), event.attempt)
+    return "".join(
+        e.data["delta"]
+        for e in sorted(events, key=lambda e: e.seq)
+        if e.type == "text.delta" and e.attempt == latest[e.data["step"]]
+    )
+
+
+def _single_agent(model: Any) -> Any:
+    agent = create_agent(name="Talker", model=model, max_iter=1)
+    return create_network(name="Retry", agents=[agent], router=route_in_order(agent))
+
+
+async def test_a_retried_inference_streams_again_under_a_new_attempt() -> None:
+    inline = Recorder()
+    await _single_agent(_FailsMidStream()).run(
+        "q", runner=InlineRunner(publisher=inline, backoff=0)
+    )
+    broker = MemoryBroker()
+    durable = Recorder()
+    async with LocalExecutor() as executor, broker.subscribe("t-r") as live:
+        client = executor.client("retry")
+        fn = network_function(
+            _single_agent(_FailsMidStream()),
+            client=client,
+            publisher=FanOut(durable, BrokerPublisher(broker)),
+        )
+        await executor.attach(create_server(client=client, functions=[fn]))
+        await executor.run("network-retry", {"input": "q", "thread_id": "t-r"})
+        delivered: list[StreamEvent] = []
+        async for event in live:
+            delivered.append(event)
+            if event.type == "run.completed":
+                break
+    # the retry re-sends the events held before the step, under the same seqs
+    by_seq: dict[int, StreamEvent] = {}
+    for event in durable.events:
+        assert by_seq.setdefault(event.seq, event) == event
+    for events in (inline.events, list(by_seq.values()), delivered):
+        deltas = [e for e in events if e.type == "text.delta"]
+        assert [(e.data["delta"], e.attempt) for e in deltas] == [
+            ("Hello ", 0),
+            ("wor", 0),
+            ("Hi ", 1),
+            ("there, ", 1),
+            ("all ", 1),
+            ("fine", 1),
+        ]
+        assert {e.data["step"] for e in deltas} == {"Talker#1/infer"}
+        assert _latest_text(events) == "Hi there, all fine"
+        assert len({e.seq for e in events}) == len(events)
+
+
+async def test_a_plain_python_failure_publishes_run_failed() -> None:
+    recorder = Recorder()
+    model = FunctionModel(lambda call: FatalProviderError("HTTP 401: bad key", provider="test"))
+    with pytest.raises(FatalProviderError):
+        await _single_agent(model).run("q", runner=InlineRunner(publisher=recorder))
+    assert [e.type for e in recorder.events] == ["run.started", "agent.started", "run.failed"]
+    assert recorder.events[-1].data == {"error": "HTTP 401: bad key"}
+
+
+async def test_an_agent_function_streams_a_whole_run() -> None:
+    recorder = Recorder()
+    agent = create_agent(name="Solo", model=FunctionModel(lambda call: text("Just me.")))
+    async with LocalExecutor() as executor:
+        client = executor.client("solo")
+        fn = agent_function(agent, client=client, publisher=recorder)
+        await executor.attach(create_server(client=client, functions=[fn]))
+        await executor.run("agent-solo", {"input": "q", "thread_id": "t-s"})
+    assert recorder.summary() == [
+        ("run.started", None),
+        ("agent.started", "Solo"),
+        ("text", "Just me."),
+        ("usage", None),
+        ("agent.finished", "Solo"),
+        ("run.completed", None),
+    ]
+    started, completed = recorder.events[0], recorder.events[-1]
+    assert started.agent == "Solo" and started.data == {"input": "q", "network": None}
+    assert completed.data["output"] == "Just me."

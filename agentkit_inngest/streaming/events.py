@@ -27,10 +27,14 @@ EventType: TypeAlias = Literal[
 ]
 """What happened:
 
-- ``run.started`` ``{"input", "network"}``; ``run.completed`` ``{"output", "usage"}``;
-  ``run.failed`` ``{"error"}``;
+- ``run.started`` ``{"input", "network"}`` (``network`` is null when one agent
+  runs alone; ``agent`` names it); ``run.completed`` ``{"output", "usage"}``;
+  ``run.failed`` ``{"error"}``, always the last event of a run;
 - ``agent.started`` ``{"call"}``; ``agent.finished`` ``{"call", "output", "usage"}``;
-- ``text.delta`` ``{"call", "delta"}`` — text as the model writes it;
+- ``text.delta`` ``{"call", "step", "delta"}`` — text as the model writes it;
+  ``step`` is the inference's step id (``Writer#1/infer#2``): a retried inference
+  writes its text again with a higher ``attempt``, so show per step the deltas of
+  the highest attempt;
 - ``tool.call`` ``{"call", "id", "name", "arguments"}``;
 - ``tool.result`` ``{"call", "id", "name", "content", "is_error"}``;
 - ``usage`` ``{"call", "input_tokens", "output_tokens"}`` after each inference.
@@ -50,6 +54,10 @@ class StreamEvent(pydantic.BaseModel):
     thread_id: str | None = None
     channel: str
     agent: str | None = None
+    attempt: int = 0
+    """The attempt of the step that produced the event (0 = first). A retried
+    inference streams its text again under new seqs with a higher attempt: show
+    the text of a step's highest attempt only."""
     data: dict[str, Any] = pydantic.Field(default_factory=dict)
 
     @property

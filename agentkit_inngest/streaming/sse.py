@@ -1,22 +1,26 @@
 """The app's server-sent-events endpoint: ``GET /streams/{channel}``.
 
-Each event is sent as ``id: <seq>``, ``event: <type>``, ``data: <event JSON>``.
-A client that reconnects with ``Last-Event-ID`` (browsers' ``EventSource`` does it
-on its own) resumes after that seq from the events the broker retained;
-``?after=<seq>`` does the same explicitly. ``?until=done`` closes the stream after
-``run.completed`` or ``run.failed`` (handy for scripts). Keep-alive comments are
-sent every ``ping`` seconds; a disconnected client's subscription is released.
+The first message is ``event: ready`` (``data: {"channel": ...}``), sent once the
+subscription is live: a client that starts a run after it misses nothing. Then
+each stream event is sent as ``id: <run_id>:<seq>``, ``event: <type>``,
+``data: <event JSON>``. A client that reconnects with ``Last-Event-ID`` (browsers'
+``EventSource`` does it on its own) resumes after that event from the events the
+broker retained; ``?after=<run_id>:<seq>`` does the same explicitly.
+``?until=done`` closes the stream after ``run.completed`` or ``run.failed``
+(handy for scripts). Keep-alive comments are sent every ``ping`` seconds; a
+disconnected client's subscription is released.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import fastapi
 from sse_starlette.event import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
 
-from .broker import Broker
+from .broker import Broker, parse_event_id
 
 __all__ = ["stream_router"]
 
@@ -33,24 +37,25 @@ def stream_router(
     async def stream(
         channel: str,
         request: fastapi.Request,
-        after: int | None = None,
+        after: str | None = None,
         until: str | None = None,
     ) -> EventSourceResponse:
-        resume = after
-        header = request.headers.get("last-event-id")
-        if resume is None and header:
+        resume = after if after is not None else request.headers.get("last-event-id") or None
+        if resume is not None:
             try:
-                resume = int(header)
+                parse_event_id(resume)
             except ValueError as err:
-                raise fastapi.HTTPException(400, "Last-Event-ID must be an integer seq") from err
+                source = "after" if after is not None else "Last-Event-ID"
+                raise fastapi.HTTPException(400, f"{source}: {err}") from err
         if until not in (None, "done"):
             raise fastapi.HTTPException(400, "until must be 'done'")
 
         async def events() -> AsyncIterator[ServerSentEvent]:
-            async with broker.subscribe(channel, after_seq=resume) as subscription:
+            async with broker.subscribe(channel, after=resume) as subscription:
+                yield ServerSentEvent(data=json.dumps({"channel": channel}), event="ready")
                 async for event in subscription:
                     yield ServerSentEvent(
-                        data=event.model_dump_json(), event=event.type, id=str(event.seq)
+                        data=event.model_dump_json(), event=event.type, id=event.id
                     )
                     if until == "done" and event.type in _FINAL:
                         return
