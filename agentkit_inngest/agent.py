@@ -351,8 +351,9 @@ class Agent:
         request = ModelRequest(
             messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
         )
-        body = model.build_body(request)
-        raw = await network.runner.infer(scope.id("infer"), model, body)
+        raw = await network.runner.infer(
+            scope.id("infer"), model, lambda: model.build_body(request)
+        )
         try:
             response = model.parse_response(raw)
         except Exception as err:

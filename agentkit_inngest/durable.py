@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import inngest
 
 from .errors import AgentKitError, FatalProviderError
-from .steps import EventWait, Invocation, StepRunner
+from .steps import Body, EventWait, Invocation, StepRunner, build_body
 
 if TYPE_CHECKING:
     from .models.base import Model
@@ -83,16 +83,17 @@ class InngestRunner(StepRunner):
         outputs = await self.ctx.group.parallel(tuple(thunks))
         return list(outputs)
 
-    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
+    async def _infer(self, step_id: str, model: Model, body: Body) -> dict[str, Any]:
         if model.inference == "in_process":
-            raw: dict[str, Any] = await self._run(step_id, lambda: model.complete(body))
+            # the body is built inside the step: a replay reading the memo skips it
+            raw: dict[str, Any] = await self._run(step_id, lambda: model.complete(build_body(body)))
             return raw
         try:
             adapter = model.ai_adapter()
         except AgentKitError as err:
             raise to_inngest_error(err) from err
         try:
-            answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=body)
+            answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
         except inngest.StepError as err:
             raise inngest.NonRetriableError(
                 f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed after "

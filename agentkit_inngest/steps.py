@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .models.base import Model
 
 __all__ = [
+    "Body",
     "EventWait",
     "NoSteps",
     "InlineRunner",
@@ -47,6 +48,15 @@ logger = logging.getLogger("agentkit_inngest")
 
 Duration = int | float | datetime.timedelta
 """Milliseconds (``int``/``float``) or a :class:`datetime.timedelta`."""
+
+
+Body = dict[str, Any] | Callable[[], dict[str, Any]]
+"""A provider request body, or a function that builds it when the inference runs."""
+
+
+def build_body(body: Body) -> dict[str, Any]:
+    """The request body of :data:`Body` (calling the function if it is one)."""
+    return body() if callable(body) else body
 
 
 def to_timedelta(value: Duration) -> datetime.timedelta:
@@ -141,8 +151,13 @@ class StepRunner(ABC):
             return [await thunks[0]()]
         return await self._parallel(thunks)
 
-    async def infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
-        """One model call; returns the provider's raw JSON response."""
+    async def infer(self, step_id: str, model: Model, body: Body) -> dict[str, Any]:
+        """One model call; returns the provider's raw JSON response.
+
+        ``body`` may be a function that builds the request body: a durable runner
+        calls it only when the inference runs, so a replay that reads the memo does
+        not rebuild the whole conversation in the provider's format.
+        """
         return await self._infer(self.claim(step_id), model, body)
 
     async def wait_for_event(
@@ -187,7 +202,7 @@ class StepRunner(ABC):
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]: ...
 
     @abstractmethod
-    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def _infer(self, step_id: str, model: Model, body: Body) -> dict[str, Any]: ...
 
     @abstractmethod
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None: ...
@@ -268,8 +283,9 @@ class InlineRunner(StepRunner):
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         return list(await asyncio.gather(*(thunk() for thunk in thunks)))
 
-    async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._attempts(step_id, lambda: model.complete(body))
+    async def _infer(self, step_id: str, model: Model, body: Body) -> dict[str, Any]:
+        payload = build_body(body)
+        result: dict[str, Any] = await self._attempts(step_id, lambda: model.complete(payload))
         return result
 
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
