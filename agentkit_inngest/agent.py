@@ -401,10 +401,11 @@ class Agent:
         request = ModelRequest(
             messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
         )
-        body = model.build_body(request)
         step_id = scope.id("infer")
         on_text = self._text_sink(network, scope, model, step_id)
-        raw = await network.runner.infer(step_id, model, body, on_text=on_text)
+        raw = await network.runner.infer(
+            step_id, model, lambda: model.build_body(request), on_text=on_text
+        )
         await self._record_inference(
             model, scope, network, raw, result, step_id=step_id, streamed=on_text is not None
         )
@@ -423,12 +424,12 @@ class Agent:
         request = ModelRequest(
             messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
         )
-        body = model.build_body(request)
         step_id = scope.id("turn")
         on_text = self._text_sink(network, scope, model, step_id)
 
         async def turn() -> dict[str, Any]:
-            raw = await model.complete(body, on_text=on_text)
+            # the body is built inside the step: a replay reading the memo skips it
+            raw = await model.complete(model.build_body(request), on_text=on_text)
             response = model.parse_response(raw)
             await self._emit_usage(network, scope, response.usage)
             scratch = result.model_copy(deep=True)

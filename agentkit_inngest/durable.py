@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import inngest
 
 from .errors import AgentKitError, FatalProviderError
-from .steps import EventWait, Invocation, StepRunner
+from .steps import Body, EventWait, Invocation, StepRunner, build_body
 from .streaming.stream import STEP_ATTEMPT
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class InngestRunner(StepRunner):
         self,
         step_id: str,
         model: Model,
-        body: dict[str, Any],
+        body: Body,
         call_model: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         if model.inference == "in_process":
@@ -109,7 +109,7 @@ class InngestRunner(StepRunner):
         except AgentKitError as err:
             raise to_inngest_error(err) from err
         try:
-            answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=body)
+            answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
         except inngest.StepError as err:
             raise inngest.NonRetriableError(
                 f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed after "

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .streaming.publishers import Publisher
 
 __all__ = [
+    "Body",
     "EventWait",
     "NoSteps",
     "InlineRunner",
@@ -49,6 +50,15 @@ logger = logging.getLogger("agentkit_inngest")
 
 Duration = int | float | datetime.timedelta
 """Milliseconds (``int``/``float``) or a :class:`datetime.timedelta`."""
+
+
+Body = dict[str, Any] | Callable[[], dict[str, Any]]
+"""A provider request body, or a function that builds it when the inference runs."""
+
+
+def build_body(body: Body) -> dict[str, Any]:
+    """The request body of :data:`Body` (calling the function if it is one)."""
+    return body() if callable(body) else body
 
 
 def to_timedelta(value: Duration) -> datetime.timedelta:
@@ -196,17 +206,22 @@ class StepRunner(ABC):
         self,
         step_id: str,
         model: Model,
-        body: dict[str, Any],
+        body: Body,
         *,
         on_text: TextSink | None = None,
     ) -> dict[str, Any]:
         """One model call; returns the provider's raw JSON response. With ``on_text``,
-        an in-process call streams and reports text as it arrives."""
+        an in-process call streams and reports text as it arrives.
+
+        ``body`` may be a function that builds the request body: an in-process call
+        builds it inside the step, so a replay that reads the memo does not convert
+        the whole conversation to the provider's format again.
+        """
         claimed = self.claim(step_id)
         index = self.claims
 
         async def call_model() -> dict[str, Any]:
-            return await model.complete(body, on_text=on_text)
+            return await model.complete(build_body(body), on_text=on_text)
 
         return await self._step(
             lambda: self._infer(claimed, model, body, self._executing(index, call_model))
@@ -260,7 +275,7 @@ class StepRunner(ABC):
         self,
         step_id: str,
         model: Model,
-        body: dict[str, Any],
+        body: Body,
         call_model: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         """Make the model call: ``call_model`` in process, or hand ``body`` to Inngest."""
@@ -357,7 +372,7 @@ class InlineRunner(StepRunner):
         self,
         step_id: str,
         model: Model,
-        body: dict[str, Any],
+        body: Body,
         call_model: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self._attempts(step_id, call_model)

@@ -24,7 +24,7 @@ from rich.text import Text
 
 from ..messages import TextMessage, ToolCallMessage, Usage
 from ..state import State
-from ..steps import EventWait, Invocation, StepRunner
+from ..steps import Body, EventWait, Invocation, StepRunner
 
 if TYPE_CHECKING:
     from ..models.base import Model
@@ -289,7 +289,7 @@ class ObservingRunner(StepRunner):
         self,
         step_id: str,
         model: Model,
-        body: dict[str, Any],
+        body: Body,
         call_model: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         self.observer.inferring(step_id)

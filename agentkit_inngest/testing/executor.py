@@ -6,13 +6,19 @@ It does what the Inngest dev server does for one app, over real HTTP:
   executor's own API (``/fn/register``), or, in production mode, answers a signed
   in-band sync;
 - **call**: ``POST /api/inngest?fnId=...&stepId=...`` with the event, the memoized
-  step outputs (every memo has crossed JSON) and the run context;
+  step outputs (every memo has crossed JSON) and the run context (with a fresh
+  queue item id, ``ctx.qi_id``, per call, as newer servers send);
 - **opcodes**: ``StepRun`` (memoize, call again), ``StepPlanned`` (call each planned
   step, concurrently, then discover), ``StepError`` / ``StepFailed`` (retry with
   ``attempt + 1`` or memoize the error), ``Sleep``, ``WaitForEvent`` (resolved by
   events sent to :meth:`LocalExecutor.send` or to the event API, or expired with
   :meth:`LocalExecutor.expire_waits`), ``InvokeFunction`` (runs the child),
-  ``AIGateway`` (the executor calls the provider, as the Inngest server would);
+  ``AIGateway`` (the executor calls the provider, as the Inngest server would),
+  ``RunComplete`` (the run's output, as an op: what the TypeScript SDK sends);
+- **checkpoints**: ``POST /v1/checkpoint/{run_id}/async``, where the TypeScript SDK
+  (``inngest`` 4.x) reports ``StepRun`` results it ran without returning to the
+  server; they are memoized like ``StepRun`` opcodes (other ops are refused, and
+  the SDK then falls back to returning them);
 - **retries**: function-level 500s and failed steps are retried up to the
   function's ``retries + 1`` attempts; ``x-inngest-no-retry`` fails the run;
 - **faults**: :meth:`LocalExecutor.drop_requests` drops chosen requests (the app
@@ -22,7 +28,8 @@ It does what the Inngest dev server does for one app, over real HTTP:
 
 It also serves the event API (``POST /e/{key}``: triggers functions and resolves
 waits) and a Realtime publish endpoint, and records every request in
-:attr:`LocalExecutor.requests` for assertions (which steps ran, how often, bytes).
+:attr:`LocalExecutor.requests` (and every checkpoint in
+:attr:`LocalExecutor.checkpoints`) for assertions (which steps ran, how often, bytes).
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from .expressions import evaluate
 from .servers import RunningServer, serve_async
 
 __all__ = [
+    "Checkpoint",
     "LocalExecutor",
     "Pause",
     "RequestRecord",
@@ -88,6 +96,15 @@ class RequestRecord:
     bytes_received: int
     seconds: float
     dropped: bool = False
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """Step results an app reported through the checkpoint API (no call of the app)."""
+
+    run_id: str
+    ops: list[tuple[str, str]]
+    bytes_received: int
 
 
 @dataclasses.dataclass
@@ -171,10 +188,13 @@ class LocalExecutor:
         self.runs: dict[str, Run] = {}
         self.events: list[dict[str, Any]] = []
         self.requests: list[RequestRecord] = []
+        self.checkpoints: list[Checkpoint] = []
+        self.registrations = 0
         self.published: list[tuple[str, str, Any]] = []
         self.retry_after_seen: list[str] = []
         self.pauses: list[Pause] = []
         self._ids = itertools.count(1)
+        self._queue_items = itertools.count(1)
         self._drop: Callable[[RequestRecord], bool] | None = None
         self._subscribers: list[asyncio.Queue[tuple[str, str, Any]]] = []
         self._server: RunningServer | None = None
@@ -186,6 +206,7 @@ class LocalExecutor:
                 Route("/e/{key}", self._event_api, methods=["POST"]),
                 Route("/v1/realtime/publish", self._publish, methods=["POST"]),
                 Route("/v1/realtime/token", self._token, methods=["POST"]),
+                Route("/v1/checkpoint/{run_id}/async", self._checkpoint, methods=["POST"]),
             ]
         )
 
@@ -236,6 +257,7 @@ class LocalExecutor:
     async def _register(self, request: Request) -> JSONResponse:
         body = await request.json()
         self._store_functions(body.get("functions") or [])
+        self.registrations += 1
         return JSONResponse({"ok": True})
 
     def _store_functions(self, functions: Iterable[dict[str, Any]]) -> None:
@@ -247,6 +269,33 @@ class LocalExecutor:
         events = body if isinstance(body, list) else [body]
         ids = await self.send(events)
         return JSONResponse({"ids": ids, "status": 200})
+
+    async def _checkpoint(self, request: Request) -> JSONResponse:
+        raw = await request.body()
+        body = json.loads(raw or b"{}")
+        run = self.runs.get(request.path_params["run_id"])
+        if run is None or run.status != "running":
+            return JSONResponse({"error": "no such running run"}, status_code=404)
+        ops = list(body.get("steps") or [])
+        refused = sorted({str(op.get("op")) for op in ops if op.get("op") != "StepRun"})
+        if refused:
+            # the SDK treats a failed checkpoint as "return the ops to the server instead"
+            return JSONResponse(
+                {"error": f"LocalExecutor checkpoints only StepRun ops, not {refused}"},
+                status_code=501,
+            )
+        for op in ops:
+            step_id = str(op["id"])
+            run.step_names[step_id] = str(op.get("displayName") or op.get("name") or step_id)
+            self._memoize(run, op, {"data": op.get("data")})
+        self.checkpoints.append(
+            Checkpoint(
+                run_id=run.id,
+                ops=[("StepRun", str(op.get("displayName") or "")) for op in ops],
+                bytes_received=len(raw),
+            )
+        )
+        return JSONResponse({})
 
     async def _publish(self, request: Request) -> JSONResponse:
         channel = request.query_params.get("channel", "")
@@ -302,8 +351,11 @@ class LocalExecutor:
                 raise RuntimeError(f"sync failed: HTTP {response.status_code} {response.text}")
             self._store_functions(response.json().get("functions") or [])
         else:
+            # the Python SDK answers with the registration response, the TypeScript
+            # SDK with its own message: what counts is that the app registered
+            registered = self.registrations
             response = await self._http.put(app_url, headers={"x-inngest-server-kind": "dev"})
-            if response.status_code != 200 or not response.json().get("ok"):
+            if response.status_code != 200 or self.registrations == registered:
                 raise RuntimeError(f"sync failed: HTTP {response.status_code} {response.text}")
         return self.functions
 
@@ -489,6 +541,7 @@ class LocalExecutor:
                 "stack": {"stack": run.stack, "current": len(run.stack)},
                 "disable_immediate_execution": run.disable_immediate,
                 "use_api": False,
+                "qi_id": f"{run.id}-q{next(self._queue_items)}",
             },
             "version": 2,
             "use_api": False,
@@ -614,6 +667,9 @@ class LocalExecutor:
         run.step_names[step_id] = str(op.get("displayName") or op.get("name") or step_id)
         if kind == "StepRun":
             self._memoize(run, op, {"data": op.get("data")})
+            return []
+        if kind == "RunComplete":
+            run.status, run.output = "completed", op.get("data")
             return []
         if kind == "StepPlanned":
             return [] if step_id in run.memos else [_Item(step_id)]

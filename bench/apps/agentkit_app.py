@@ -1,0 +1,54 @@
+"""Variant (a): the workload as an agentkit-inngest network.
+
+``options`` tune the variant without new code: ``model`` (keyword arguments of
+:func:`agentkit_inngest.openai`), ``agent`` (of ``create_agent``), ``network`` (of
+``create_network``) and ``function`` (of ``network_function``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import fastapi
+import inngest
+
+from agentkit_inngest import NetworkRun, create_agent, create_network, openai, tool
+from agentkit_inngest.functions import network_function
+from agentkit_inngest.server import create_server
+
+from ..workload import TOOL, TOOL_DESCRIPTION, Plan, record_effect
+
+
+def build(
+    *, client: inngest.Inngest, provider_url: str, effects: str, options: dict[str, Any]
+) -> fastapi.FastAPI:
+    @tool(name=TOOL, description=TOOL_DESCRIPTION)
+    async def bump(tag: str, turn: int, slot: int, ms: int) -> dict[str, Any]:
+        record_effect(effects, tag, turn, slot)
+        if ms:
+            await asyncio.sleep(ms / 1000)
+        return {"ok": True, "turn": turn, "slot": slot}
+
+    model = openai(
+        "gpt-bench",
+        api_key="bench",
+        base_url=f"{provider_url}/v1",
+        **options.get("model", {}),
+    )
+    worker = create_agent(
+        name="Worker",
+        system="You are Worker.",
+        model=model,
+        tools=[bump],
+        **options.get("agent", {}),
+    )
+
+    def router(*, network: NetworkRun, call_count: int) -> Any:
+        return worker if call_count < Plan.parse(network.input).turns else None
+
+    network = create_network(
+        name="Bench", agents=[worker], router=router, **options.get("network", {})
+    )
+    function = network_function(network, client=client, **options.get("function", {}))
+    return create_server(client=client, functions=[function])
