@@ -1,8 +1,8 @@
 """Throughput of the thread stores: prints figures, asserts nothing.
 
-    .venv/bin/python benchmarks/history_stores.py
+    .venv/bin/python bench/history_stores.py
     AGENTKIT_TEST_POSTGRES_DSN=postgresql://postgres@127.0.0.1:5432/postgres \
-        .venv/bin/python benchmarks/history_stores.py
+        .venv/bin/python bench/history_stores.py
 
 SQLite runs on a temp file; PostgreSQL runs when the DSN variable is set (in a schema
 of its own, dropped afterwards).
