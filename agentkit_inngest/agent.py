@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from .errors import ConfigurationError, FatalProviderError, ToolRetry
 from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
 from .models.base import Model, ModelRequest, TextSink, ToolChoice
-from .state import AgentResult, State, diff
+from .state import AgentResult, State, diff, interleave
 from .steps import NoSteps, StepTools
 from .tools import Tool, ToolContext, ToolSource, tool_names
 
@@ -315,8 +315,16 @@ class Agent:
             history = window(history)
         if self.assistant:
             history.append(TextMessage(role="assistant", content=self.assistant))
-        result = AgentResult(
-            agent_name=self.name, id=scope.key, prompt=list(prompt), history=list(history)
+        # the messages are validated records already: no need to validate them again
+        result = AgentResult.model_construct(
+            agent_name=self.name,
+            id=scope.key,
+            output=[],
+            tool_calls=[],
+            prompt=prompt,  # both lists are fresh and are replaced, never changed, below
+            history=history,
+            raw=[],
+            usage=Usage(),
         )
         for _ in range(limit):
             if self.lifecycle.on_start is not None:
@@ -346,7 +354,7 @@ class Agent:
             ]
             tool_results = await self._run_tools(calls, scope, network, tools, done)
             result.tool_calls.extend(tool_results)
-            history = [*history, *_interleave(turn_output, tool_results)]
+            history = [*history, *interleave(turn_output, tool_results)]
             if not self._continue_loop(result, tool_results):
                 break
         if self.lifecycle.on_finish is not None:
@@ -432,7 +440,15 @@ class Agent:
             raw = await model.complete(model.build_body(request), on_text=on_text)
             response = model.parse_response(raw)
             await self._emit_usage(network, scope, response.usage)
-            scratch = result.model_copy(deep=True)
+            # a copy with lists of its own for the hook (the memo, not the hook, is
+            # what a replay relies on)
+            scratch = result.model_copy(
+                update={
+                    "output": list(result.output),
+                    "tool_calls": list(result.tool_calls),
+                    "raw": list(result.raw),
+                }
+            )
             start = len(scratch.output)
             scratch.output.extend(response.output)
             if self.lifecycle.on_response is not None:
@@ -716,14 +732,6 @@ def create_agent(
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _interleave(
-    output: Sequence[Message], tool_results: Sequence[ToolResultMessage]
-) -> list[Message]:
-    return AgentResult(
-        agent_name="_", output=list(output), tool_calls=list(tool_results)
-    ).messages()
 
 
 def _unknown_tool(call: ToolCall, tools: list[Tool]) -> dict[str, Any]:

@@ -23,9 +23,11 @@ An LLM routing decision is memoized through its inference step.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -270,11 +272,34 @@ def check_router(router: object, *, where: str) -> None:
             )
 
 
-def _arguments(router: Callable[..., Any], values: dict[str, Any]) -> dict[str, Any]:
+_WANTS: weakref.WeakKeyDictionary[Callable[..., Any], frozenset[str] | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _wanted(router: Callable[..., Any]) -> frozenset[str] | None:
+    """The argument names a router asks for (``None``: all, it takes ``**kwargs``).
+    Routers run on every replay, so their signature is read once."""
+    try:
+        return _WANTS[router]
+    except (KeyError, TypeError):
+        pass
     params = inspect.signature(router).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+    wanted = (
+        None
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        else frozenset(p.name for p in params)
+    )
+    with contextlib.suppress(TypeError):  # not every callable can be weakly referenced
+        _WANTS[router] = wanted
+    return wanted
+
+
+def _arguments(router: Callable[..., Any], values: dict[str, Any]) -> dict[str, Any]:
+    wanted = _wanted(router)
+    if wanted is None:
         return values
-    return {p.name: values[p.name] for p in params if p.name in values}
+    return {name: value for name, value in values.items() if name in wanted}
 
 
 def _lookup(network: NetworkRun, name: str, *, where: str) -> Agent:

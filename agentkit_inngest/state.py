@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 import pydantic
@@ -71,21 +71,30 @@ class AgentResult(pydantic.BaseModel):
 
     def messages(self) -> list[Message]:
         """Output and tool results interleaved as the conversation happened."""
-        pending = list(self.tool_calls)
-        ordered: list[Message] = []
-        for message in self.output:
-            ordered.append(message)
-            if isinstance(message, ToolCallMessage):
-                ids = {call.id for call in message.tools}
-                ordered.extend(r for r in pending if r.tool_call_id in ids)
-                pending = [r for r in pending if r.tool_call_id not in ids]
-        ordered.extend(pending)
-        return ordered
+        return interleave(self.output, self.tool_calls)
 
     @property
     def text(self) -> str:
         """The concatenated text of the assistant's messages (empty when it only called tools)."""
         return "\n".join(m.content for m in self.output if isinstance(m, TextMessage) and m.content)
+
+
+def interleave(
+    output: Sequence[Message], tool_results: Sequence[ToolResultMessage]
+) -> list[Message]:
+    """Messages in conversation order: each tool call followed by its results."""
+    if not tool_results:
+        return list(output)
+    pending = list(tool_results)
+    ordered: list[Message] = []
+    for message in output:
+        ordered.append(message)
+        if isinstance(message, ToolCallMessage):
+            ids = {call.id for call in message.tools}
+            ordered.extend(r for r in pending if r.tool_call_id in ids)
+            pending = [r for r in pending if r.tool_call_id not in ids]
+    ordered.extend(pending)
+    return ordered
 
 
 class KV:
