@@ -5,7 +5,7 @@ Examples::
     python -m bench                         # the full run (several minutes)
     python -m bench --smoke                 # tiny sizes, a few seconds per variant (CI)
     python -m bench --variants agentkit,raw --turns 5,20 --reps 5
-    python -m bench --variant 'fast=agentkit:{"network": {"fast": true}}'
+    python -m bench --variant 'fast=agentkit:{"network": {"fast_turns": true}}'
     python -m bench --profile agentkit      # py-spy on the app during one N=100 run
 """
 
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=APP[:JSON]",
-        help='add a variant, e.g. \'fast=agentkit:{"network": {"fast": true}}\'',
+        help='add a variant, e.g. \'fast=agentkit:{"network": {"fast_turns": true}}\'',
     )
     parser.add_argument("--turns", type=_ints, help="N values of the replay series")
     parser.add_argument("--reps", type=int, help="repetitions per N (medians are printed)")

@@ -67,8 +67,12 @@ VARIANTS: list[Variant] = [
         exactly_once=False,
         required=False,
     ),
-    # The fast mode of issue 8 (one step per agent turn) goes here once it lands, e.g.
-    # Variant("agentkit-fast", "(a) agentkit-inngest, fast mode", "agentkit", {"network": {...}}),
+    Variant(
+        "agentkit-fast",
+        "(a) agentkit-inngest, fast turns (one step per turn)",
+        "agentkit",
+        {"network": {"fast_turns": True}},
+    ),
 ]
 
 
@@ -79,7 +83,7 @@ def parse_variant(spec: str) -> Variant:
     if not sep or not name or app not in ("agentkit", "raw", "node"):
         raise ValueError(
             f"--variant {spec!r}: expected NAME=APP[:JSON] with APP agentkit, raw or node, "
-            'e.g. fast=agentkit:{"network": {"fast": true}}'
+            'e.g. fast=agentkit:{"network": {"fast_turns": true}}'
         )
     try:
         parsed = json.loads(options) if options else {}
