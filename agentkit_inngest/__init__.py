@@ -11,10 +11,12 @@ from .errors import (
     InputError,
     ProviderError,
     RetriableProviderError,
+    SizeLimitError,
     StepError,
     ToolRetry,
     WaitUnavailableError,
 )
+from .limits import Limits
 from .messages import (
     HistoryAdapter,
     Message,
@@ -46,6 +48,7 @@ __all__ = [
     "InlineRunner",
     "InputError",
     "Lifecycle",
+    "Limits",
     "Message",
     "Model",
     "ModelRequest",
@@ -55,6 +58,7 @@ __all__ = [
     "ProviderError",
     "RetriableProviderError",
     "RoutingAgent",
+    "SizeLimitError",
     "StartResult",
     "State",
     "StepError",

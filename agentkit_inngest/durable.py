@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import inngest
 
 from .errors import AgentKitError, FatalProviderError
+from .limits import Limits
 from .steps import EventWait, Invocation, StepRunner
 
 if TYPE_CHECKING:
@@ -60,12 +61,15 @@ class InngestRunner(StepRunner):
         ctx: the Inngest function context.
         prefix: prepended to every step ID (``"<prefix>/Agent#1/infer"``); use it when
             one function runs several networks or agents that could share names.
+        limits: size limits of the run (default :class:`~agentkit_inngest.limits.Limits`).
     """
 
     durable = True
 
-    def __init__(self, ctx: inngest.Context, *, prefix: str = "") -> None:
-        super().__init__()
+    def __init__(
+        self, ctx: inngest.Context, *, prefix: str = "", limits: Limits | None = None
+    ) -> None:
+        super().__init__(limits=limits)
         self.ctx = ctx
         self.prefix = prefix.rstrip("/")
 
@@ -85,7 +89,8 @@ class InngestRunner(StepRunner):
 
     async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
         if model.inference == "in_process":
-            raw: dict[str, Any] = await self._run(step_id, lambda: model.complete(body))
+            call = self.bounded(step_id, lambda: model.complete(body))
+            raw: dict[str, Any] = await self._run(step_id, call)
             return raw
         try:
             adapter = model.ai_adapter()

@@ -18,6 +18,7 @@ unique by construction rather than silently suffixed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -27,7 +28,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import AgentKitError, ConfigurationError, StepError, WaitUnavailableError
+from .errors import (
+    AgentKitError,
+    ConfigurationError,
+    SizeLimitError,
+    StepError,
+    WaitUnavailableError,
+)
+from .limits import Limits, json_size
 
 if TYPE_CHECKING:
     from .models.base import Model
@@ -55,15 +63,19 @@ def to_timedelta(value: Duration) -> datetime.timedelta:
     return datetime.timedelta(milliseconds=value)
 
 
+def _not_json(step_id: str, err: Exception) -> ConfigurationError:
+    return ConfigurationError(
+        f"step {step_id!r} returned a value that is not JSON ({err}); "
+        "return plain dicts/lists/str/numbers, or call .model_dump(mode='json')"
+    )
+
+
 def json_roundtrip(step_id: str, value: object) -> Any:
     """``value`` as it comes back from a memo: encoded to JSON and decoded again."""
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as err:
-        raise ConfigurationError(
-            f"step {step_id!r} returned a value that is not JSON ({err}); "
-            "return plain dicts/lists/str/numbers, or call .model_dump(mode='json')"
-        ) from err
+        raise _not_json(step_id, err) from err
     return json.loads(text)
 
 
@@ -98,14 +110,22 @@ EventSender = Callable[[list[dict[str, Any]]], Awaitable[list[str]]]
 
 
 class StepRunner(ABC):
-    """Runs steps. One instance serves exactly one run (it tracks the IDs it has seen)."""
+    """Runs steps. One instance serves exactly one run (it tracks the IDs it has seen).
+
+    Args:
+        limits: size limits of the run's step outputs, state and tool results
+            (default :class:`~agentkit_inngest.limits.Limits`).
+    """
 
     durable: bool = False
     """``True`` when outputs are memoized by Inngest and code outside steps is replayed."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, limits: Limits | None = None) -> None:
         self._claimed: set[str] = set()
         self._calls: dict[str, int] = {}
+        self.limits = limits if limits is not None else Limits()
+        self.memo_bytes = 0
+        """Bytes of JSON of every step output this run has produced or replayed so far."""
 
     @property
     @abstractmethod
@@ -127,11 +147,56 @@ class StepRunner(ABC):
         self._claimed.add(step_id)
         return step_id
 
+    # -- size bounds -------------------------------------------------------------------
+
+    def bounded(
+        self, step_id: str, fn: Callable[[], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[Any]]:
+        """``fn`` with its output checked inside the step, before it can be memoized:
+        a non-JSON value, an output over ``limits.step_bytes`` or one that would take
+        the run past ``limits.run_bytes`` raises a non-retriable error."""
+
+        async def checked() -> Any:
+            output = await fn()
+            try:
+                size = json_size(output)
+            except (TypeError, ValueError) as err:
+                raise _not_json(step_id, err) from err
+            limit = self.limits.step_bytes
+            if size > limit:
+                raise SizeLimitError(
+                    f"step {step_id!r} returned {size:,} bytes of JSON, over the limit of "
+                    f"{limit:,} bytes per step (Limits.step_bytes; Inngest refuses step outputs "
+                    "over 4 MB): return less, or store large data elsewhere and return a reference",
+                    size=size,
+                    limit=limit,
+                )
+            total, limit = self.memo_bytes + size, self.limits.run_bytes
+            if total > limit:
+                raise SizeLimitError(
+                    f"step {step_id!r} would bring the run's memoized step outputs to {total:,} "
+                    f"bytes, over the limit of {limit:,} bytes per run (Limits.run_bytes; "
+                    "Inngest allows 32 MB a run): keep tool results and state small, or split "
+                    "the work into several runs",
+                    size=total,
+                    limit=limit,
+                )
+            return output
+
+        return checked
+
+    def _account(self, output: Any) -> Any:
+        """Count a step output (fresh or replayed) towards the run's memoized bytes."""
+        with contextlib.suppress(TypeError, ValueError):  # memos are JSON; be lenient anyway
+            self.memo_bytes += json_size(output)
+        return output
+
     # -- the step API -----------------------------------------------------------------
 
     async def run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``fn`` once as a step; returns its JSON output (memoized when durable)."""
-        return await self._run(self.claim(step_id), fn)
+        claimed = self.claim(step_id)
+        return self._account(await self._run(claimed, self.bounded(claimed, fn)))
 
     async def parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run several step-producing callables as parallel steps; results keep their order."""
@@ -142,15 +207,20 @@ class StepRunner(ABC):
         return await self._parallel(thunks)
 
     async def infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
-        """One model call; returns the provider's raw JSON response."""
-        return await self._infer(self.claim(step_id), model, body)
+        """One model call; returns the provider's raw JSON response. In-process
+        runners check its size with :meth:`bounded` inside the step."""
+        answer = await self._infer(self.claim(step_id), model, body)
+        self._account(answer)
+        return answer
 
     async def wait_for_event(
         self, step_id: str, *, event: str, if_exp: str | None = None, timeout: Duration
     ) -> dict[str, Any] | None:
         """Wait for an event; ``None`` when the timeout passes first."""
         wait = EventWait(self.claim(step_id), event, if_exp, to_timedelta(timeout))
-        return await self._wait_for_event(wait)
+        event_data = await self._wait_for_event(wait)
+        self._account(event_data)
+        return event_data
 
     async def invoke(
         self,
@@ -167,7 +237,7 @@ class StepRunner(ABC):
             data,
             None if timeout is None else to_timedelta(timeout),
         )
-        return await self._invoke(invocation)
+        return self._account(await self._invoke(invocation))
 
     async def sleep(self, step_id: str, duration: Duration) -> None:
         """Pause the run (durably under Inngest: no compute is held)."""
@@ -176,7 +246,9 @@ class StepRunner(ABC):
     async def send_event(self, step_id: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
         """Send events (``{"name": ..., "data": {...}}``) once; returns their ids."""
         payload = [dict(e) for e in events]
-        return await self._send_event(self.claim(step_id), payload)
+        ids = await self._send_event(self.claim(step_id), payload)
+        self._account(ids)
+        return ids
 
     # -- what runners implement ---------------------------------------------------------
 
@@ -210,6 +282,7 @@ class InlineRunner(StepRunner):
     ``backoff`` seconds, honouring a provider's ``retry-after`` (capped at
     ``max_backoff``). Event waits, invokes and event sends need the optional
     callables; without them those steps raise :class:`WaitUnavailableError`.
+    ``limits`` bounds step outputs, state and tool results exactly as under Inngest.
     """
 
     def __init__(
@@ -221,8 +294,9 @@ class InlineRunner(StepRunner):
         on_wait_for_event: EventWaiter | None = None,
         on_invoke: Invoker | None = None,
         on_send_event: EventSender | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(limits=limits)
         if max_attempts < 1:
             raise ConfigurationError("InlineRunner(max_attempts=...) must be at least 1")
         self.max_attempts = max_attempts
@@ -269,7 +343,8 @@ class InlineRunner(StepRunner):
         return list(await asyncio.gather(*(thunk() for thunk in thunks)))
 
     async def _infer(self, step_id: str, model: Model, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._attempts(step_id, lambda: model.complete(body))
+        call = self.bounded(step_id, lambda: model.complete(body))
+        result: dict[str, Any] = await self._attempts(step_id, call)
         return result
 
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
