@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .errors import ConfigurationError, FatalProviderError
+from .errors import ConfigurationError, FatalProviderError, SizeLimitError
+from .limits import json_size
 from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage
 from .models.base import Model, ModelRequest, ToolChoice
 from .state import AgentResult, State, diff
@@ -413,8 +415,23 @@ class Agent:
             call=call,
         )
         outcome = await found.call(call.arguments, ctx)
-        patch = [] if outcome.is_error else diff(before, working.snapshot())
-        return {"content": outcome.content, "is_error": outcome.is_error, "patch": patch}
+        limits = network.runner.limits
+        patch: list[dict[str, Any]] = []
+        if not outcome.is_error:
+            after = working.snapshot()
+            patch = diff(before, after)
+            size = json_size(after) if patch else 0
+            if size > limits.state_bytes:
+                raise SizeLimitError(
+                    f"tool {found.name!r} ({call.id}) grew the run's state (data and kv) to "
+                    f"{size:,} bytes of JSON, over the limit of {limits.state_bytes:,} bytes "
+                    "(Limits.state_bytes): keep large data outside the state (a database, "
+                    "object storage) and store a reference to it",
+                    size=size,
+                    limit=limits.state_bytes,
+                )
+        content = _bounded_content(found.name, outcome.content, limits.tool_result_bytes)
+        return {"content": content, "is_error": outcome.is_error, "patch": patch}
 
 
 def create_agent(
@@ -486,6 +503,25 @@ def _unknown_tool(call: ToolCall, tools: list[Tool]) -> dict[str, Any]:
         },
         "is_error": True,
         "patch": [],
+    }
+
+
+def _bounded_content(name: str, content: Any, limit: int) -> Any:
+    """``content``, or, when its JSON is over ``limit`` bytes, its beginning and a note
+    the model can read (the full result never reaches a step output)."""
+    size = json_size(content)
+    if size <= limit:
+        return content
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    keep = limit // 2
+    preview = text.encode("utf-8")[:keep].decode("utf-8", "ignore")
+    return {
+        "truncated": True,
+        "message": f"The result of tool {name!r} was {size:,} bytes, more than the "
+        f"{limit:,} bytes a tool result may have, so only its beginning is shown below. "
+        "If you need more, call the tool again asking for less (a narrower query, a "
+        "smaller page, a summary).",
+        "preview": preview,
     }
 
 
