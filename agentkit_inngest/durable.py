@@ -112,6 +112,11 @@ class InngestRunner(StepRunner):
             model.parse_response(answer)
         except FatalProviderError as err:
             raise inngest.NonRetriableError(f"inference step {step_id!r} failed: {err}") from err
+        except Exception as err:  # the answer is memoized: retrying cannot help
+            raise inngest.NonRetriableError(
+                f"inference step {step_id!r} ({model.label}, offloaded to Inngest) returned an "
+                f"answer that cannot be read: {type(err).__name__}: {err}"
+            ) from err
         return answer
 
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
