@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import inngest
 
-from .errors import AgentKitError, FatalProviderError
+from .errors import AgentKitError, FatalProviderError, StepError
 from .limits import Limits
 from .steps import EventWait, Invocation, StepRunner
 
@@ -41,7 +41,7 @@ def to_inngest_error(err: AgentKitError) -> Exception:
     return err
 
 
-def _classified(fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+def _classified(step_id: str, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
     async def run() -> Any:
         try:
             return await fn()
@@ -49,6 +49,8 @@ def _classified(fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]
             mapped = to_inngest_error(err)
             if mapped is err:
                 raise
+            if isinstance(mapped, inngest.NonRetriableError):  # it ends the run: name the step
+                mapped = inngest.NonRetriableError(f"step {step_id!r} failed: {err}")
             raise mapped from err
 
     return run
@@ -81,7 +83,10 @@ class InngestRunner(StepRunner):
         return super().claim(f"{self.prefix}/{step_id}" if self.prefix else step_id)
 
     async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
-        return await self.ctx.step.run(step_id, _classified(fn))
+        try:
+            return await self.ctx.step.run(step_id, _classified(step_id, fn))
+        except inngest.StepError as err:  # its retries are spent: name the step, as inline
+            raise StepError(step_id, f"{err.name}: {err.message}") from err
 
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         outputs = await self.ctx.group.parallel(tuple(thunks))
@@ -126,12 +131,18 @@ class InngestRunner(StepRunner):
         return None if event is None else event.model_dump(mode="json")
 
     async def _invoke(self, invocation: Invocation) -> Any:
-        return await self.ctx.step.invoke_by_id(
-            invocation.step_id,
-            function_id=invocation.function_id,
-            data=dict(invocation.data),
-            timeout=invocation.timeout,
-        )
+        try:
+            return await self.ctx.step.invoke_by_id(
+                invocation.step_id,
+                function_id=invocation.function_id,
+                data=dict(invocation.data),
+                timeout=invocation.timeout,
+            )
+        except inngest.StepError as err:
+            raise StepError(
+                invocation.step_id,
+                f"function {invocation.function_id!r} failed: {err.name}: {err.message}",
+            ) from err
 
     async def _sleep(self, step_id: str, duration: datetime.timedelta) -> None:
         await self.ctx.step.sleep(step_id, duration)
