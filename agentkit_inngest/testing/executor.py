@@ -164,6 +164,10 @@ class LocalExecutor:
             a larger one fails the run like the server does; ``None`` for no limit.
         keep_bodies: keep every request and response body in :attr:`requests`
             (what the Inngest server would see), for inspection.
+        concurrency: at most this many calls of the app at once (runs beyond it
+            queue, as under an Inngest concurrency limit); ``None`` for no limit. Many
+            concurrent runs need it: an unbounded queue of calls in the HTTP client's
+            pool costs time quadratic in its length.
     """
 
     def __init__(
@@ -177,6 +181,7 @@ class LocalExecutor:
         reconnect_timeout: float = 0.0,
         output_limit: int | None = INNGEST_OUTPUT_LIMIT,
         keep_bodies: bool = False,
+        concurrency: int | None = None,
     ) -> None:
         self.signing_key = signing_key
         self.retry_delay = retry_delay
@@ -186,6 +191,8 @@ class LocalExecutor:
         self.reconnect_timeout = reconnect_timeout
         self.output_limit = output_limit
         self.keep_bodies = keep_bodies
+        self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self.functions: dict[str, dict[str, Any]] = {}
         self.app_url: str | None = None
         self.runs: dict[str, Run] = {}
@@ -214,8 +221,14 @@ class LocalExecutor:
     async def __aenter__(self) -> LocalExecutor:
         self._stack = contextlib.AsyncExitStack()
         self._server = await self._stack.enter_async_context(serve_async(self.api))
+        size = self.concurrency
+        limits = (
+            httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            if size
+            else httpx.Limits()
+        )
         self._http = await self._stack.enter_async_context(
-            httpx.AsyncClient(timeout=self.request_timeout)
+            httpx.AsyncClient(timeout=self.request_timeout, limits=limits)
         )
         return self
 
@@ -553,14 +566,19 @@ class LocalExecutor:
             "x-inngest-server-kind": "cloud" if self.signing_key else "dev",
             **self._sign(body),
         }
+        async with self._slots if self._slots is not None else contextlib.nullcontext():
+            return await self._call(record, f"{self.app_url}?{query}", body, headers)
+
+    async def _call(
+        self, record: RequestRecord, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[RequestRecord, httpx.Response | None]:
+        assert self._http is not None
         started = time.perf_counter()
         deadline = time.monotonic() + self.reconnect_timeout
         try:
             while True:
                 try:
-                    response = await self._http.post(
-                        f"{self.app_url}?{query}", content=body, headers=headers
-                    )
+                    response = await self._http.post(url, content=body, headers=headers)
                     break
                 except httpx.ConnectError:
                     if time.monotonic() >= deadline:
