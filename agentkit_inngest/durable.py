@@ -6,7 +6,10 @@ step: on replay the SDK hands back the recorded output instead of running the
 work again. Errors are classified on the way out:
 
 - a non-retriable :class:`~agentkit_inngest.errors.AgentKitError` (bad
-  configuration, a 4xx from a provider) becomes ``inngest.NonRetriableError``;
+  configuration, a 4xx from a provider, a size limit) ends the step: its failure is
+  memoized and raised outside the step as :class:`StepError` on every replay, so
+  the step never runs again (the run then fails with ``inngest.NonRetriableError``,
+  unless a tool that orchestrates steps reports it to the model);
 - a retriable one with a ``retry_after`` becomes ``inngest.RetryAfterError``;
 - any other exception fails the step, which Inngest retries.
 """
@@ -41,16 +44,24 @@ def to_inngest_error(err: AgentKitError) -> Exception:
     return err
 
 
-def _classified(step_id: str, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+_FAILED = "__agentkit_step_failed__"
+"""The one key of a memo that records a step's final failure."""
+
+
+def _classified(fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
     async def run() -> Any:
         try:
             return await fn()
         except AgentKitError as err:
+            if not err.retriable:
+                # Retrying cannot help, so the step is over: memoize its failure and raise
+                # it outside the step on every replay. (An inngest.NonRetriableError would
+                # skip the memo; a tool that catches it would then run the step again on
+                # every replay.)
+                return {_FAILED: {"name": type(err).__name__, "message": str(err)}}
             mapped = to_inngest_error(err)
             if mapped is err:
                 raise
-            if isinstance(mapped, inngest.NonRetriableError):  # it ends the run: name the step
-                mapped = inngest.NonRetriableError(f"step {step_id!r} failed: {err}")
             raise mapped from err
 
     return run
@@ -84,9 +95,13 @@ class InngestRunner(StepRunner):
 
     async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         try:
-            return await self.ctx.step.run(step_id, _classified(step_id, fn))
+            output = await self.ctx.step.run(step_id, _classified(fn))
         except inngest.StepError as err:  # its retries are spent: name the step, as inline
             raise StepError(step_id, f"{err.name}: {err.message}") from err
+        if isinstance(output, dict) and set(output) == {_FAILED}:
+            failure = output[_FAILED]
+            raise StepError(step_id, f"{failure.get('name')}: {failure.get('message')}")
+        return output
 
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         outputs = await self.ctx.group.parallel(tuple(thunks))
