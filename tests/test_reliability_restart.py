@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_process import AppProcess, app_env
+from app_process import AppProcess, app_env, free_port
 
 from agentkit_inngest.testing.executor import LocalExecutor, RequestRecord, Run
 
@@ -143,3 +143,23 @@ async def test_killed_while_a_tool_runs_the_step_reruns_and_its_idempotent_effec
     assert len(lost) == 1
     retry = next(r for r in executor.requests_for(run) if r.index > lost[0].index)
     assert retry.step == lost[0].step and retry.attempt == lost[0].attempt + 1
+
+
+async def test_an_app_that_never_comes_back_fails_the_run_after_its_attempts() -> None:
+    """Waiting for a restart is bounded: each attempt waits ``reconnect_timeout``,
+    then counts as failed, and the run fails when its attempts are spent."""
+    from agentkit_inngest import create_agent, create_network, route_in_order
+    from agentkit_inngest.server import create_server
+    from agentkit_inngest.testing import ScriptedModel, text
+
+    agent = create_agent(name="A", model=ScriptedModel([text("never")]))
+    network = create_network(name="Gone", agents=[agent], router=route_in_order(agent))
+    async with LocalExecutor(reconnect_timeout=0.1) as executor:
+        client = executor.client("gone")
+        await executor.attach(create_server(client=client, networks=[network]))
+        executor.app_url = f"http://127.0.0.1:{free_port()}/api/inngest"  # nobody listens
+        run = await executor.run("network-gone", {"input": "hi"}, check=False)
+    assert run.status == "failed" and run.error["name"] == "ConnectionError"
+    records = executor.requests_for(run)
+    assert [r.attempt for r in records] == [0, 1, 2, 3, 4]
+    assert all(r.dropped and r.reconnects > 0 for r in records)

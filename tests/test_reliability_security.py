@@ -236,3 +236,24 @@ async def test_offload_mode_hands_the_provider_key_to_inngest_and_nowhere_else(
     others = [op for op in opcodes if op is not gateway[0]]
     assert not leaks("other opcodes", others)  # ... and sees it nowhere else
     assert not leaks("memos", run.memos) and not leaks("output", run.output)
+
+
+def test_a_secret_in_a_chained_provider_exception_drops_the_chain() -> None:
+    from agentkit_inngest import FatalProviderError
+    from agentkit_inngest.models.base import redact_error
+
+    try:
+        try:
+            raise ValueError(f"bad key {OPENAI_KEY}")
+        except ValueError as cause:
+            raise FatalProviderError("openai answered HTTP 401", provider="openai") from cause
+    except FatalProviderError as err:
+        original, cleaned = err, redact_error(err, [OPENAI_KEY])
+    assert cleaned is not original and cleaned.__cause__ is None
+    assert str(cleaned) == (
+        "openai answered HTTP 401 (details from the provider were withheld: they contained "
+        "a secret)"
+    )
+    assert cleaned.provider == "openai" and isinstance(cleaned, FatalProviderError)
+    clean = FatalProviderError("HTTP 401", provider="openai")
+    assert redact_error(clean, [OPENAI_KEY, "short"]) is clean
