@@ -31,6 +31,8 @@ from agentkit_inngest.testing import ScriptedModel, text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault, RecordedRequest
 
 RETRIES = 2  # three attempts per step keeps failing cases short
+TIMEOUT = 1.0  # the model's timeout in the timeout cases (the fake then stalls 3 s)
+STALL = Fault(status=200, delay=3.0)
 
 
 def booking_network(
@@ -63,7 +65,7 @@ def functions_for(network: Network[Any]) -> list[Any]:
 
 
 RECOVERABLE = {
-    "timeout": [Fault(status=200, delay=1.5)],
+    "timeout": [STALL],
     "http-500": [Fault(status=500, message="internal error")],
     "http-503-twice": [Fault(status=503, message="overloaded")] * 2,
     "http-429": [Fault(status=429, message="rate limited", headers={"retry-after": "0"})],
@@ -80,7 +82,7 @@ async def test_a_recoverable_provider_fault_is_retried_and_the_run_completes(
     effects: collections.Counter[str] = collections.Counter()
     faults = RECOVERABLE[fault]
     fake_provider.reply(tool_call("book", {"ref": "A"}), *faults, text("all booked"))
-    network = booking_network(provider_url, effects, timeout=0.5)
+    network = booking_network(provider_url, effects, timeout=TIMEOUT if STALL in faults else 30)
     async with app_with(functions=functions_for(network)) as (executor, _):
         run = await executor.run("network-booking", {"input": "book A"})
     assert run.output["output"] == "all booked"
@@ -121,7 +123,7 @@ async def test_429_retry_after_is_passed_to_inngest_and_honoured(
     (header,) = executor.retry_after_seen
     retry_at = datetime.datetime.fromisoformat(header.replace("Z", "+00:00")).timestamp()
     # the app asked for the provider's 2 seconds (counted from when it saw the 429) ...
-    assert 1.5 <= retry_at - arrivals[1] <= 3.0
+    assert 1.5 <= retry_at - arrivals[1] <= 5.0
     # ... and the provider was not called again before then
     assert arrivals[2] >= retry_at
 
@@ -144,7 +146,7 @@ FATAL = {
     "http-400": (Fault(status=400, message="max_tokens is too large"), 1, "HTTP 400"),
     "http-401": (Fault(status=401, message="invalid key"), 1, "check the API key"),
     "always-500": (Fault(status=500, message="down"), RETRIES + 1, "HTTP 500"),
-    "always-timeout": (Fault(status=200, delay=1.5), RETRIES + 1, "timed out"),
+    "always-timeout": (STALL, RETRIES + 1, "timed out"),
     "always-malformed": (Fault(status=200, body="<html>"), RETRIES + 1, "not JSON"),
 }
 
@@ -156,7 +158,7 @@ async def test_a_fault_retrying_cannot_fix_fails_the_run_clearly_without_repeati
     fault, provider_calls, says = FATAL[case]
     effects: collections.Counter[str] = collections.Counter()
     fake_provider.reply(tool_call("book", {"ref": "C"}), *[fault] * provider_calls)
-    network = booking_network(provider_url, effects, timeout=0.5)
+    network = booking_network(provider_url, effects, timeout=TIMEOUT if fault is STALL else 30)
     async with app_with(functions=functions_for(network)) as (executor, _):
         run = await executor.run("network-booking", {"input": "book C"}, check=False)
     assert run.status == "failed"

@@ -109,5 +109,5 @@ async def test_200_concurrent_runs_complete_correctly_and_give_memory_back(
     # load allocated has been freed
     assert after["live"] == before["live"]  # the network's default state is the one State
     assert before["live"] == {"NetworkRun": 0, "State": 1, "AgentResult": 0, "InngestRunner": 0}
-    assert after["traced_peak_bytes"] > 1 * MiB  # tracing saw the load allocate
+    assert after["traced_peak_bytes"] > MiB // 2  # tracing saw the load allocate
     assert retained < RETAINED_BOUND
