@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import inngest
 
-from .errors import AgentKitError, FatalProviderError, StepError
+from .errors import AgentKitError, FatalProviderError, StepError, ToolRetry
 from .limits import Limits
 from .steps import EventWait, Invocation, StepRunner
 
@@ -42,6 +42,14 @@ def to_inngest_error(err: AgentKitError) -> Exception:
     if isinstance(retry_after, (int, float)) and retry_after > 0:
         return inngest.RetryAfterError(str(err), datetime.timedelta(seconds=retry_after))
     return err
+
+
+class _RetryLater(ToolRetry):
+    """A step failed with a retriable error that asks for a delay (a 429's
+    ``retry-after``). The SDK lets its ``RetryAfterError`` escape ``step.run`` without
+    a memo; carried as a :class:`ToolRetry` it also passes through tools that
+    orchestrate steps (which report other errors to the model), so the request is
+    retried after the delay and the step runs again then."""
 
 
 _FAILED = "__agentkit_step_failed__"
@@ -98,6 +106,10 @@ class InngestRunner(StepRunner):
             output = await self.ctx.step.run(step_id, _classified(fn))
         except inngest.StepError as err:  # its retries are spent: name the step, as inline
             raise StepError(step_id, f"{err.name}: {err.message}") from err
+        except inngest.RetryAfterError as err:
+            cause = err.__cause__
+            delay = getattr(cause, "retry_after", None)
+            raise _RetryLater(str(cause or err), retry_after=delay) from err
         if isinstance(output, dict) and set(output) == {_FAILED}:
             failure = output[_FAILED]
             raise StepError(step_id, f"{failure.get('name')}: {failure.get('message')}")
