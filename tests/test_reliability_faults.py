@@ -243,3 +243,40 @@ async def test_tool_retry_reruns_only_that_step_and_gives_up_clearly() -> None:
     assert bad.status == "failed" and attempts["never"] == RETRIES + 1
     assert "never backend is warming up" in bad.error["message"]
     assert "A#1/tool/flaky" in str(bad.error)
+
+
+async def test_a_step_inside_a_tool_that_asks_to_retry_later_is_retried_not_reported() -> None:
+    """A step of a tool that orchestrates steps fails with a delay (``ToolRetry`` with
+    ``retry_after``, or a provider's 429): the request is retried after the delay, the
+    model never sees the failure, and plain Python and Inngest give the same result."""
+    from agentkit_inngest import InlineRunner
+
+    def network_and_calls() -> tuple[Network[Any], list[int]]:
+        calls: list[int] = []
+
+        def read() -> str:
+            calls.append(1)
+            if len(calls) == 1:
+                raise ToolRetry("the page is busy", retry_after=0.01)
+            return "the page"
+
+        @tool(uses_steps=True)
+        async def fetch(ctx: ToolContext) -> str:
+            """Fetch a page in a step."""
+            return str(await ctx.step.run("page", read))
+
+        model = ScriptedModel(
+            [tool_call("fetch", id="f1"), lambda c: text(str(c.last.content))]  # type: ignore[union-attr]
+        )
+        agent = create_agent(name="A", model=model, tools=[fetch], max_iter=2)
+        return create_network(name="Later", agents=[agent], router=route_in_order(agent)), calls
+
+    network, calls = network_and_calls()
+    plain = await network.run("go", runner=InlineRunner(backoff=0))
+    assert plain.output == "the page" and len(calls) == 2
+    network, calls = network_and_calls()
+    async with app_with(networks=[network]) as (executor, _):
+        run = await executor.run("network-later", {"input": "go"})
+    assert run.output["output"] == "the page" and len(calls) == 2
+    assert len(executor.retry_after_seen) == 1  # Inngest was asked to wait
+    assert run.output["results"] == plain.to_json()["results"]
