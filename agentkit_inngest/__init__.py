@@ -13,10 +13,12 @@ from .errors import (
     MCPServerError,
     ProviderError,
     RetriableProviderError,
+    SizeLimitError,
     StepError,
     ToolRetry,
     WaitUnavailableError,
 )
+from .limits import Limits
 from .mcp import MCPServer
 from .messages import (
     HistoryAdapter,
@@ -52,6 +54,7 @@ __all__ = [
     "Lifecycle",
     "MCPServer",
     "MCPServerError",
+    "Limits",
     "Message",
     "Model",
     "ModelRequest",
@@ -61,6 +64,7 @@ __all__ = [
     "ProviderError",
     "RetriableProviderError",
     "RoutingAgent",
+    "SizeLimitError",
     "StartResult",
     "State",
     "StepError",

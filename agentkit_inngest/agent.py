@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .errors import ConfigurationError, FatalProviderError, ToolRetry
+from .errors import ConfigurationError, FatalProviderError, SizeLimitError, ToolRetry
+from .limits import json_size
 from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
 from .models.base import Model, ModelRequest, TextSink, ToolChoice
 from .state import AgentResult, State, diff, interleave
@@ -663,7 +665,22 @@ class Agent:
             call=call,
         )
         outcome = await found.call(call.arguments, ctx)
-        patch = [] if outcome.is_error else diff(before, working.snapshot())
+        limits = network.runner.limits
+        patch: list[dict[str, Any]] = []
+        if not outcome.is_error:
+            after = working.snapshot()
+            patch = diff(before, after)
+            size = json_size(after) if patch else 0
+            if size > limits.state_bytes:
+                raise SizeLimitError(
+                    f"tool {found.name!r} ({call.id}) grew the run's state (data and kv) to "
+                    f"{size:,} bytes of JSON, over the limit of {limits.state_bytes:,} bytes "
+                    "(Limits.state_bytes): keep large data outside the state (a database, "
+                    "object storage) and store a reference to it",
+                    size=size,
+                    limit=limits.state_bytes,
+                )
+        content = _bounded_content(found.name, outcome.content, limits.tool_result_bytes)
         if stream.enabled:
             await stream.emit(
                 "tool.result",
@@ -671,10 +688,10 @@ class Agent:
                 call=key,
                 id=call.id,
                 name=call.name,
-                content=outcome.content,
+                content=content,
                 is_error=outcome.is_error,
             )
-        return {"content": outcome.content, "is_error": outcome.is_error, "patch": patch}
+        return {"content": content, "is_error": outcome.is_error, "patch": patch}
 
 
 def create_agent(
@@ -748,6 +765,25 @@ def _unknown_tool(call: ToolCall, tools: list[Tool]) -> dict[str, Any]:
 
 async def _identity(value: Any) -> Any:
     return value
+
+
+def _bounded_content(name: str, content: Any, limit: int) -> Any:
+    """``content``, or, when its JSON is over ``limit`` bytes, its beginning and a note
+    the model can read (the full result never reaches a step output)."""
+    size = json_size(content)
+    if size <= limit:
+        return content
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    keep = limit // 2
+    preview = text.encode("utf-8")[:keep].decode("utf-8", "ignore")
+    return {
+        "truncated": True,
+        "message": f"The result of tool {name!r} was {size:,} bytes, more than the "
+        f"{limit:,} bytes a tool result may have, so only its beginning is shown below. "
+        "If you need more, call the tool again asking for less (a narrower query, a "
+        "smaller page, a summary).",
+        "preview": preview,
+    }
 
 
 def _bind(fn: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:

@@ -6,7 +6,10 @@ step: on replay the SDK hands back the recorded output instead of running the
 work again. Errors are classified on the way out:
 
 - a non-retriable :class:`~agentkit_inngest.errors.AgentKitError` (bad
-  configuration, a 4xx from a provider) becomes ``inngest.NonRetriableError``;
+  configuration, a 4xx from a provider, a size limit) ends the step: its failure is
+  memoized and raised outside the step as :class:`StepError` on every replay, so
+  the step never runs again (the run then fails with ``inngest.NonRetriableError``,
+  unless a tool that orchestrates steps reports it to the model);
 - a retriable one with a ``retry_after`` becomes ``inngest.RetryAfterError``;
 - any other exception fails the step, which Inngest retries.
 """
@@ -19,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import inngest
 
-from .errors import AgentKitError, FatalProviderError
+from .errors import AgentKitError, FatalProviderError, StepError, ToolRetry
+from .limits import Limits
 from .steps import Body, EventWait, Invocation, StepRunner, build_body
 from .streaming.stream import STEP_ATTEMPT
 
@@ -41,12 +45,30 @@ def to_inngest_error(err: AgentKitError) -> Exception:
     return err
 
 
+class _RetryLater(ToolRetry):
+    """A step failed with a retriable error that asks for a delay (a 429's
+    ``retry-after``). The SDK lets its ``RetryAfterError`` escape ``step.run`` without
+    a memo; carried as a :class:`ToolRetry` it also passes through tools that
+    orchestrate steps (which report other errors to the model), so the request is
+    retried after the delay and the step runs again then."""
+
+
+_FAILED = "__agentkit_step_failed__"
+"""The one key of a memo that records a step's final failure."""
+
+
 def _classified(fn: Callable[[], Awaitable[Any]], attempt: int) -> Callable[[], Awaitable[Any]]:
     async def run() -> Any:
         token = STEP_ATTEMPT.set(attempt)
         try:
             return await fn()
         except AgentKitError as err:
+            if not err.retriable:
+                # Retrying cannot help, so the step is over: memoize its failure and raise
+                # it outside the step on every replay. (An inngest.NonRetriableError would
+                # skip the memo; a tool that catches it would then run the step again on
+                # every replay.)
+                return {_FAILED: {"name": type(err).__name__, "message": str(err)}}
             mapped = to_inngest_error(err)
             if mapped is err:
                 raise
@@ -64,12 +86,15 @@ class InngestRunner(StepRunner):
         ctx: the Inngest function context.
         prefix: prepended to every step ID (``"<prefix>/Agent#1/infer"``); use it when
             one function runs several networks or agents that could share names.
+        limits: size limits of the run (default :class:`~agentkit_inngest.limits.Limits`).
     """
 
     durable = True
 
-    def __init__(self, ctx: inngest.Context, *, prefix: str = "") -> None:
-        super().__init__()
+    def __init__(
+        self, ctx: inngest.Context, *, prefix: str = "", limits: Limits | None = None
+    ) -> None:
+        super().__init__(limits=limits)
         self.ctx = ctx
         self.prefix = prefix.rstrip("/")
 
@@ -88,7 +113,18 @@ class InngestRunner(StepRunner):
         return super().claim(f"{self.prefix}/{step_id}" if self.prefix else step_id)
 
     async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
-        return await self.ctx.step.run(step_id, _classified(fn, self.ctx.attempt))
+        try:
+            output = await self.ctx.step.run(step_id, _classified(fn, self.ctx.attempt))
+        except inngest.StepError as err:  # its retries are spent: name the step, as inline
+            raise StepError(step_id, f"{err.name}: {err.message}") from err
+        except inngest.RetryAfterError as err:
+            cause = err.__cause__
+            delay = getattr(cause, "retry_after", None)
+            raise _RetryLater(str(cause or err), retry_after=delay) from err
+        if isinstance(output, dict) and set(output) == {_FAILED}:
+            failure = output[_FAILED]
+            raise StepError(step_id, f"{failure.get('name')}: {failure.get('message')}")
+        return output
 
     async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         outputs = await self.ctx.group.parallel(tuple(thunks))
@@ -124,6 +160,11 @@ class InngestRunner(StepRunner):
             model.parse_response(answer)
         except FatalProviderError as err:
             raise inngest.NonRetriableError(f"inference step {step_id!r} failed: {err}") from err
+        except Exception as err:  # the answer is memoized: retrying cannot help
+            raise inngest.NonRetriableError(
+                f"inference step {step_id!r} ({model.label}, offloaded to Inngest) returned an "
+                f"answer that cannot be read: {type(err).__name__}: {err}"
+            ) from err
         return answer
 
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
@@ -133,12 +174,18 @@ class InngestRunner(StepRunner):
         return None if event is None else event.model_dump(mode="json")
 
     async def _invoke(self, invocation: Invocation) -> Any:
-        return await self.ctx.step.invoke_by_id(
-            invocation.step_id,
-            function_id=invocation.function_id,
-            data=dict(invocation.data),
-            timeout=invocation.timeout,
-        )
+        try:
+            return await self.ctx.step.invoke_by_id(
+                invocation.step_id,
+                function_id=invocation.function_id,
+                data=dict(invocation.data),
+                timeout=invocation.timeout,
+            )
+        except inngest.StepError as err:
+            raise StepError(
+                invocation.step_id,
+                f"function {invocation.function_id!r} failed: {err.name}: {err.message}",
+            ) from err
 
     async def _sleep(self, step_id: str, duration: datetime.timedelta) -> None:
         await self.ctx.step.sleep(step_id, duration)

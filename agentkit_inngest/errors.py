@@ -12,6 +12,7 @@
     ├── HistoryStoreError         a thread store could not be reached or failed a query (retried)
     ├── MCPServerError            an MCP server is unreachable, too slow or answered wrongly
     ├── StepError                 a step failed for good (its retries are spent)
+    ├── SizeLimitError            a step output, the state or a run is too large (never retried)
     └── WaitUnavailableError      a plain-Python run met a step that needs Inngest
 
 Whether an error may be retried is one attribute, :attr:`AgentKitError.retriable`;
@@ -29,6 +30,7 @@ __all__ = [
     "MCPServerError",
     "ProviderError",
     "RetriableProviderError",
+    "SizeLimitError",
     "StepError",
     "ToolRetry",
     "WaitUnavailableError",
@@ -123,6 +125,24 @@ class StepError(AgentKitError):
     def __init__(self, step_id: str, message: str) -> None:
         super().__init__(f"step {step_id!r} failed: {message}")
         self.step_id = step_id
+
+
+class SizeLimitError(AgentKitError):
+    """A value outgrew its size limit (see :class:`~agentkit_inngest.limits.Limits`).
+
+    Raised before Inngest's own limits are reached (4 MB a step, 32 MB a run), so the
+    run fails with a message that names the step and the limit instead of an opaque
+    server error. Retrying cannot make the value smaller, so it is never retried.
+
+    Attributes:
+        size: the size in bytes (of the value's JSON).
+        limit: the limit in bytes.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class WaitUnavailableError(ConfigurationError):

@@ -29,8 +29,10 @@ import pydantic
 
 from .agent import Agent
 from .durable import InngestRunner, to_inngest_error
-from .errors import AgentKitError, ConfigurationError, InputError
+from .errors import AgentKitError, ConfigurationError, InputError, SizeLimitError
+from .limits import Limits, json_size
 from .network import Network
+from .state import State
 from .streaming.publishers import Publisher
 from .tools import Tool, ToolContext, create_tool
 
@@ -41,6 +43,7 @@ __all__ = [
     "create_function",
     "function_tool",
     "network_function",
+    "bounded_output",
     "slugify",
 ]
 
@@ -327,52 +330,107 @@ def _fail_fast(err: AgentKitError) -> Exception:
     return mapped if mapped is not err else err
 
 
-def _runner(ctx: inngest.Context, publisher: Publisher | None) -> InngestRunner:
-    runner = InngestRunner(ctx)
+def _runner(
+    ctx: inngest.Context, publisher: Publisher | None, limits: Limits | None
+) -> InngestRunner:
+    runner = InngestRunner(ctx, limits=limits)
     if publisher is not None:
         found = ctx.event.data.get("thread_id")
         runner.stream.configure(publisher, thread_id=found if isinstance(found, str) else None)
     return runner
 
 
+def _checked_state(state: State[Any], limits: Limits) -> State[Any]:
+    size = json_size(state.snapshot())
+    if size > limits.state_bytes:
+        raise SizeLimitError(
+            f"invalid event data: data.state: its data and kv are {size:,} bytes of JSON, over "
+            f"the limit of {limits.state_bytes:,} bytes (Limits.state_bytes); send a reference "
+            "to large data instead of the data itself",
+            size=size,
+            limit=limits.state_bytes,
+        )
+    return state
+
+
+def bounded_output(output: dict[str, Any], limits: Limits, *, where: str) -> dict[str, Any]:
+    """A function's output within ``limits.output_bytes``: when it is larger, the
+    conversation (``results``, ``state.results``, ``state.messages``) is left out and an
+    ``omitted`` note says so; if even that is too large, :class:`SizeLimitError`."""
+    size = json_size(output)
+    if size <= limits.output_bytes:
+        return output
+    state = dict(output.get("state") or {})
+    dropped = [f"state.{key}" for key in ("results", "messages") if state.pop(key, None)]
+    if output.get("results"):
+        dropped.insert(0, "results")
+    compact = {key: value for key, value in output.items() if key not in ("results", "result")}
+    if "result" in output:
+        dropped.insert(0, "result")
+    compact["state"] = state
+    compact["omitted"] = {
+        "fields": dropped,
+        "bytes": size,
+        "limit": limits.output_bytes,
+        "note": f"the output was {size:,} bytes of JSON, over the limit of "
+        f"{limits.output_bytes:,} bytes (Limits.output_bytes), so the conversation was left "
+        "out; keep it in a history store (history=) to read it back",
+    }
+    compact_size = json_size(compact)
+    if compact_size > limits.output_bytes:
+        raise SizeLimitError(
+            f"{where}: the output is {compact_size:,} bytes of JSON even without the "
+            f"conversation, over the limit of {limits.output_bytes:,} bytes (Limits.output_bytes)",
+            size=compact_size,
+            limit=limits.output_bytes,
+        )
+    return compact
+
+
 async def _run_network(
-    network: Network[Any], ctx: inngest.Context, publisher: Publisher | None
+    network: Network[Any],
+    ctx: inngest.Context,
+    publisher: Publisher | None,
+    limits: Limits | None = None,
 ) -> dict[str, Any]:
-    runner = _runner(ctx, publisher)
+    runner = _runner(ctx, publisher, limits)
     try:
         payload = EventPayload.parse(ctx.event.data)
-        state = network.new_state(payload.state)
+        state = _checked_state(network.new_state(payload.state), runner.limits)
         if payload.thread_id is not None:
             state.thread_id = payload.thread_id
         run = await network.run(payload.input, state=state, runner=runner)
+        await runner.stream.flush()
+        return bounded_output(run.to_json(), runner.limits, where=f"network {network.name!r}")
     except AgentKitError as err:
         raise _fail_fast(err) from err
-    await runner.stream.flush()
-    return run.to_json()
 
 
 async def _run_agent(
-    agent: Agent, ctx: inngest.Context, publisher: Publisher | None
+    agent: Agent,
+    ctx: inngest.Context,
+    publisher: Publisher | None,
+    limits: Limits | None = None,
 ) -> dict[str, Any]:
-    from .state import State
-
-    runner = _runner(ctx, publisher)
+    runner = _runner(ctx, publisher, limits)
     try:
         payload = EventPayload.parse(ctx.event.data)
         state = State.from_json(payload.state) if payload.state is not None else State()
+        _checked_state(state, runner.limits)
         if payload.thread_id is not None:
             state.thread_id = payload.thread_id
         result = await agent.run(payload.input, state=state, runner=runner)
+        await runner.stream.flush()
+        output = {
+            "agent": agent.name,
+            "output": result.text,
+            "result": result.model_dump(mode="json", exclude={"raw"}),
+            "state": state.to_json(),
+            "usage": {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
+        }
+        return bounded_output(output, runner.limits, where=f"agent {agent.name!r}")
     except AgentKitError as err:
         raise _fail_fast(err) from err
-    await runner.stream.flush()
-    return {
-        "agent": agent.name,
-        "output": result.text,
-        "result": result.model_dump(mode="json", exclude={"raw"}),
-        "state": state.to_json(),
-        "usage": {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
-    }
 
 
 def _failure_publisher(
@@ -418,6 +476,7 @@ def network_function(
     name: str | None = None,
     event: str | None = None,
     publisher: Publisher | None = None,
+    limits: Limits | None = None,
     **flow: Any,
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``network`` for each triggering event.
@@ -430,13 +489,14 @@ def network_function(
         event: trigger event; default ``<app_id>/<fn_id>``.
         publisher: stream the run's progress (see :mod:`agentkit_inngest.streaming`);
             the channel is the event's ``data.thread_id``, else ``run:<run id>``.
+        limits: size limits of each run (default :class:`~agentkit_inngest.limits.Limits`).
         **flow: flow-control options, see :class:`FlowControl`.
     """
     function_id = fn_id or f"network-{slugify(network.name)}"
     options = FlowControl.build(f"network {network.name!r}", flow)
 
     async def handler(ctx: inngest.Context) -> dict[str, Any]:
-        return await _run_network(network, ctx, publisher)
+        return await _run_network(network, ctx, publisher, limits)
 
     return client.create_function(
         fn_id=function_id,
@@ -455,15 +515,17 @@ def agent_function(
     name: str | None = None,
     event: str | None = None,
     publisher: Publisher | None = None,
+    limits: Limits | None = None,
     **flow: Any,
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``agent`` for each triggering event
-    (``agent-<slug>``, triggered by ``<app_id>/agent-<slug>``)."""
+    (``agent-<slug>``, triggered by ``<app_id>/agent-<slug>``); options as for
+    :func:`network_function`."""
     function_id = fn_id or f"agent-{slugify(agent.name)}"
     options = FlowControl.build(f"agent {agent.name!r}", flow)
 
     async def handler(ctx: inngest.Context) -> dict[str, Any]:
-        return await _run_agent(agent, ctx, publisher)
+        return await _run_agent(agent, ctx, publisher, limits)
 
     return client.create_function(
         fn_id=function_id,

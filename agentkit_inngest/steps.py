@@ -18,6 +18,7 @@ unique by construction rather than silently suffixed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -27,7 +28,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import AgentKitError, ConfigurationError, StepError, WaitUnavailableError
+from .errors import (
+    AgentKitError,
+    ConfigurationError,
+    SizeLimitError,
+    StepError,
+    WaitUnavailableError,
+)
+from .limits import Limits, json_size
 from .streaming.stream import EXECUTING_STEP, STEP_ATTEMPT, RunStream
 
 if TYPE_CHECKING:
@@ -67,15 +75,19 @@ def to_timedelta(value: Duration) -> datetime.timedelta:
     return datetime.timedelta(milliseconds=value)
 
 
+def _not_json(step_id: str, err: Exception) -> ConfigurationError:
+    return ConfigurationError(
+        f"step {step_id!r} returned a value that is not JSON ({err}); "
+        "return plain dicts/lists/str/numbers, or call .model_dump(mode='json')"
+    )
+
+
 def json_roundtrip(step_id: str, value: object) -> Any:
     """``value`` as it comes back from a memo: encoded to JSON and decoded again."""
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as err:
-        raise ConfigurationError(
-            f"step {step_id!r} returned a value that is not JSON ({err}); "
-            "return plain dicts/lists/str/numbers, or call .model_dump(mode='json')"
-        ) from err
+        raise _not_json(step_id, err) from err
     return json.loads(text)
 
 
@@ -110,15 +122,23 @@ EventSender = Callable[[list[dict[str, Any]]], Awaitable[list[str]]]
 
 
 class StepRunner(ABC):
-    """Runs steps. One instance serves exactly one run (it tracks the IDs it has seen)."""
+    """Runs steps. One instance serves exactly one run (it tracks the IDs it has seen).
+
+    Args:
+        limits: size limits of the run's step outputs, state and tool results
+            (default :class:`~agentkit_inngest.limits.Limits`).
+    """
 
     durable: bool = False
     """``True`` when outputs are memoized by Inngest and code outside steps is replayed."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, limits: Limits | None = None) -> None:
         self._claimed: set[str] = set()
         self._calls: dict[str, int] = {}
         self.stream = RunStream(self)
+        self.limits = limits if limits is not None else Limits()
+        self.memo_bytes = 0
+        """Bytes of JSON of every step output this run has produced or replayed so far."""
 
     @property
     @abstractmethod
@@ -186,13 +206,57 @@ class StepRunner(ABC):
 
         return body
 
+    # -- size bounds -------------------------------------------------------------------
+
+    def bounded(
+        self, step_id: str, fn: Callable[[], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[Any]]:
+        """``fn`` with its output checked inside the step, before it can be memoized:
+        a non-JSON value, an output over ``limits.step_bytes`` or one that would take
+        the run past ``limits.run_bytes`` raises a non-retriable error."""
+
+        async def checked() -> Any:
+            output = await fn()
+            try:
+                size = json_size(output)
+            except (TypeError, ValueError) as err:
+                raise _not_json(step_id, err) from err
+            limit = self.limits.step_bytes
+            if size > limit:
+                raise SizeLimitError(
+                    f"step {step_id!r} returned {size:,} bytes of JSON, over the limit of "
+                    f"{limit:,} bytes per step (Limits.step_bytes; Inngest refuses step outputs "
+                    "over 4 MB): return less, or store large data elsewhere and return a reference",
+                    size=size,
+                    limit=limit,
+                )
+            total, limit = self.memo_bytes + size, self.limits.run_bytes
+            if total > limit:
+                raise SizeLimitError(
+                    f"step {step_id!r} would bring the run's memoized step outputs to {total:,} "
+                    f"bytes, over the limit of {limit:,} bytes per run (Limits.run_bytes; "
+                    "Inngest allows 32 MB a run): keep tool results and state small, or split "
+                    "the work into several runs",
+                    size=total,
+                    limit=limit,
+                )
+            return output
+
+        return checked
+
+    def _account(self, output: Any) -> Any:
+        """Count a step output (fresh or replayed) towards the run's memoized bytes."""
+        with contextlib.suppress(TypeError, ValueError):  # memos are JSON; be lenient anyway
+            self.memo_bytes += json_size(output)
+        return output
+
     # -- the step API -----------------------------------------------------------------
 
     async def run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``fn`` once as a step; returns its JSON output (memoized when durable)."""
         claimed = self.claim(step_id)
-        body = self._executing(self.claims, fn)
-        return await self._step(lambda: self._run(claimed, body))
+        body = self._executing(self.claims, self.bounded(claimed, fn))
+        return self._account(await self._step(lambda: self._run(claimed, body)))
 
     async def parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run several step-producing callables as parallel steps; results keep their order."""
@@ -215,7 +279,8 @@ class StepRunner(ABC):
 
         ``body`` may be a function that builds the request body: an in-process call
         builds it inside the step, so a replay that reads the memo does not convert
-        the whole conversation to the provider's format again.
+        the whole conversation to the provider's format again. An in-process answer's
+        size is checked (:meth:`bounded`) inside the step.
         """
         claimed = self.claim(step_id)
         index = self.claims
@@ -223,16 +288,21 @@ class StepRunner(ABC):
         async def call_model() -> dict[str, Any]:
             return await model.complete(build_body(body), on_text=on_text)
 
-        return await self._step(
-            lambda: self._infer(claimed, model, body, self._executing(index, call_model))
+        checked = self._executing(index, self.bounded(claimed, call_model))
+        answer: dict[str, Any] = await self._step(
+            lambda: self._infer(claimed, model, body, checked)
         )
+        self._account(answer)
+        return answer
 
     async def wait_for_event(
         self, step_id: str, *, event: str, if_exp: str | None = None, timeout: Duration
     ) -> dict[str, Any] | None:
         """Wait for an event; ``None`` when the timeout passes first."""
         wait = EventWait(self.claim(step_id), event, if_exp, to_timedelta(timeout))
-        return await self._step(lambda: self._wait_for_event(wait))
+        event_data = await self._step(lambda: self._wait_for_event(wait))
+        self._account(event_data)
+        return event_data
 
     async def invoke(
         self,
@@ -249,7 +319,7 @@ class StepRunner(ABC):
             data,
             None if timeout is None else to_timedelta(timeout),
         )
-        return await self._step(lambda: self._invoke(invocation))
+        return self._account(await self._step(lambda: self._invoke(invocation)))
 
     async def sleep(self, step_id: str, duration: Duration) -> None:
         """Pause the run (durably under Inngest: no compute is held)."""
@@ -260,7 +330,9 @@ class StepRunner(ABC):
         """Send events (``{"name": ..., "data": {...}}``) once; returns their ids."""
         payload = [dict(e) for e in events]
         claimed = self.claim(step_id)
-        return await self._step(lambda: self._send_event(claimed, payload))
+        ids = await self._step(lambda: self._send_event(claimed, payload))
+        self._account(ids)
+        return ids
 
     # -- what runners implement ---------------------------------------------------------
 
@@ -303,6 +375,7 @@ class InlineRunner(StepRunner):
     callables; without them those steps raise :class:`WaitUnavailableError`.
     With ``publisher`` the run's progress is streamed (on ``channel``, default
     ``run:<run id>``).
+    ``limits`` bounds step outputs, state and tool results exactly as under Inngest.
     """
 
     def __init__(
@@ -316,8 +389,9 @@ class InlineRunner(StepRunner):
         on_send_event: EventSender | None = None,
         publisher: Publisher | None = None,
         channel: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(limits=limits)
         if max_attempts < 1:
             raise ConfigurationError("InlineRunner(max_attempts=...) must be at least 1")
         self.max_attempts = max_attempts

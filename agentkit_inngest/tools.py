@@ -441,7 +441,7 @@ def _is_context(name: str, annotation: Any) -> bool:
 
 def _hints(handler: Handler) -> dict[str, Any]:
     try:
-        return get_type_hints(handler)
+        return get_type_hints(handler, include_extras=True)
     except Exception:  # noqa: BLE001 - unresolvable forward references: use raw annotations
         return dict(getattr(handler, "__annotations__", {}))
 

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
-from ..errors import AgentKitError, ConfigurationError, RetriableProviderError
+from ..errors import AgentKitError, ConfigurationError, ProviderError, RetriableProviderError
 from ..messages import Message, StopReason, Usage
 
 if TYPE_CHECKING:
@@ -113,12 +113,35 @@ class Model(ABC):
             FatalProviderError: any other failure.
         """
 
+    def secrets(self) -> list[str]:
+        """Values that must never appear in an error message: the API key of a model
+        with an ``api_key()`` method. Override to add others."""
+        api_key = getattr(self, "api_key", None)
+        if callable(api_key):
+            try:
+                key = api_key()
+            except ConfigurationError:
+                return []
+            if isinstance(key, str) and key:
+                return [key]
+        return []
+
     async def complete(
         self, body: dict[str, Any], *, on_text: TextSink | None = None
     ) -> dict[str, Any]:
         """:meth:`request`, then a check that the answer can be read, so an unreadable
-        answer fails (and retries) its step instead of being memoized."""
-        raw = await self.request(body, on_text=on_text)
+        answer fails (and retries) its step instead of being memoized. A provider error
+        that repeats a secret (some echo the API key) is redacted."""
+        try:
+            # a custom model may not stream: only ask for it when there is a listener
+            raw = await (
+                self.request(body) if on_text is None else self.request(body, on_text=on_text)
+            )
+        except ProviderError as err:
+            cleaned = redact_error(err, self.secrets())
+            if cleaned is err:
+                raise
+            raise cleaned from None
         try:
             self.parse_response(raw)
         except AgentKitError:
@@ -164,6 +187,41 @@ class Model(ABC):
         raise ConfigurationError(
             f"model {self.label} cannot offload inference to Inngest; use inference='in_process'"
         )
+
+
+REDACTED = "[redacted]"
+_MIN_SECRET = 8  # shorter values are too likely to occur by chance
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret of ``secrets`` replaced by ``[redacted]``."""
+    for secret in secrets:
+        if len(secret) >= _MIN_SECRET:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_error(err: ProviderError, secrets: list[str]) -> ProviderError:
+    """``err`` itself when neither it nor an exception it was raised from mentions a
+    secret; else a copy with a redacted message and no chain (a chained provider SDK
+    exception would carry the secret into tracebacks and Inngest's error stack)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    texts = [str(item) for item in chain]
+    if not any(redact(text, secrets) != text for text in texts):
+        return err
+    message = redact(str(err), secrets)
+    if redact(str(err), secrets) == str(err):
+        message += " (details from the provider were withheld: they contained a secret)"
+    return type(err)(
+        message,
+        provider=err.provider,
+        status_code=err.status_code,
+        retry_after=err.retry_after,
+    )
 
 
 def env_or(value: str | None, *names: str) -> str | None:

@@ -23,6 +23,10 @@ It does what the Inngest dev server does for one app, over real HTTP:
   function's ``retries + 1`` attempts; ``x-inngest-no-retry`` fails the run;
 - **faults**: :meth:`LocalExecutor.drop_requests` drops chosen requests (the app
   never answers, like a crash), which the executor retries like the server does;
+  with ``reconnect_timeout`` a request whose connection is refused (the app is
+  restarting) is tried again until the app is back, as the server's backoff allows;
+- **limits**: a step output or function output over ``output_limit`` (Inngest's
+  4 MB) fails the run, as the server refuses it;
 - **signatures**: with ``signing_key`` every request is signed as Inngest Cloud
   signs it, and every response signature is checked.
 
@@ -71,6 +75,8 @@ RunStatus = Literal["running", "waiting", "completed", "failed"]
 DEFAULT_RETRIES = 4
 FUNCTION_FAILED = "inngest/function.failed"
 MAX_REQUESTS_PER_RUN = 20_000
+INNGEST_OUTPUT_LIMIT = 4 * 1024 * 1024
+RECONNECT_POLL = 0.05
 
 
 class RunFailed(AssertionError):
@@ -96,6 +102,9 @@ class RequestRecord:
     bytes_received: int
     seconds: float
     dropped: bool = False
+    reconnects: int = 0
+    request_body: bytes | None = None
+    response_body: bytes | None = None
 
 
 @dataclasses.dataclass
@@ -167,6 +176,16 @@ class LocalExecutor:
         honour_retry_after: wait as long as a ``retry-after`` header asks (capped
             at ``max_retry_after``) instead of only recording it.
         request_timeout: seconds to wait for the app to answer one call.
+        reconnect_timeout: seconds to keep trying a call whose connection is refused
+            (the app is down or restarting) before counting it as a failed attempt.
+        output_limit: bytes of JSON a step or function output may have (Inngest's 4 MB);
+            a larger one fails the run like the server does; ``None`` for no limit.
+        keep_bodies: keep every request and response body in :attr:`requests`
+            (what the Inngest server would see), for inspection.
+        concurrency: at most this many calls of the app at once (runs beyond it
+            queue, as under an Inngest concurrency limit); ``None`` for no limit. Many
+            concurrent runs need it: an unbounded queue of calls in the HTTP client's
+            pool costs time quadratic in its length.
     """
 
     def __init__(
@@ -177,12 +196,21 @@ class LocalExecutor:
         honour_retry_after: bool = False,
         max_retry_after: float = 5.0,
         request_timeout: float = 120.0,
+        reconnect_timeout: float = 0.0,
+        output_limit: int | None = INNGEST_OUTPUT_LIMIT,
+        keep_bodies: bool = False,
+        concurrency: int | None = None,
     ) -> None:
         self.signing_key = signing_key
         self.retry_delay = retry_delay
         self.honour_retry_after = honour_retry_after
         self.max_retry_after = max_retry_after
         self.request_timeout = request_timeout
+        self.reconnect_timeout = reconnect_timeout
+        self.output_limit = output_limit
+        self.keep_bodies = keep_bodies
+        self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self.functions: dict[str, dict[str, Any]] = {}
         self.app_url: str | None = None
         self.runs: dict[str, Run] = {}
@@ -215,8 +243,14 @@ class LocalExecutor:
     async def __aenter__(self) -> LocalExecutor:
         self._stack = contextlib.AsyncExitStack()
         self._server = await self._stack.enter_async_context(serve_async(self.api))
+        size = self.concurrency
+        limits = (
+            httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            if size
+            else httpx.Limits()
+        )
         self._http = await self._stack.enter_async_context(
-            httpx.AsyncClient(timeout=self.request_timeout)
+            httpx.AsyncClient(timeout=self.request_timeout, limits=limits)
         )
         return self
 
@@ -587,6 +621,8 @@ class LocalExecutor:
             bytes_received=0,
             seconds=0.0,
         )
+        if self.keep_bodies:
+            record.request_body = body
         self.requests.append(record)
         if self._drop is not None and self._drop(record):
             record.dropped = True
@@ -597,11 +633,25 @@ class LocalExecutor:
             "x-inngest-server-kind": "cloud" if self.signing_key else "dev",
             **self._sign(body),
         }
+        async with self._slots if self._slots is not None else contextlib.nullcontext():
+            return await self._call(record, f"{self.app_url}?{query}", body, headers)
+
+    async def _call(
+        self, record: RequestRecord, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[RequestRecord, httpx.Response | None]:
+        assert self._http is not None
         started = time.perf_counter()
+        deadline = time.monotonic() + self.reconnect_timeout
         try:
-            response = await self._http.post(
-                f"{self.app_url}?{query}", content=body, headers=headers
-            )
+            while True:
+                try:
+                    response = await self._http.post(url, content=body, headers=headers)
+                    break
+                except httpx.ConnectError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    record.reconnects += 1
+                    await asyncio.sleep(RECONNECT_POLL)
         except httpx.TransportError:
             record.dropped = True
             return record, None
@@ -609,6 +659,8 @@ class LocalExecutor:
             record.seconds = time.perf_counter() - started
         record.status = response.status_code
         record.bytes_received = len(response.content)
+        if self.keep_bodies:
+            record.response_body = response.content
         if response.status_code < 400:
             self._check_response_signature(response)
         return record, response
@@ -630,6 +682,8 @@ class LocalExecutor:
         if response is None:
             return await self._retry(run, item, {"name": "ConnectionError", "message": "no answer"})
         if response.status_code == 200:
+            if self._too_large(run, "the function's output", response.content):
+                return []
             run.status, run.output = "completed", response.json()
             return []
         if response.status_code == 206:
@@ -654,6 +708,22 @@ class LocalExecutor:
                 delay = min(_seconds_until(retry_after), self.max_retry_after)
         return await self._retry(run, item, error, delay)
 
+    def _too_large(self, run: Run, what: str, value: Any) -> bool:
+        """Fail ``run`` when ``value`` (JSON bytes, or a value to encode) is over the limit."""
+        if self.output_limit is None:
+            return False
+        size = len(value) if isinstance(value, bytes) else len(json.dumps(value).encode())
+        if size <= self.output_limit:
+            return False
+        self._fail(
+            run,
+            {
+                "name": "OutputTooLarge",
+                "message": f"{what} is {size} bytes, over the limit of {self.output_limit} bytes",
+            },
+        )
+        return True
+
     def _memoize(self, run: Run, op: Mapping[str, Any], value: Any) -> None:
         step_id = str(op["id"])
         run.memos[step_id] = value
@@ -666,6 +736,8 @@ class LocalExecutor:
         step_id = str(op.get("id"))
         run.step_names[step_id] = str(op.get("displayName") or op.get("name") or step_id)
         if kind == "StepRun":
+            if self._too_large(run, f"step {run.step_names[step_id]!r}", op.get("data")):
+                return []
             self._memoize(run, op, {"data": op.get("data")})
             return []
         if kind == "RunComplete":
