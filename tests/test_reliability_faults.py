@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import pytest
-from .test_durable import app_with
 
 from agentkit_inngest import ToolContext, ToolRetry, create_agent, create_network, tool
 from agentkit_inngest.functions import network_function
@@ -29,6 +28,8 @@ from agentkit_inngest.network import Network
 from agentkit_inngest.routing import route_in_order
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault, RecordedRequest
+
+from .test_durable import app_with
 
 RETRIES = 2  # three attempts per step keeps failing cases short
 TIMEOUT = 1.0  # the model's timeout in the timeout cases (the fake then stalls 3 s)

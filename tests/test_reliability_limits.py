@@ -13,7 +13,6 @@ from typing import Any
 
 import inngest
 import pytest
-from .test_durable import app_with
 
 from agentkit_inngest import (
     ConfigurationError,
@@ -30,6 +29,8 @@ from agentkit_inngest.limits import INNGEST_STEP_BYTES, json_size
 from agentkit_inngest.network import Network
 from agentkit_inngest.routing import route_in_order
 from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
+
+from .test_durable import app_with
 
 MiB = 1024 * 1024
 SMALL = Limits(

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from .app_process import AppProcess, app_env
 
 from agentkit_inngest.testing.executor import LocalExecutor, Run
+
+from .app_process import AppProcess, app_env
 
 RUNS = 200
 WARMUP = 20

@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
-from .app_process import AppProcess, app_env, free_port
 
 from agentkit_inngest.testing.executor import LocalExecutor, RequestRecord, Run
+
+from .app_process import AppProcess, app_env, free_port
 
 pytestmark = pytest.mark.heavy
 
