@@ -63,6 +63,24 @@ def build(name: str = "calc") -> tuple[MCPServer, collections.Counter[str]]:
     def pid() -> int:
         return os.getpid()
 
+    def _effect(tag: str) -> None:
+        # a side effect that outlives this process: one line per execution
+        path = os.environ.get("MCP_TEST_EFFECTS")
+        if path:
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(f"{tag}\n")
+
+    @server.tool(description="Record a tag (a side effect).")
+    def record(tag: str) -> str:
+        calls["record"] += 1
+        _effect(tag)
+        return f"recorded {tag}"
+
+    @server.tool(description="Record a tag, then crash before answering.")
+    def record_then_die(tag: str) -> str:
+        _effect(tag)
+        os._exit(1)
+
     def tomorrow(city: str) -> str:
         calls["get.tomorrow"] += 1
         return f"rain in {city}"

@@ -164,6 +164,8 @@ async def test_stdio_server_tools_schemas_results_and_errors_reach_the_model() -
         "calc-big",
         "calc-hang",
         "calc-pid",
+        "calc-record",
+        "calc-record_then_die",
         "calc-get_tomorrow",  # "get.tomorrow" made acceptable to the providers
     }
     # the input schema reaches the model as the server declared it (titles aside)
