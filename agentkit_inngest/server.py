@@ -14,6 +14,7 @@ from .agent import Agent
 from .errors import ConfigurationError
 from .functions import served_functions
 from .network import Network
+from .steps import REQUEST_BYTES
 from .streaming.broker import Broker
 from .streaming.publishers import (
     BrokerPublisher,
@@ -89,6 +90,7 @@ def create_server(
     if not served:
         raise ConfigurationError("create_server needs at least one agent, network or function")
     web = app or fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
+    web.add_middleware(_RequestSize, path=serve_path)
     inngest.fast_api.serve(web, client, served, serve_path=serve_path)
 
     @web.get("/health")
@@ -115,3 +117,23 @@ def create_server(
     web.state.stream_publisher = publisher
     web.state.broker = broker
     return web
+
+
+class _RequestSize:
+    """Tells runners the size of each Inngest request (it carries every memo of the
+    run), so the run-size bound needs no re-encoding of memos on every replay."""
+
+    def __init__(self, app: Any, *, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or scope.get("path") != self.path:
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        token = REQUEST_BYTES.set(int(length) if length and length.isdigit() else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            REQUEST_BYTES.reset(token)

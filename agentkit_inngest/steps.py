@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import datetime
 import json
@@ -62,6 +63,13 @@ Duration = int | float | datetime.timedelta
 
 Body = dict[str, Any] | Callable[[], dict[str, Any]]
 """A provider request body, or a function that builds it when the inference runs."""
+
+
+REQUEST_BYTES: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "agentkit_request_bytes", default=None
+)
+"""Size of the Inngest request being served (it carries every memo of the run); set by
+the app built with :func:`~agentkit_inngest.server.create_server`."""
 
 
 def build_body(body: Body) -> dict[str, Any]:
@@ -230,7 +238,7 @@ class StepRunner(ABC):
                     size=size,
                     limit=limit,
                 )
-            total, limit = self.memo_bytes + size, self.limits.run_bytes
+            total, limit = self.memo_total() + size, self.limits.run_bytes
             if total > limit:
                 raise SizeLimitError(
                     f"step {step_id!r} would bring the run's memoized step outputs to {total:,} "
@@ -244,8 +252,17 @@ class StepRunner(ABC):
 
         return checked
 
+    def memo_total(self) -> int:
+        """Bytes of the run's memoized step outputs so far. Under Inngest, when the app
+        knows the size of the request that carried them, that size (it holds every memo)
+        is used instead of encoding each memo again on every replay."""
+        carried = REQUEST_BYTES.get() if self.durable else None
+        return carried if carried is not None else self.memo_bytes
+
     def _account(self, output: Any) -> Any:
         """Count a step output (fresh or replayed) towards the run's memoized bytes."""
+        if self.durable and REQUEST_BYTES.get() is not None:
+            return output  # the request's size already counts it
         with contextlib.suppress(TypeError, ValueError):  # memos are JSON; be lenient anyway
             self.memo_bytes += json_size(output)
         return output
