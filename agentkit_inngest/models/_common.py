@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from ..errors import FatalProviderError, ProviderError, RetriableProviderError
@@ -86,6 +88,31 @@ def transport_error(provider: str, err: BaseException, *, timeout: bool) -> Prov
         f"{provider} {kind} (will retry): {type(err).__name__}: {err}",
         provider=provider,
     )
+
+
+@contextlib.contextmanager
+def sdk_errors(provider: str, sdk: ModuleType) -> Iterator[None]:
+    """Translate the official ``openai`` / ``anthropic`` SDKs' exceptions (they share
+    their shape) into :class:`ProviderError` s, classified for retries."""
+    try:
+        yield
+    except sdk.APIStatusError as err:
+        detail = error_detail(err.body) or err.message
+        if err.status_code == 200:  # an error event inside a stream
+            raise RetriableProviderError(
+                f"{provider} failed while streaming (will retry): {detail}", provider=provider
+            ) from err
+        raise status_error(provider, err.status_code, detail, dict(err.response.headers)) from err
+    except sdk.APITimeoutError as err:
+        raise transport_error(provider, err, timeout=True) from err
+    except sdk.APIConnectionError as err:
+        raise transport_error(provider, err, timeout=False) from err
+    except sdk.APIError as err:  # an error object inside a stream
+        raise RetriableProviderError(
+            f"{provider} failed while streaming (will retry): {err.message}", provider=provider
+        ) from err
+    except ValueError as err:  # the answer's body is not JSON
+        raise status_error(provider, 502, f"the answer is not JSON ({err})") from err
 
 
 def error_detail(body: object) -> str:

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import ConfigurationError, FatalProviderError, RetriableProviderError
+from ..errors import ConfigurationError, FatalProviderError
 from ..messages import (
     Message,
     StopReason,
@@ -16,7 +16,7 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
-from ._common import LoopLocal, as_dict, error_detail, status_error, transport_error
+from ._common import LoopLocal, as_dict, error_detail, sdk_errors
 from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
@@ -144,65 +144,25 @@ class AnthropicModel(Model):
         self, body: dict[str, Any], *, on_text: TextSink | None = None
     ) -> dict[str, Any]:
         import anthropic as anthropic_sdk
+        from anthropic.types import RawMessageStreamEvent
 
         client = self._clients.get()
-        fields = dict(body)
-        model = fields.pop("model", self.model)
-        messages = fields.pop("messages")
-        max_tokens = fields.pop("max_tokens", DEFAULT_MAX_TOKENS)
-        if on_text is not None:
-            fields.pop("stream", None)
-            try:
-                stream = await client.messages.create(
-                    model=model,
-                    messages=messages,
-                    max_tokens=max_tokens,
-                    stream=True,
-                    extra_body=fields,
-                    timeout=self.timeout,
-                )
-                return await accumulate_anthropic_stream(stream, on_text)
-            except anthropic_sdk.APIStatusError as err:
-                if err.status_code == 200:  # an error event inside the stream
-                    raise RetriableProviderError(
-                        f"anthropic failed while streaming (will retry): "
-                        f"{error_detail(err.body) or err.message}",
-                        provider=self.provider,
-                    ) from err
-                raise status_error(
-                    self.provider,
-                    err.status_code,
-                    error_detail(err.body) or err.message,
-                    dict(err.response.headers),
-                ) from err
-            except anthropic_sdk.APITimeoutError as err:
-                raise transport_error(self.provider, err, timeout=True) from err
-            except anthropic_sdk.APIConnectionError as err:
-                raise transport_error(self.provider, err, timeout=False) from err
-        try:
-            response = await client.messages.with_raw_response.create(
-                model=model,
-                messages=messages,
-                max_tokens=max_tokens,
-                extra_body=fields,
-                timeout=self.timeout,
+        # the body is already in the wire format: it is posted as it is (the SDK's
+        # create() would walk and re-encode the whole conversation on every call)
+        payload = {"max_tokens": DEFAULT_MAX_TOKENS, **body}
+        with sdk_errors(self.provider, anthropic_sdk):
+            if on_text is None:
+                data = await client.post("/v1/messages", body=payload, cast_to=object)
+                return as_dict(data, self.provider)
+            event_type: Any = RawMessageStreamEvent  # a union: the SDK reads it at run time
+            stream = await client.post(
+                "/v1/messages",
+                body={**payload, "stream": True},
+                cast_to=event_type,
+                stream=True,
+                stream_cls=anthropic_sdk.AsyncStream[RawMessageStreamEvent],
             )
-        except anthropic_sdk.APIStatusError as err:
-            raise status_error(
-                self.provider,
-                err.status_code,
-                error_detail(err.body) or err.message,
-                dict(err.response.headers),
-            ) from err
-        except anthropic_sdk.APITimeoutError as err:
-            raise transport_error(self.provider, err, timeout=True) from err
-        except anthropic_sdk.APIConnectionError as err:
-            raise transport_error(self.provider, err, timeout=False) from err
-        try:
-            data = await response.json()
-        except ValueError as err:
-            raise status_error(self.provider, 502, "the answer is not JSON") from err
-        return as_dict(data, self.provider)
+            return await accumulate_anthropic_stream(stream, on_text)
 
 
 def anthropic(

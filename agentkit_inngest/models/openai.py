@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import ConfigurationError, FatalProviderError, RetriableProviderError
+from ..errors import ConfigurationError, FatalProviderError
 from ..messages import (
     Message,
     StopReason,
@@ -16,7 +16,7 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
-from ._common import LoopLocal, as_dict, error_detail, status_error, transport_error
+from ._common import LoopLocal, as_dict, error_detail, sdk_errors
 from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
@@ -135,61 +135,23 @@ class OpenAIModel(Model):
         self, body: dict[str, Any], *, on_text: TextSink | None = None
     ) -> dict[str, Any]:
         import openai as openai_sdk
+        from openai.types.chat import ChatCompletionChunk
 
         client = self._clients.get()
-        fields = dict(body)
-        model = fields.pop("model", self.model)
-        messages = fields.pop("messages")
-        if on_text is not None:
-            fields.pop("stream", None)
-            fields.pop("stream_options", None)
-            try:
-                stream = await client.chat.completions.create(
-                    model=model,
-                    messages=messages,
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    extra_body=fields,
-                )
-                return await accumulate_openai_stream(stream, on_text, provider=self.provider)
-            except openai_sdk.APIStatusError as err:
-                raise status_error(
-                    self.provider,
-                    err.status_code,
-                    error_detail(err.body) or err.message,
-                    dict(err.response.headers),
-                ) from err
-            except openai_sdk.APITimeoutError as err:
-                raise transport_error(self.provider, err, timeout=True) from err
-            except openai_sdk.APIConnectionError as err:
-                raise transport_error(self.provider, err, timeout=False) from err
-            except openai_sdk.APIError as err:  # an error event inside the stream
-                raise RetriableProviderError(
-                    f"{self.provider} failed while streaming (will retry): {err.message}",
-                    provider=self.provider,
-                ) from err
-        try:
-            response = await client.chat.completions.with_raw_response.create(
-                model=model, messages=messages, extra_body=fields
+        # the body is already in the wire format: it is posted as it is (the SDK's
+        # create() would walk and re-encode the whole conversation on every call)
+        with sdk_errors(self.provider, openai_sdk):
+            if on_text is None:
+                data = await client.post("/chat/completions", body=body, cast_to=object)
+                return as_dict(data, self.provider)
+            stream = await client.post(
+                "/chat/completions",
+                body={**body, "stream": True, "stream_options": {"include_usage": True}},
+                cast_to=ChatCompletionChunk,
+                stream=True,
+                stream_cls=openai_sdk.AsyncStream[ChatCompletionChunk],
             )
-        except openai_sdk.APIStatusError as err:
-            raise status_error(
-                self.provider,
-                err.status_code,
-                error_detail(err.body) or err.message,
-                dict(err.response.headers),
-            ) from err
-        except openai_sdk.APITimeoutError as err:
-            raise transport_error(self.provider, err, timeout=True) from err
-        except openai_sdk.APIConnectionError as err:
-            raise transport_error(self.provider, err, timeout=False) from err
-        try:
-            data = response.http_response.json()
-        except ValueError as err:
-            raise status_error(
-                self.provider, 502, f"the answer is not JSON: {response.http_response.text[:200]}"
-            ) from err
-        return as_dict(data, self.provider)
+            return await accumulate_openai_stream(stream, on_text, provider=self.provider)
 
 
 def openai(
