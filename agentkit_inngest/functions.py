@@ -492,19 +492,17 @@ def network_function(
         limits: size limits of each run (default :class:`~agentkit_inngest.limits.Limits`).
         **flow: flow-control options, see :class:`FlowControl`.
     """
-    function_id = fn_id or f"network-{slugify(network.name)}"
-    options = FlowControl.build(f"network {network.name!r}", flow)
-
-    async def handler(ctx: inngest.Context) -> dict[str, Any]:
-        return await _run_network(network, ctx, publisher, limits)
-
-    return client.create_function(
-        fn_id=function_id,
-        name=name or network.name,
-        trigger=inngest.TriggerEvent(event=event or f"{client.app_id}/{function_id}"),
-        on_failure=_failure_publisher(publisher),
-        **options.sdk_options(),
-    )(handler)
+    return _compile(
+        "network",
+        network.name,
+        client=client,
+        fn_id=fn_id,
+        name=name,
+        event=event,
+        publisher=publisher,
+        flow=flow,
+        run=lambda ctx: _run_network(network, ctx, publisher, limits),
+    )
 
 
 def agent_function(
@@ -521,15 +519,41 @@ def agent_function(
     """The Inngest function that runs ``agent`` for each triggering event
     (``agent-<slug>``, triggered by ``<app_id>/agent-<slug>``); options as for
     :func:`network_function`."""
-    function_id = fn_id or f"agent-{slugify(agent.name)}"
-    options = FlowControl.build(f"agent {agent.name!r}", flow)
+    return _compile(
+        "agent",
+        agent.name,
+        client=client,
+        fn_id=fn_id,
+        name=name,
+        event=event,
+        publisher=publisher,
+        flow=flow,
+        run=lambda ctx: _run_agent(agent, ctx, publisher, limits),
+    )
+
+
+def _compile(
+    kind: str,
+    display: str,
+    *,
+    client: inngest.Inngest,
+    fn_id: str | None,
+    name: str | None,
+    event: str | None,
+    publisher: Publisher | None,
+    flow: Mapping[str, Any],
+    run: Callable[[inngest.Context], Awaitable[dict[str, Any]]],
+) -> inngest.Function[Any]:
+    """The Inngest function ``<kind>-<slug>`` triggered by ``<app_id>/<kind>-<slug>``."""
+    function_id = fn_id or f"{kind}-{slugify(display)}"
+    options = FlowControl.build(f"{kind} {display!r}", flow)
 
     async def handler(ctx: inngest.Context) -> dict[str, Any]:
-        return await _run_agent(agent, ctx, publisher, limits)
+        return await run(ctx)
 
     return client.create_function(
         fn_id=function_id,
-        name=name or agent.name,
+        name=name or display,
         trigger=inngest.TriggerEvent(event=event or f"{client.app_id}/{function_id}"),
         on_failure=_failure_publisher(publisher),
         **options.sdk_options(),
