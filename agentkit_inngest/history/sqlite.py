@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -139,7 +140,7 @@ class SQLiteStore(HistoryStore):
         except sqlite3.Error as err:
             raise self._classify(err, "open the database") from err
         try:
-            connection.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(connection)
             connection.execute("PRAGMA foreign_keys = ON")
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -154,6 +155,23 @@ class SQLiteStore(HistoryStore):
             connection.close()
             raise self._classify(err, "create the history tables", setup=True) from err
         return connection
+
+    def _enable_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch the file to WAL. The switch needs the file to itself and SQLite does not
+        wait for it (no busy handler), so stores opening a new file at once retry it
+        here, within ``busy_timeout`` (this runs on the store's worker thread)."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as err:
+                busy = "locked" in str(err) or "busy" in str(err)
+                if not busy or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     def _classify(self, err: sqlite3.Error, what: str, *, setup: bool = False) -> Exception:
         """A store error (retried) for a busy or failing database; a configuration
