@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 from agentkit_inngest import MCPServer, Model, ToolResultMessage, create_agent
-from agentkit_inngest.models import anthropic, openai
+from agentkit_inngest.models import from_environment
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 
 QUESTION = "How far is Paris from Berlin, in miles?"
@@ -71,17 +70,7 @@ def _offline(call: ModelCall) -> Reply:
 
 def pick_model() -> tuple[Model, str]:
     """A real provider when a key is set, else the embedded offline model."""
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return (
-            anthropic("claude-3-5-haiku-latest", default_parameters={"max_tokens": 1000}),
-            "Anthropic claude-3-5-haiku-latest (ANTHROPIC_API_KEY is set)",
-        )
-    if os.environ.get("OPENAI_API_KEY"):
-        return openai("gpt-4o-mini"), "OpenAI gpt-4o-mini (OPENAI_API_KEY is set)"
-    return (
-        FunctionModel(_offline, model="offline-travel"),
-        "the embedded offline model (set ANTHROPIC_API_KEY or OPENAI_API_KEY for a real one)",
-    )
+    return from_environment(FunctionModel(_offline, model="offline-travel"))
 
 
 model, model_description = pick_model()

@@ -52,7 +52,7 @@ from agentkit_inngest import (
 )
 from agentkit_inngest.durable import InngestRunner
 from agentkit_inngest.functions import create_function
-from agentkit_inngest.models import anthropic, openai
+from agentkit_inngest.models import from_environment
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 
 APP_ID = os.environ.get("INNGEST_APP_ID", "agentkit-inngest")
@@ -113,17 +113,7 @@ def _offline(call: ModelCall) -> Reply:
 
 def pick_model() -> tuple[Model, str]:
     """A real provider when a key is set, else the embedded offline model."""
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return (
-            anthropic("claude-3-5-haiku-latest", default_parameters={"max_tokens": 1000}),
-            "Anthropic claude-3-5-haiku-latest (ANTHROPIC_API_KEY is set)",
-        )
-    if os.environ.get("OPENAI_API_KEY"):
-        return openai("gpt-4o-mini"), "OpenAI gpt-4o-mini (OPENAI_API_KEY is set)"
-    return (
-        FunctionModel(_offline, model="offline-analyst"),
-        "the embedded offline model (set ANTHROPIC_API_KEY or OPENAI_API_KEY for a real one)",
-    )
+    return from_environment(FunctionModel(_offline, model="offline-analyst"))
 
 
 model, model_description = pick_model()

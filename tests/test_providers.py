@@ -365,3 +365,21 @@ def test_offload_adapters_point_at_the_right_endpoints() -> None:
     )
     assert grok("g", api_key="k").ai_adapter().url_infer() == "https://api.x.ai/v1/chat/completions"
     assert "models/gm:generateContent" in gemini("gm", api_key="k").ai_adapter().url_infer()
+
+
+def test_from_environment_picks_the_provider_whose_key_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentkit_inngest.models import AnthropicModel, OpenAIModel, from_environment
+    from agentkit_inngest.testing import ScriptedModel
+
+    offline = ScriptedModel()
+    model, said = from_environment(offline)  # the guard sets sentinel keys
+    assert isinstance(model, AnthropicModel) and "ANTHROPIC_API_KEY is set" in said
+    assert model.default_parameters["max_tokens"] == 1000
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    model, said = from_environment(offline, openai_model="gpt-test")
+    assert isinstance(model, OpenAIModel) and model.model == "gpt-test"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert from_environment(offline) == (offline, from_environment(offline)[1])
+    assert "embedded offline model" in from_environment(offline)[1]

@@ -2,6 +2,7 @@
 
 from .anthropic import AnthropicModel, anthropic
 from .base import Inference, Model, ModelRequest, ModelResponse, ToolChoice
+from .environment import from_environment
 from .gemini import GeminiModel, gemini
 from .grok import GrokModel, grok
 from .openai import OpenAIModel, openai
@@ -17,6 +18,7 @@ __all__ = [
     "OpenAIModel",
     "ToolChoice",
     "anthropic",
+    "from_environment",
     "gemini",
     "grok",
     "openai",
