@@ -22,7 +22,7 @@ import inspect
 import re
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import inngest
 import pydantic
@@ -685,6 +685,3 @@ def served_functions(
             raise ConfigurationError(f"two functions have the id {fn.id!r}")
         seen[fn.id] = fn.name
     return built
-
-
-Mode: TypeAlias = Literal["dev", "cloud"]

@@ -20,8 +20,7 @@ import copy
 import dataclasses
 import inspect
 import re
-import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -561,11 +560,6 @@ def _describe_errors(err: pydantic.ValidationError) -> list[str]:
     return described
 
 
-def format_exception(err: BaseException) -> str:
-    """A short, single-line description of an exception for logs."""
-    return "".join(traceback.format_exception_only(type(err), err)).strip()
-
-
 # -- schema dialects --------------------------------------------------------------------
 
 _DROP_EVERYWHERE = {"title", "$schema"}
@@ -729,7 +723,3 @@ def _to_gemini(schema: dict[str, Any]) -> dict[str, Any]:
 
 def tool_names(tools: list[Tool]) -> str:
     return ", ".join(t.name for t in tools) or "(none)"
-
-
-# Handlers may be plain coroutines functions or return awaitables.
-AwaitableHandler: TypeAlias = Callable[..., Awaitable[Any]]
