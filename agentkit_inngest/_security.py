@@ -110,6 +110,12 @@ def _parse_signature(values: Sequence[bytes]) -> tuple[str, str]:
     return stamps[0], macs[0]
 
 
+def _route_path(scope: Any) -> str:
+    """The path the app routes on: without the prefix it is mounted under, if any."""
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 def _mac_key(signing_key: str) -> bytes:
     return _KEY_PREFIX.sub("", signing_key).encode()
 
@@ -150,7 +156,7 @@ class InngestRequestGuard:
         self.clock = clock
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http" or scope.get("path") != self.path:
+        if scope.get("type") != "http" or _route_path(scope) != self.path:
             await self.app(scope, receive, send)
             return
         try:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import fastapi
 import httpx
 import jcs
 import pytest
@@ -356,3 +357,29 @@ def test_any_hostile_body_gets_a_clean_4xx_and_runs_nothing(
     if oversized:
         assert answer.status == 413 or signer == "none"
     assert len(calls) == before, f"the handler ran for a {kind} body ({signer}, {framing})"
+
+
+def test_the_guard_holds_when_the_app_is_mounted_under_a_prefix() -> None:
+    calls: list[Any] = []
+    client = production_client()
+    outer = fastapi.FastAPI()
+    outer.mount(
+        "/agents", create_server(client=client, functions=[counting_function(client, calls)])
+    )
+    body = call_body()
+    with serve(outer) as server:
+        target = "/agents" + TARGET
+        length = (b"content-length", str(len(body)).encode())
+        stale = (b"x-inngest-signature", signature(body, age=400).encode())
+        huge = (b"content-length", b"900000000")
+        port = server.port
+        assert exchange(port, head("POST", target, [JSON, length], port=port) + body).status == 401
+        answer = exchange(port, head("POST", target, [JSON, length, stale], port=port) + body)
+        assert answer.status == 401 and b"expired" in answer.body
+        assert exchange(port, head("POST", target, [JSON, huge], port=port)).status == 413
+        fresh = (b"x-inngest-signature", signature(body).encode())
+        assert (
+            exchange(port, head("POST", target, [JSON, length, fresh], port=port) + body).status
+            == 200
+        )
+    assert calls == [{}]  # only the genuine call ran
