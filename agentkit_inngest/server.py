@@ -120,8 +120,11 @@ def create_server(
             "pass create_server(stream_auth=...) (called with the request and the thread id), "
             "or allow_public_streams=True to serve them to anyone"
         )
-    if max_body_bytes < 1:
-        raise ConfigurationError(f"max_body_bytes must be positive, not {max_body_bytes}")
+    if max_body_bytes < 1 or not signature_max_age > 0:
+        raise ConfigurationError(
+            "max_body_bytes and signature_max_age must be positive, not "
+            f"{max_body_bytes} and {signature_max_age}"
+        )
     origin = _serve_origin(serve_origin)
     publishers: list[Publisher] = []
     if broker is not None:

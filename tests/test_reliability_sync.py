@@ -166,3 +166,10 @@ async def test_the_executor_syncs_out_of_band_like_the_inngest_server() -> None:
         assert dev.registered_urls == [url]
         with pytest.raises(RuntimeError, match="in-band sync is signed"):
             await dev.sync(url, in_band=True)
+
+
+@pytest.mark.parametrize("bad", [{"max_body_bytes": 0}, {"signature_max_age": 0.0}])
+def test_a_bound_that_would_refuse_everything_is_refused_at_startup(bad: dict[str, Any]) -> None:
+    prod = inngest.Inngest(app_id="o", is_production=True, signing_key=SIGNING_KEY)
+    with pytest.raises(ConfigurationError, match="must be positive"):
+        create_server(client=prod, networks=[_network()], **bad)
