@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,13 @@ import fastapi
 import inngest
 import inngest.fast_api
 
+from ._security import (
+    DEFAULT_MAX_BODY_BYTES,
+    SIGNATURE_MAX_AGE,
+    InngestRequestGuard,
+    StreamAuth,
+    stream_authorizer,
+)
 from .agent import Agent
 from .errors import ConfigurationError
 from .functions import served_functions
@@ -25,7 +33,7 @@ from .streaming.publishers import (
 )
 from .streaming.sse import stream_router
 
-__all__ = ["create_client", "create_server"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "StreamAuth", "create_client", "create_server"]
 
 
 def create_client(
@@ -54,6 +62,12 @@ def create_server(
     app: fastapi.FastAPI | None = None,
     broker: Broker | None = None,
     realtime: bool = False,
+    stream_auth: StreamAuth | None = None,
+    allow_public_streams: bool = False,
+    serve_origin: str | None = None,
+    allow_unsigned_sync: bool | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    signature_max_age: float = SIGNATURE_MAX_AGE,
 ) -> fastapi.FastAPI:
     """A FastAPI app serving agents, networks and Inngest functions at ``/api/inngest``.
 
@@ -74,8 +88,44 @@ def create_server(
             broker and serve it at ``GET /streams/{channel}`` (server-sent events).
         realtime: also publish the progress to Inngest Realtime, and serve
             subscription tokens at ``GET /streams/{channel}/token``.
+        stream_auth: who may read a stream: called (sync or async) with the request
+            and the thread id (the channel) before ``/streams/{channel}`` and its
+            token answer; ``True`` lets the request through, anything else gets
+            ``403``. Production mode refuses to serve streams without it unless
+            ``allow_public_streams`` is set.
+        allow_public_streams: serve streams to anyone in production mode (say so
+            explicitly: thread ids are then the only secret).
+        serve_origin: the origin the app registers when it syncs
+            (``https://agents.example.com``); default ``INNGEST_SERVE_ORIGIN``, else
+            the scheme and ``Host`` of the sync request. Pin it in production.
+        allow_unsigned_sync: in production mode, let an unsigned
+            ``PUT /api/inngest`` make the app register itself (an out-of-band sync,
+            e.g. ``curl -X PUT`` from a deploy hook). Default: ``True`` only when
+            ``INNGEST_ENABLE_UNAUTHED_SYNC`` is ``true``/``1``; otherwise a sync
+            must be signed, as Inngest's own syncs are.
+        max_body_bytes: the largest request body ``/api/inngest`` accepts; a larger
+            one gets ``413`` before it is read. The default, 8 MiB, is above
+            anything Inngest sends (at most 4 MiB a call, plus a first event at
+            the 3 MiB event limit).
+        signature_max_age: seconds a request signature stays valid in production
+            mode (Inngest's SDKs use 300); a replayed older request gets ``401``.
     """
     client = client or create_client(app_id)
+    streams = broker is not None or realtime
+    if stream_auth is not None and allow_public_streams:
+        raise ConfigurationError("give stream_auth or allow_public_streams=True, not both")
+    if streams and client.is_production and stream_auth is None and not allow_public_streams:
+        raise ConfigurationError(
+            "production mode serves streams (/streams/...) only to requests a hook allows: "
+            "pass create_server(stream_auth=...) (called with the request and the thread id), "
+            "or allow_public_streams=True to serve them to anyone"
+        )
+    if max_body_bytes < 1 or not signature_max_age > 0:
+        raise ConfigurationError(
+            "max_body_bytes and signature_max_age must be positive, not "
+            f"{max_body_bytes} and {signature_max_age}"
+        )
+    origin = _serve_origin(serve_origin)
     publishers: list[Publisher] = []
     if broker is not None:
         publishers.append(BrokerPublisher(broker))
@@ -89,9 +139,36 @@ def create_server(
     )
     if not served:
         raise ConfigurationError("create_server needs at least one agent, network or function")
-    web = app or fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
+    if app is not None:
+        web = app
+    elif client.is_production:  # no /docs, /redoc or /openapi.json for anyone to read
+        web = fastapi.FastAPI(
+            title=f"{client.app_id} (agentkit-inngest)",
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
+    else:
+        web = fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
+    unsigned_sync = _unsigned_sync(allow_unsigned_sync) if client.is_production else True
     web.add_middleware(_RequestSize, path=serve_path)
-    inngest.fast_api.serve(web, client, served, serve_path=serve_path)
+    web.add_middleware(
+        InngestRequestGuard,
+        path=serve_path,
+        max_body_bytes=max_body_bytes,
+        signing_keys=_signing_keys(client) if client.is_production else None,
+        allow_unsigned_sync=unsigned_sync,
+        max_age=signature_max_age,
+    )
+    inngest.fast_api.serve(
+        web,
+        client,
+        served,
+        serve_path=serve_path,
+        serve_origin=origin,
+        enable_unauthed_sync=unsigned_sync,
+    )
+    authorize = stream_authorizer(stream_auth) if stream_auth is not None else None
 
     @web.get("/health")
     async def health() -> dict[str, Any]:
@@ -106,17 +183,56 @@ def create_server(
         realtime_client = client
 
         @web.get("/streams/{channel}/token")
-        async def token(channel: str) -> dict[str, object]:
+        async def token(channel: str, request: fastapi.Request) -> dict[str, object]:
+            if authorize is not None:
+                await authorize(request, channel)
             return await realtime_token(realtime_client, channel)
 
     if broker is not None:
-        web.include_router(stream_router(broker))
+        web.include_router(stream_router(broker, authorize=authorize))
 
     web.state.inngest_client = client
     web.state.inngest_functions = served
     web.state.stream_publisher = publisher
     web.state.broker = broker
     return web
+
+
+def _signing_keys(client: inngest.Inngest) -> list[str | None]:
+    """The keys requests may be signed with, read as the SDK reads them."""
+    return [
+        client.signing_key or os.environ.get("INNGEST_SIGNING_KEY"),
+        client.signing_key_fallback,
+    ]
+
+
+def _unsigned_sync(allowed: bool | None) -> bool:
+    if allowed is not None:
+        return allowed
+    return os.environ.get("INNGEST_ENABLE_UNAUTHED_SYNC", "").strip().lower() in ("1", "true")
+
+
+def _serve_origin(origin: str | None) -> str | None:
+    """``origin`` (else ``INNGEST_SERVE_ORIGIN``), checked: a scheme and a host, no path."""
+    source = "serve_origin"
+    if origin is None:
+        origin, source = os.environ.get("INNGEST_SERVE_ORIGIN") or None, "INNGEST_SERVE_ORIGIN"
+    if origin is None:
+        return None
+    parsed = urllib.parse.urlsplit(origin if "://" in origin else f"https://{origin}")
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or parsed.path not in ("", "/")
+        or parsed.query
+        or parsed.fragment
+        or parsed.username is not None
+    ):
+        raise ConfigurationError(
+            f"{source} must be an origin like https://agents.example.com (a scheme and a "
+            f"host, no path), not {origin!r}"
+        )
+    return f"{parsed.scheme}://{parsed.netloc}"
 
 
 class _RequestSize:

@@ -124,7 +124,7 @@ async def test_production_mode_accepts_only_correctly_signed_requests(production
                 content = tampered if name == "a signature of another body" else body
                 answer = await http.post(target, content=content, headers=headers)
                 assert answer.status_code == 401, name
-                assert answer.json() == {"message": "Unauthorized"}, name
+                assert answer.json()["message"] == "Unauthorized", name
             assert (await http.get(url)).status_code == 401  # inspection needs a signature too
             in_band = await http.put(url, headers={"x-inngest-sync-kind": "in_band"})
             assert in_band.status_code == 401  # an unsigned sync gets no app configuration

@@ -14,7 +14,7 @@ disconnected client's subscription is released.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import fastapi
 from sse_starlette.event import ServerSentEvent
@@ -28,9 +28,14 @@ _FINAL = ("run.completed", "run.failed")
 
 
 def stream_router(
-    broker: Broker, *, prefix: str = "/streams", ping: float = 15.0
+    broker: Broker,
+    *,
+    prefix: str = "/streams",
+    ping: float = 15.0,
+    authorize: Callable[[fastapi.Request, str], Awaitable[None]] | None = None,
 ) -> fastapi.APIRouter:
-    """A router serving ``GET {prefix}/{channel}`` from ``broker``."""
+    """A router serving ``GET {prefix}/{channel}`` from ``broker``; ``authorize``
+    (awaited with the request and the channel first) refuses by raising."""
     router = fastapi.APIRouter()
 
     @router.get(prefix + "/{channel}")
@@ -40,6 +45,8 @@ def stream_router(
         after: str | None = None,
         until: str | None = None,
     ) -> EventSourceResponse:
+        if authorize is not None:
+            await authorize(request, channel)
         resume = after if after is not None else request.headers.get("last-event-id") or None
         if resume is not None:
             try:

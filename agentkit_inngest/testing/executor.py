@@ -3,8 +3,10 @@
 It does what the Inngest dev server does for one app, over real HTTP:
 
 - **sync**: ``PUT /api/inngest``; the app registers its functions with the
-  executor's own API (``/fn/register``), or, in production mode, answers a signed
-  in-band sync;
+  executor's own API (``/fn/register``) out of band, as it does for the Inngest
+  server (signed with ``{"url": ...}`` in production mode, as the self-hosted
+  server signs it, and the registration must carry the signing key's hash), or,
+  with ``in_band=True``, answers a signed in-band sync as for Inngest Cloud;
 - **call**: ``POST /api/inngest?fnId=...&stepId=...`` with the event, the memoized
   step outputs (every memo has crossed JSON) and the run context (with a fresh
   queue item id, ``ctx.qi_id``, per call, as newer servers send);
@@ -27,8 +29,9 @@ It does what the Inngest dev server does for one app, over real HTTP:
   restarting) is tried again until the app is back, as the server's backoff allows;
 - **limits**: a step output or function output over ``output_limit`` (Inngest's
   4 MB) fails the run, as the server refuses it;
-- **signatures**: with ``signing_key`` every request is signed as Inngest Cloud
-  signs it, and every response signature is checked.
+- **signatures**: with ``signing_key`` every request is signed as the Inngest
+  server signs it (the MAC covers the exact bytes sent, the JCS form of the body,
+  then the Unix time in seconds), and every response signature is checked.
 
 It also serves the event API (``POST /e/{key}``: triggers functions and resolves
 waits) and a Realtime publish endpoint, and records every request in
@@ -105,6 +108,7 @@ class RequestRecord:
     reconnects: int = 0
     request_body: bytes | None = None
     response_body: bytes | None = None
+    signature: str | None = None
 
 
 @dataclasses.dataclass
@@ -218,6 +222,7 @@ class LocalExecutor:
         self.requests: list[RequestRecord] = []
         self.checkpoints: list[Checkpoint] = []
         self.registrations = 0
+        self.registered_urls: list[str] = []
         self.published: list[tuple[str, str, Any]] = []
         self.retry_after_seen: list[str] = []
         self.pauses: list[Pause] = []
@@ -289,9 +294,15 @@ class LocalExecutor:
     # -- the API apps call ----------------------------------------------------------
 
     async def _register(self, request: Request) -> JSONResponse:
+        if self.signing_key and not hmac.compare_digest(
+            request.headers.get("authorization", ""), f"Bearer {_hashed_key(self.signing_key)}"
+        ):
+            # the server authenticates a registration by the hash of the signing key
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
         body = await request.json()
         self._store_functions(body.get("functions") or [])
         self.registrations += 1
+        self.registered_urls.append(str(body.get("url")))
         return JSONResponse({"ok": True})
 
     def _store_functions(self, functions: Iterable[dict[str, Any]]) -> None:
@@ -368,29 +379,37 @@ class LocalExecutor:
 
     # -- sync -----------------------------------------------------------------------
 
-    async def sync(self, app_url: str) -> dict[str, dict[str, Any]]:
-        """Register the app served at ``app_url`` (its ``/api/inngest`` URL)."""
+    async def sync(self, app_url: str, *, in_band: bool = False) -> dict[str, dict[str, Any]]:
+        """Register the app served at ``app_url`` (its ``/api/inngest`` URL).
+
+        As the Inngest server does (``pkg/deploy/deploy.go`` ``Ping`` in
+        ``inngest/inngest``): a ``PUT`` (signed, with ``{"url": ...}``, when the
+        executor has a signing key), after which the app registers out of band. With
+        ``in_band`` (a signing key needed), the app answers with its configuration
+        instead, as for Inngest Cloud's in-band sync (``pkg/appsync``)."""
         assert self._http is not None
         self.app_url = app_url
-        if self.signing_key:
-            body = json.dumps({"url": app_url}).encode()
-            headers = {
-                "content-type": "application/json",
-                "x-inngest-sync-kind": "in_band",
-                "x-inngest-server-kind": "cloud",
-                **self._sign(body),
-            }
+        if in_band and not self.signing_key:
+            raise RuntimeError("an in-band sync is signed: give the executor a signing_key")
+        kind = "cloud" if self.signing_key else "dev"
+        body, signature = self._signed(json.dumps({"url": app_url}, separators=(",", ":")).encode())
+        headers = {"content-type": "application/json", "x-inngest-server-kind": kind, **signature}
+        if in_band:
+            headers["x-inngest-sync-kind"] = "in_band"
             response = await self._http.put(app_url, content=body, headers=headers)
             if response.status_code != 200:
                 raise RuntimeError(f"sync failed: HTTP {response.status_code} {response.text}")
+            self._check_response_signature(response)
             self._store_functions(response.json().get("functions") or [])
-        else:
-            # the Python SDK answers with the registration response, the TypeScript
-            # SDK with its own message: what counts is that the app registered
-            registered = self.registrations
-            response = await self._http.put(app_url, headers={"x-inngest-server-kind": "dev"})
-            if response.status_code != 200 or self.registrations == registered:
-                raise RuntimeError(f"sync failed: HTTP {response.status_code} {response.text}")
+            return self.functions
+        # the Python SDK answers with the registration response, the TypeScript
+        # SDK with its own message: what counts is that the app registered
+        registered = self.registrations
+        if not self.signing_key:
+            body, headers = b"", {"x-inngest-server-kind": kind}
+        response = await self._http.put(app_url, content=body, headers=headers)
+        if response.status_code != 200 or self.registrations == registered:
+            raise RuntimeError(f"sync failed: HTTP {response.status_code} {response.text}")
         return self.functions
 
     # -- events, runs ---------------------------------------------------------------
@@ -581,14 +600,17 @@ class LocalExecutor:
             "use_api": False,
         }
 
-    def _sign(self, body: bytes) -> dict[str, str]:
+    def _signed(self, body: bytes) -> tuple[bytes, dict[str, str]]:
+        """The bytes to send and their signature header. Like the Inngest server
+        (``MarshalV1`` then ``httpdriver.Sign``): the JCS form of the body, and an
+        HMAC-SHA256 over those bytes then the Unix time in seconds."""
         if not self.signing_key:
-            return {}
+            return body, {}
         key = re.sub(r"^signkey-\w+-", "", self.signing_key).encode()
         stamp = str(int(time.time()))
         canonical = jcs.canonicalize(json.loads(body)) if body else b""
         digest = hmac.new(key, canonical + stamp.encode(), hashlib.sha256).hexdigest()
-        return {"x-inngest-signature": f"t={stamp}&s={digest}"}
+        return canonical, {"x-inngest-signature": f"t={stamp}&s={digest}"}
 
     def _check_response_signature(self, response: httpx.Response) -> None:
         if not self.signing_key:
@@ -608,7 +630,7 @@ class LocalExecutor:
         run.requests += 1
         if run.requests > MAX_REQUESTS_PER_RUN:
             raise RuntimeError(f"run {run.id} made more than {MAX_REQUESTS_PER_RUN} requests")
-        body = json.dumps(self._request_body(run, item)).encode()
+        body, signature = self._signed(json.dumps(self._request_body(run, item)).encode())
         record = RequestRecord(
             index=len(self.requests) + 1,
             run_id=run.id,
@@ -623,6 +645,7 @@ class LocalExecutor:
         )
         if self.keep_bodies:
             record.request_body = body
+            record.signature = signature.get("x-inngest-signature")
         self.requests.append(record)
         if self._drop is not None and self._drop(record):
             record.dropped = True
@@ -631,7 +654,7 @@ class LocalExecutor:
         headers = {
             "content-type": "application/json",
             "x-inngest-server-kind": "cloud" if self.signing_key else "dev",
-            **self._sign(body),
+            **signature,
         }
         async with self._slots if self._slots is not None else contextlib.nullcontext():
             return await self._call(record, f"{self.app_url}?{query}", body, headers)
@@ -851,9 +874,9 @@ class LocalExecutor:
         the same output, without touching tools or models."""
         assert self._http is not None
         assert self.app_url is not None
-        body = json.dumps(self._request_body(run, _Item("step"))).encode()
+        body, signature = self._signed(json.dumps(self._request_body(run, _Item("step"))).encode())
         query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": "step"})
-        headers = {"content-type": "application/json", **self._sign(body)}
+        headers = {"content-type": "application/json", **signature}
         return await self._http.post(f"{self.app_url}?{query}", content=body, headers=headers)
 
     # -- reading results ------------------------------------------------------------
@@ -864,6 +887,15 @@ class LocalExecutor:
     def executed(self, run: Run) -> list[str]:
         """Readable ids of the steps the app executed (or reported), in order, once per report."""
         return [name for r in self.requests_for(run) for op, name in r.ops if op == "StepRun"]
+
+
+def _hashed_key(signing_key: str) -> str:
+    """What an SDK sends as its bearer token: SHA-256 of the key's bytes (hex part)."""
+    hex_part = re.sub(r"^signkey-\w+-", "", signing_key)
+    try:
+        return hashlib.sha256(bytes.fromhex(hex_part)).hexdigest()
+    except ValueError:  # not a hex key: the SDK could not hash it either
+        return ""
 
 
 def _json_or_text(response: httpx.Response) -> Any:
