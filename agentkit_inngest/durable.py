@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import inngest
 
-from .errors import AgentKitError, FatalProviderError, StepError, ToolRetry
+from .errors import AgentKitError, ConfigurationError, FatalProviderError, StepError, ToolRetry
 from .limits import Limits
 from .steps import Body, EventWait, Invocation, StepRunner, build_body
 from .streaming.stream import STEP_ATTEMPT
@@ -123,6 +123,9 @@ class InngestRunner(StepRunner):
             raise _RetryLater(str(cause or err), retry_after=delay) from err
         if isinstance(output, dict) and set(output) == {_FAILED}:
             failure = output[_FAILED]
+            if failure.get("name") == "ConfigurationError":
+                # code to fix, as in plain Python: not an error a tool reports to the model
+                raise ConfigurationError(f"step {step_id!r} failed: {failure.get('message')}")
             raise StepError(step_id, f"{failure.get('name')}: {failure.get('message')}")
         return output
 

@@ -36,7 +36,7 @@ from .errors import (
     StepError,
     WaitUnavailableError,
 )
-from .limits import Limits, json_size
+from .limits import Limits, NotJSONError, json_size, plain_json, plain_json_text
 from .streaming.stream import EXECUTING_STEP, STEP_ATTEMPT, RunStream
 
 if TYPE_CHECKING:
@@ -85,18 +85,18 @@ def to_timedelta(value: Duration) -> datetime.timedelta:
 
 def _not_json(step_id: str, err: Exception) -> ConfigurationError:
     return ConfigurationError(
-        f"step {step_id!r} returned a value that is not JSON ({err}); "
+        f"step {step_id!r} returned a value that is not JSON: {err}; "
         "return plain dicts/lists/str/numbers, or call .model_dump(mode='json')"
     )
 
 
 def json_roundtrip(step_id: str, value: object) -> Any:
-    """``value`` as it comes back from a memo: encoded to JSON and decoded again."""
+    """``value`` as it comes back from a memo: encoded to JSON and decoded again (a
+    lone surrogate comes back as U+FFFD, as from the Inngest server)."""
     try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as err:
+        return json.loads(plain_json_text(value))
+    except NotJSONError as err:
         raise _not_json(step_id, err) from err
-    return json.loads(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,13 +221,13 @@ class StepRunner(ABC):
     ) -> Callable[[], Awaitable[Any]]:
         """``fn`` with its output checked inside the step, before it can be memoized:
         a non-JSON value, an output over ``limits.step_bytes`` or one that would take
-        the run past ``limits.run_bytes`` raises a non-retriable error."""
+        the run past ``limits.run_bytes`` raises a non-retriable error. Lone surrogates
+        in strings become U+FFFD here, as the Inngest server would make them."""
 
         async def checked() -> Any:
-            output = await fn()
             try:
-                size = json_size(output)
-            except (TypeError, ValueError) as err:
+                output, size = plain_json(await fn())
+            except NotJSONError as err:
                 raise _not_json(step_id, err) from err
             limit = self.limits.step_bytes
             if size > limit:
