@@ -20,17 +20,18 @@ import datetime
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import httpx
 import inngest
 
 from .errors import AgentKitError, ConfigurationError, FatalProviderError, StepError, ToolRetry
 from .limits import Limits
-from .steps import Body, EventWait, Invocation, StepRunner, build_body
+from .steps import REQUEST_BYTES, Body, EventWait, Invocation, StepRunner, build_body
 from .streaming.stream import STEP_ATTEMPT
 
 if TYPE_CHECKING:
     from .models.base import Model
 
-__all__ = ["InngestRunner", "to_inngest_error"]
+__all__ = ["InngestRunner", "count_fetched_memos", "to_inngest_error"]
 
 T = TypeVar("T")
 
@@ -43,6 +44,36 @@ def to_inngest_error(err: AgentKitError) -> Exception:
     if isinstance(retry_after, (int, float)) and retry_after > 0:
         return inngest.RetryAfterError(str(err), datetime.timedelta(seconds=retry_after))
     return err
+
+
+def count_fetched_memos(client: inngest.Inngest) -> bool:
+    """Count the memos the SDK fetches from the Inngest API towards the request being
+    served (:data:`~agentkit_inngest.steps.REQUEST_BYTES`).
+
+    Inngest sends the memos inside the request only while they total under
+    4 MB - 1 KB; a larger run's requests say ``use_api`` and the SDK fetches the memos
+    from ``GET /v0/runs/{id}/actions`` (``inngest/_internal/comm_lib/handler.py``).
+    The size of that answer is read here, so the run-size bound holds in both modes
+    without encoding the memos again. Returns ``False`` when the SDK's HTTP client
+    (internal to ``inngest``) is not where version 0.5 keeps it; the caller then
+    falls back to encoding each memo.
+    """
+    http = getattr(getattr(client, "_http_client", None), "_http_client", None)
+    if not isinstance(http, httpx.AsyncClient):
+        return False
+    hooks = http.event_hooks
+    if _count_actions not in hooks["response"]:
+        http.event_hooks = {**hooks, "response": [*hooks["response"], _count_actions]}
+    return True
+
+
+async def _count_actions(response: httpx.Response) -> None:
+    carried = REQUEST_BYTES.get()
+    path = response.request.url.path
+    if carried is None or not (path.startswith("/v0/runs/") and path.endswith("/actions")):
+        return
+    if response.status_code < 400:
+        carried.fetched += len(await response.aread())
 
 
 class _RetryLater(ToolRetry):

@@ -65,11 +65,30 @@ Body = dict[str, Any] | Callable[[], dict[str, Any]]
 """A provider request body, or a function that builds it when the inference runs."""
 
 
-REQUEST_BYTES: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+@dataclasses.dataclass
+class CarriedMemos:
+    """How the run's memos reached the app for the request being served, in bytes.
+
+    Inngest inlines them in the request while they total under 4 MB - 1 KB; above
+    that the request carries none (``use_api``) and the SDK fetches them from the
+    Inngest API. Both sizes together hold every memo, in either mode.
+    """
+
+    request: int
+    """The request's body (the event, and the memos when inlined)."""
+    fetched: int = 0
+    """The memos fetched from ``GET /v0/runs/{id}/actions`` for this request."""
+
+    @property
+    def total(self) -> int:
+        return self.request + self.fetched
+
+
+REQUEST_BYTES: contextvars.ContextVar[CarriedMemos | None] = contextvars.ContextVar(
     "agentkit_request_bytes", default=None
 )
-"""Size of the Inngest request being served (it carries every memo of the run); set by
-the app built with :func:`~agentkit_inngest.server.create_server`."""
+"""The memos the Inngest request being served carried, or fetched; set by the app
+built with :func:`~agentkit_inngest.server.create_server`."""
 
 
 def build_body(body: Body) -> dict[str, Any]:
@@ -254,10 +273,11 @@ class StepRunner(ABC):
 
     def memo_total(self) -> int:
         """Bytes of the run's memoized step outputs so far. Under Inngest, when the app
-        knows the size of the request that carried them, that size (it holds every memo)
-        is used instead of encoding each memo again on every replay."""
+        knows how many bytes brought them (the request, plus what the SDK fetched from
+        the API when the memos were too large to inline), that size is used instead of
+        encoding each memo again on every replay."""
         carried = REQUEST_BYTES.get() if self.durable else None
-        return carried if carried is not None else self.memo_bytes
+        return carried.total if carried is not None else self.memo_bytes
 
     def _account(self, output: Any) -> Any:
         """Count a step output (fresh or replayed) towards the run's memoized bytes."""
