@@ -25,7 +25,7 @@ import inngest
 
 from .errors import AgentKitError, ConfigurationError, FatalProviderError, StepError, ToolRetry
 from .limits import Limits
-from .steps import REQUEST_BYTES, Body, EventWait, Invocation, StepRunner, build_body
+from .steps import REQUEST_BYTES, Body, EventWait, Invocation, StepRunner, build_body, gave_up
 from .streaming.stream import STEP_ATTEMPT
 
 if TYPE_CHECKING:
@@ -118,16 +118,24 @@ class InngestRunner(StepRunner):
         prefix: prepended to every step ID (``"<prefix>/Agent#1/infer"``); use it when
             one function runs several networks or agents that could share names.
         limits: size limits of the run (default :class:`~agentkit_inngest.limits.Limits`).
+        max_attempts: attempts Inngest makes of a step (the function's ``retries`` + 1;
+            Inngest's default is 5); the error of a step that used them all says so.
     """
 
     durable = True
 
     def __init__(
-        self, ctx: inngest.Context, *, prefix: str = "", limits: Limits | None = None
+        self,
+        ctx: inngest.Context,
+        *,
+        prefix: str = "",
+        limits: Limits | None = None,
+        max_attempts: int = 5,
     ) -> None:
         super().__init__(limits=limits)
         self.ctx = ctx
         self.prefix = prefix.rstrip("/")
+        self.max_attempts = max_attempts
 
     @property
     def run_id(self) -> str:
@@ -147,7 +155,10 @@ class InngestRunner(StepRunner):
         try:
             output = await self.ctx.step.run(step_id, _classified(fn, self.ctx.attempt))
         except inngest.StepError as err:  # its retries are spent: name the step, as inline
-            raise StepError(step_id, f"{err.name}: {err.message}") from err
+            if err.name == "NonRetriableError":  # raised in the step by the user's code
+                raise StepError(step_id, f"{err.name}: {err.message}") from err
+            spent = gave_up(self.max_attempts, f"{err.name}: {err.message}")
+            raise StepError(step_id, spent) from err
         except inngest.RetryAfterError as err:
             cause = err.__cause__
             delay = getattr(cause, "retry_after", None)
@@ -182,8 +193,8 @@ class InngestRunner(StepRunner):
             answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
         except inngest.StepError as err:
             raise inngest.NonRetriableError(
-                f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed after "
-                f"its retries: {err.message}"
+                f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed: "
+                f"{gave_up(self.max_attempts, err.message)}"
             ) from err
         if not isinstance(answer, dict):
             raise inngest.NonRetriableError(

@@ -102,6 +102,13 @@ def to_timedelta(value: Duration) -> datetime.timedelta:
     return datetime.timedelta(milliseconds=value)
 
 
+def gave_up(attempts: int, message: str) -> str:
+    """The error of a step whose retries are spent: how many attempts were made, and
+    the last attempt's error without its "(will retry)" (no retry follows)."""
+    tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
+    return f"{message.replace(' (will retry)', '')} (gave up after {tries})"
+
+
 def _not_json(step_id: str, err: Exception) -> ConfigurationError:
     return ConfigurationError(
         f"step {step_id!r} returned a value that is not JSON: {err}; "
@@ -456,7 +463,7 @@ class InlineRunner(StepRunner):
                 if not err.retriable:
                     raise
                 if attempt >= self.max_attempts:
-                    raise StepError(step_id, str(err)) from err
+                    raise StepError(step_id, gave_up(attempt, str(err))) from err
                 delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
                 hinted = getattr(err, "retry_after", None)
                 if isinstance(hinted, (int, float)):
