@@ -20,9 +20,10 @@ Values that leave the app must also *be* plain JSON: :func:`plain_json` checks a
 value and returns it as Inngest will hand it back. A string with a lone UTF-16
 surrogate (``"\\ud800"``, which Python allows and JSON text can carry as an escape)
 comes back with U+FFFD in its place, as the Inngest server's JSON decoder does;
-NaN, infinities, integers too long to print, bytes, circular references, values
-of other types and nesting deeper than :data:`MAX_JSON_DEPTH` are refused with a
-:class:`NotJSONError` that says why.
+NaN, infinities, numbers beyond 64-bit floats, bytes, circular references, values
+of other types and nesting deeper than :data:`MAX_JSON_DEPTH` (a tool's result or
+state, a model's tool-call arguments) or :data:`MAX_STEP_DEPTH` (a step output) are
+refused with a :class:`NotJSONError` that says why.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "INNGEST_RUN_BYTES",
     "INNGEST_STEP_BYTES",
     "MAX_JSON_DEPTH",
+    "MAX_STEP_DEPTH",
     "Limits",
     "NotJSONError",
     "json_size",
@@ -52,11 +54,15 @@ INNGEST_STEP_BYTES = 4 * 1024 * 1024
 INNGEST_RUN_BYTES = 32 * 1024 * 1024
 """Inngest's limit on a run's memoized state."""
 
+MAX_STEP_DEPTH = 180
+"""How deeply a step output may nest (``[[1]]`` is 2). The Inngest Python SDK reads
+each request with pydantic, whose JSON parser stops at 200 levels, and a memo sits
+3 levels deep in that request: past this depth the next request could not be read."""
+
 MAX_JSON_DEPTH = 100
-"""How deeply a step output, tool result or state value may nest (``[[1]]`` is 2).
-The Inngest Python SDK reads each request with pydantic, whose JSON parser stops at
-200 levels, and a memo sits a few levels deep in that request (tool results and
-state patches deeper still): past this depth the next request could not be read."""
+"""How deeply a tool result, a state value or a model's tool-call arguments may nest.
+They travel inside step outputs (a fast turn's memo wraps a state patch 5 levels
+deeper), so they get less room than :data:`MAX_STEP_DEPTH`."""
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -118,31 +124,33 @@ class NotJSONError(ValueError):
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_LONG_DIGITS = re.compile(r"\d{309,}")
 
 
-def plain_json(value: Any) -> tuple[Any, int]:
+def plain_json(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[Any, int]:
     """``value`` as it comes back from Inngest, and its size (as :func:`json_size`).
 
     Lone surrogates become U+FFFD (a new value is returned only then); anything that
-    is not plain JSON raises :class:`NotJSONError`.
+    is not plain JSON, or nests deeper than ``max_depth``, raises :class:`NotJSONError`.
     """
-    text, size, cleaned = _plain_text(value)
+    text, size, cleaned = _plain_text(value, max_depth)
     return (json.loads(text) if cleaned else value), size
 
 
-def plain_json_text(value: Any) -> str:
+def plain_json_text(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str:
     """The compact JSON text of :func:`plain_json` ``(value)``."""
-    return _plain_text(value)[0]
+    return _plain_text(value, max_depth)[0]
 
 
-def _plain_text(value: Any) -> tuple[str, int, bool]:
+def _plain_text(value: Any, max_depth: int) -> tuple[str, int, bool]:
     try:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except RecursionError:
-        raise NotJSONError(f"it is nested more than {MAX_JSON_DEPTH} levels deep") from None
+        raise NotJSONError(f"it is nested more than {max_depth} levels deep") from None
     except (TypeError, ValueError) as err:
         raise NotJSONError(not_json_reason(err)) from err
-    _check_depth(text)
+    _check_depth(text, max_depth)
+    _check_numbers(text)
     try:
         return text, len(text.encode("utf-8")), False
     except UnicodeEncodeError:  # surrogates: a pair is one character once decoded
@@ -157,7 +165,7 @@ def not_json_reason(err: Exception) -> str:
     if isinstance(err, UnicodeDecodeError):
         return "it holds bytes that are not UTF-8 text"
     if isinstance(err, RecursionError):
-        return f"it is nested more than {MAX_JSON_DEPTH} levels deep"
+        return "it is nested too deeply"
     if "Out of range float" in message:
         return "it holds NaN or an infinity, which JSON cannot represent"
     if "Circular reference" in message:
@@ -169,15 +177,28 @@ def not_json_reason(err: Exception) -> str:
     return f"{type(err).__name__}: {message}"
 
 
-def _check_depth(text: str) -> None:
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+def _check_numbers(text: str) -> None:
+    """Inngest reads every number as a 64-bit float: one beyond its range (about
+    1.8e308) cannot pass (a smaller integer beyond 2**53 comes back rounded)."""
+    if not _LONG_DIGITS.search(text):
+        return
+    for digits in _LONG_DIGITS.findall(_STRING.sub("", text)):
+        if float(digits) == float("inf"):
+            raise NotJSONError(
+                f"it holds a number of {len(digits)} digits, beyond the 64-bit floats "
+                "Inngest reads numbers as"
+            )
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    if text.count("[") + text.count("{") <= max_depth:
         return  # cannot nest deeper than it has brackets
     depth = deepest = 0
     for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
         depth += 1 if bracket in "[{" else -1
         deepest = max(deepest, depth)
-    if deepest > MAX_JSON_DEPTH:
+    if deepest > max_depth:
         raise NotJSONError(
-            f"it is nested {deepest} levels deep, more than the {MAX_JSON_DEPTH} allowed "
+            f"it is nested {deepest} levels deep, more than the {max_depth} allowed "
             "(the Inngest SDK cannot read deeper JSON back)"
         )

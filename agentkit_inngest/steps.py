@@ -36,7 +36,14 @@ from .errors import (
     StepError,
     WaitUnavailableError,
 )
-from .limits import Limits, NotJSONError, json_size, plain_json, plain_json_text
+from .limits import (
+    MAX_STEP_DEPTH,
+    Limits,
+    NotJSONError,
+    json_size,
+    plain_json,
+    plain_json_text,
+)
 from .streaming.stream import EXECUTING_STEP, STEP_ATTEMPT, RunStream
 
 if TYPE_CHECKING:
@@ -120,7 +127,7 @@ def json_roundtrip(step_id: str, value: object) -> Any:
     """``value`` as it comes back from a memo: encoded to JSON and decoded again (a
     lone surrogate comes back as U+FFFD, as from the Inngest server)."""
     try:
-        return json.loads(plain_json_text(value))
+        return json.loads(plain_json_text(value, max_depth=MAX_STEP_DEPTH))
     except NotJSONError as err:
         raise _not_json(step_id, err) from err
 
@@ -252,7 +259,7 @@ class StepRunner(ABC):
 
         async def checked() -> Any:
             try:
-                output, size = plain_json(await fn())
+                output, size = plain_json(await fn(), max_depth=MAX_STEP_DEPTH)
             except NotJSONError as err:
                 raise _not_json(step_id, err) from err
             limit = self.limits.step_bytes

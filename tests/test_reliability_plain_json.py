@@ -13,10 +13,14 @@ step and tools that orchestrate steps themselves all behave alike.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+import itertools
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentkit_inngest import (
     ConfigurationError,
@@ -26,14 +30,26 @@ from agentkit_inngest import (
     create_network,
     tool,
 )
-from agentkit_inngest.limits import MAX_JSON_DEPTH, NotJSONError, plain_json
+from agentkit_inngest.limits import MAX_JSON_DEPTH, MAX_STEP_DEPTH, NotJSONError, plain_json
 from agentkit_inngest.models import openai
 from agentkit_inngest.network import Network
 from agentkit_inngest.routing import route_in_order
-from agentkit_inngest.testing import ScriptedModel, text, tool_call
+from agentkit_inngest.server import create_server
+from agentkit_inngest.testing import (
+    FunctionModel,
+    ModelCall,
+    ScriptedModel,
+    text,
+    tool_call,
+    tool_calls,
+)
+from agentkit_inngest.testing.executor import LocalExecutor
 from agentkit_inngest.testing.fake_providers import FakeProvider
+from agentkit_inngest.testing.server_rules import server_value
+from agentkit_inngest.testing.servers import serve
 
 from .test_durable import app_with
+from .test_reliability_input import LoopThread, Served, examples
 
 
 def circular() -> list[Any]:
@@ -55,7 +71,7 @@ NOT_JSON: dict[str, tuple[Callable[[], Any], str]] = {
     "huge-int": (lambda: 10**5000, "integer too long"),
     "bytes": (lambda: b"\xff\xfe raw", "bytes"),
     "circular": (circular, "circular reference"),
-    "deep": (lambda: nested(MAX_JSON_DEPTH + 5), "levels deep"),
+    "deep": (lambda: nested(MAX_STEP_DEPTH + 5), "levels deep"),
 }
 MODES = ["split", "fast", "uses-steps"]
 
@@ -222,3 +238,209 @@ def test_plain_json_keeps_json_and_explains_what_is_not() -> None:
     for make, says in NOT_JSON.values():
         with pytest.raises(NotJSONError, match=says):
             plain_json({"k": make()})
+
+
+# -- properties: hostile values through the served app ------------------------------------
+
+HOSTILE_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=8),  # lone surrogates too
+    st.sampled_from(["\ud800", "a\udfffb", "\ud83d", "\x00", "nul\x00in", "\ud83d\ude00"]),
+)
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.sampled_from([2**53 + 1, -(2**63), 10**300, 10**400, 1.0, -0.0, 1e308, 5e-324]),
+    st.floats(),  # NaN and infinities included
+    HOSTILE_TEXT,
+)
+PYTHON_ONLY = st.one_of(
+    st.binary(max_size=6),
+    st.just(b"\xff\xfe"),
+    st.integers(4400, 5000).map(lambda n: -(10**n) if n % 2 else 10**n),  # too long to print
+    st.builds(circular),
+    st.builds(object),
+)
+DEEP = st.integers(0, 2 * MAX_JSON_DEPTH).map(nested)
+
+
+def trees(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        leaves,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(HOSTILE_TEXT, inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+
+
+HOSTILE_VALUES = st.one_of(trees(JSON_SCALARS | PYTHON_ONLY), DEEP)
+ARGUMENT_TEXTS = st.one_of(
+    # what a provider can send: JSON text (Python writes NaN and Infinity as such)
+    trees(JSON_SCALARS).map(lambda v: json.dumps({"query": v})),
+    DEEP.map(lambda v: json.dumps({"query": v})),
+    st.sampled_from(
+        [
+            '{"query": "\\ud800"}',
+            '{"query": "x\\udc00\\ud800y"}',
+            '{"query": NaN}',
+            '{"query": [Infinity, -Infinity]}',
+            '{"query": 1' + "0" * 400 + "}",
+            '{"query": 1' + "0" * 5000 + "}",
+            '{"query": "\\u0000"}',
+        ]
+    ),
+)
+EVENT_EXTRAS = st.one_of(trees(JSON_SCALARS), st.integers(0, 150).map(nested))
+
+HOSTILE: dict[str, tuple[Any, Any]] = {}
+HANDLED: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+KEYS = itertools.count()
+
+
+@tool
+def give(key: str) -> Any:
+    """Return the value under test."""
+    HANDLED[key]["give"] += 1
+    return HOSTILE[key][0]
+
+
+@tool
+def keep(key: str, ctx: ToolContext) -> str:
+    """Write the value under test into the state."""
+    HANDLED[key]["keep"] += 1
+    ctx.state.kv.set("w", HOSTILE[key][1])
+    return "kept"
+
+
+@tool
+def echo(query: Any, ctx: ToolContext) -> dict[str, Any]:
+    """Echo the query into the result and the state."""
+    HANDLED[ctx.network.state.kv.get("key") or "echo"]["echo"] += 1
+    ctx.state.kv.set("q", query)
+    return {"q": query}
+
+
+def hostile_network(fast: bool) -> Network[Any]:
+    def respond(call: ModelCall) -> Any:
+        if call.last is not None and call.last.kind == "tool_result":
+            return text("done")
+        key = next(m.content for m in call.messages if m.kind == "text" and m.role == "user")
+        return tool_calls(("give", {"key": key}), ("keep", {"key": key}))
+
+    agent = create_agent(name="A", model=FunctionModel(respond), tools=[give, keep], max_iter=2)
+    name = "Hostile fast" if fast else "Hostile"
+    return create_network(name=name, agents=[agent], router=route_in_order(agent), fast_turns=fast)
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[Served]:
+    fake = FakeProvider()
+    loop = LoopThread()
+    with serve(fake.app) as provider:
+
+        async def start() -> LocalExecutor:
+            executor = LocalExecutor(seed=3, inline_limit=2048)  # most calls use the API
+            await executor.__aenter__()
+            model = openai("gpt-test", base_url=f"{provider.url}/v1", api_key="sk-test")
+            echoing = create_agent(name="E", model=model, tools=[echo], max_iter=2)
+            networks = [
+                hostile_network(fast=False),
+                hostile_network(fast=True),
+                create_network(name="Echo", agents=[echoing], router=route_in_order(echoing)),
+            ]
+            await executor.attach(
+                create_server(client=executor.client("hostile"), networks=networks)
+            )
+            return executor
+
+        served = Served(loop, loop.call(start()))
+        served.fake = fake  # type: ignore[attr-defined]
+        try:
+            yield served
+        finally:
+            loop.call(served.executor.__aexit__(None, None, None))
+            loop.close()
+
+
+def expected(value: Any) -> Any:
+    """What a value that is plain JSON looks like after Inngest stored it."""
+    return server_value(plain_json(value)[0])
+
+
+def is_plain(value: Any) -> bool:
+    try:
+        expected(value)
+    except (NotJSONError, ValueError):
+        return False
+    return True
+
+
+@examples(40)
+@given(result=HOSTILE_VALUES, written=HOSTILE_VALUES, fast=st.booleans())
+def test_any_tool_result_or_state_write_runs_its_handler_once(
+    app: Served, result: Any, written: Any, fast: bool
+) -> None:
+    key = f"k{next(KEYS)}"
+    HOSTILE[key] = (result, written)
+    run = app.run("network-hostile-fast" if fast else "network-hostile", {"input": key})
+    assert run.status == "completed", run.error
+    assert HANDLED[key] == {"give": 1, "keep": 1}
+    assert all(r.attempt == 0 for r in app.executor.requests_for(run)), "nothing retried"
+    given_back, kept = run.output["results"][0]["tool_calls"]
+    if is_plain(result):
+        assert given_back["content"] == expected(result) and not given_back["is_error"]
+    else:  # (tools report values pydantic cannot serialize as unserializable_result)
+        assert given_back["content"]["error"] in ("invalid_result", "unserializable_result")
+    if is_plain(written):
+        assert run.output["state"]["kv"] == {"w": expected(written)} and not kept["is_error"]
+    else:
+        assert kept["content"]["error"] == "invalid_result" and run.output["state"]["kv"] == {}
+
+
+@examples(40)
+@given(raw=ARGUMENT_TEXTS)
+def test_any_tool_arguments_a_model_sends_never_run_a_handler_twice(app: Served, raw: str) -> None:
+    fake: FakeProvider = app.fake  # type: ignore[attr-defined]
+    fake.reset()
+    call = {"id": "call_1", "type": "function", "function": {"name": "echo", "arguments": raw}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    fake.reply(
+        {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}]},
+        lambda request: text("echoed"),
+    )
+    key = f"k{next(KEYS)}"
+    run = app.run("network-echo", {"input": "go", "state": {"kv": {"key": key}}})
+    assert run.status == "completed", run.error
+    assert HANDLED[key]["echo"] <= 1
+    assert all(r.attempt == 0 for r in app.executor.requests_for(run)), "nothing retried"
+    (result,) = run.output["results"][0]["tool_calls"]
+    if result["is_error"]:
+        assert result["content"]["error"] in ("invalid_arguments", "invalid_result")
+        assert HANDLED[key]["echo"] == (result["content"]["error"] == "invalid_result")
+    else:
+        assert HANDLED[key]["echo"] == 1
+        assert result["content"] == {"q": run.output["state"]["kv"]["q"]}
+    # no lone surrogate reached the run's output: it encodes as UTF-8
+    json.dumps(run.output, ensure_ascii=False).encode("utf-8")
+    assert len(fake.requests) == 2  # the model read the result once, then answered
+
+
+@examples(40)
+@given(user_input=HOSTILE_TEXT.filter(bool), extra=EVENT_EXTRAS)
+def test_any_event_data_the_server_accepts_runs_or_fails_at_once(
+    app: Served, user_input: str, extra: Any
+) -> None:
+    key = f"k{next(KEYS)}"
+    HOSTILE[key] = ("ok", "ok")
+    data = {"input": key, "note": user_input, "extra": extra}
+    try:
+        server_value(data)
+    except ValueError:
+        with pytest.raises(ValueError, match="not JSON the Inngest server accepts"):
+            app.run("network-hostile", data)
+        return
+    run = app.run("network-hostile", data)
+    assert run.status == "completed", run.error
+    assert HANDLED[key] == {"give": 1, "keep": 1}
+    assert all(r.attempt == 0 for r in app.executor.requests_for(run))

@@ -389,7 +389,10 @@ class LocalExecutor:
     async def _event_api(self, request: Request) -> JSONResponse:
         body = await request.json()
         events = body if isinstance(body, list) else [body]
-        ids = await self.send(events)
+        try:
+            ids = await self.send(events)
+        except ValueError as err:  # the server's event API refuses what it cannot read
+            return JSONResponse({"error": str(err), "status": 400}, status_code=400)
         return JSONResponse({"ids": ids, "status": 200})
 
     async def _checkpoint(self, request: Request) -> JSONResponse:
@@ -515,11 +518,13 @@ class LocalExecutor:
         return stored
 
     async def send(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[str]:
-        """Accept events like the event API: resolve matching waits, start triggered runs."""
+        """Accept events like the event API: resolve matching waits, start triggered runs.
+        An event the server could not read (NaN, a number beyond 64-bit floats) raises
+        ``ValueError`` and nothing of the batch is accepted, as the event API answers 400."""
         batch = [events] if isinstance(events, Mapping) else list(events)
+        stored = [self._new_event(raw) for raw in batch]
         ids: list[str] = []
-        for raw in batch:
-            event = self._new_event(raw)
+        for event in stored:
             self.events.append(event)
             ids.append(event["id"])
             self._cancel_runs(event)

@@ -88,9 +88,13 @@ def go_json(value: Any) -> bytes:
 def server_value(value: Any) -> Any:
     """``value`` as the server hands it back after storing it: through Go's JSON
     (:func:`go_json`), then JCS, whose numbers are 64-bit floats (``1.0`` comes back
-    as ``1``; an integer beyond 2**53 loses its last digits)."""
-    plain = json.loads(go_json(value))
-    return json.loads(jcs.canonicalize(plain))
+    as ``1``; an integer beyond 2**53 loses its last digits). A value the server
+    cannot read (NaN, a number beyond 64-bit floats, bytes) raises ``ValueError``."""
+    try:
+        plain = json.loads(go_json(value))
+        return json.loads(jcs.canonicalize(plain))
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"not JSON the Inngest server accepts: {err}") from err
 
 
 def _reject_constant(name: str) -> Any:
