@@ -16,6 +16,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from ._plain import invalid_result, plain_calls, plain_outcome
 from .errors import (
     AgentKitError,
     ConfigurationError,
@@ -23,10 +24,10 @@ from .errors import (
     SizeLimitError,
     ToolRetry,
 )
-from .limits import NotJSONError, json_size, not_json_reason, plain_json
+from .limits import json_size, not_json_reason
 from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
 from .models.base import Model, ModelRequest, TextSink, ToolChoice
-from .state import AgentResult, State, diff, interleave
+from .state import AgentResult, State, interleave
 from .steps import NoSteps, StepTools
 from .tools import Tool, ToolContext, ToolOutcome, ToolSource, tool_names
 
@@ -447,7 +448,7 @@ class Agent:
             # the body is built inside the step: a replay reading the memo skips it
             raw = await model.complete(model.build_body(request), on_text=on_text)
             response = model.parse_response(raw)
-            response = dataclasses.replace(response, output=_plain_calls(response.output))
+            response = dataclasses.replace(response, output=plain_calls(response.output))
             await self._emit_usage(network, scope, response.usage)
             # a copy with lists of its own for the hook (the memo, not the hook, is
             # what a replay relies on)
@@ -549,7 +550,7 @@ class Agent:
                 f"{model.label} answered with a response that cannot be read: {err}",
                 provider=model.provider,
             ) from err
-        response = dataclasses.replace(response, output=_plain_calls(response.output))
+        response = dataclasses.replace(response, output=plain_calls(response.output))
         if stream.enabled:
             if not streamed:  # offloaded: the text arrives whole when the step completes
                 for message in response.output:
@@ -678,9 +679,9 @@ class Agent:
             raise  # ToolRetry, bad configuration: the tool's own policy
         except Exception as err:  # noqa: BLE001 - its result could not be made JSON
             why = f"the result is not JSON: {not_json_reason(err)}"
-            outcome = ToolOutcome(_invalid_result(found.name, why), is_error=True)
+            outcome = ToolOutcome(invalid_result(found.name, why), is_error=True)
         limits = network.runner.limits
-        content, is_error, patch, size = _plain_outcome(found.name, outcome, before, working)
+        content, is_error, patch, size = plain_outcome(found.name, outcome, before, working)
         if size > limits.state_bytes:
             raise SizeLimitError(
                 f"tool {found.name!r} ({call.id}) grew the run's state (data and kv) to "
@@ -775,67 +776,6 @@ def _unknown_tool(call: ToolCall, tools: list[Tool]) -> dict[str, Any]:
 
 async def _identity(value: Any) -> Any:
     return value
-
-
-def _plain_calls(output: list[Message]) -> list[Message]:
-    """``output`` with every tool call's arguments as plain JSON. A lone surrogate a
-    model sent (``{"query": "\\ud800"}``) becomes U+FFFD, as Inngest would return it
-    and as the provider's SDK can send it back; arguments JSON cannot carry (NaN from
-    a lenient parser) become an arguments error the model is told about."""
-    if not any(isinstance(message, ToolCallMessage) for message in output):
-        return output
-    plain: list[Message] = []
-    for message in output:
-        if isinstance(message, ToolCallMessage):
-            message = message.model_copy(update={"tools": tuple(map(_plain_call, message.tools))})
-        plain.append(message)
-    return plain
-
-
-def _plain_call(call: ToolCall) -> ToolCall:
-    try:
-        arguments, _ = plain_json(call.arguments)
-    except NotJSONError as err:
-        return call.model_copy(
-            update={
-                "arguments": {},
-                "arguments_error": f"the arguments are not JSON: {err}",
-                "raw_arguments": call.raw_arguments or repr(call.arguments),
-            }
-        )
-    return call if arguments is call.arguments else call.model_copy(update={"arguments": arguments})
-
-
-def _invalid_result(name: str, why: str) -> dict[str, Any]:
-    return {
-        "error": "invalid_result",
-        "message": f"Tool {name!r} ran, but its result could not be recorded: {why}. "
-        "Its changes to the state were not kept.",
-    }
-
-
-def _plain_outcome(
-    name: str, outcome: ToolOutcome, before: dict[str, Any], working: State[Any]
-) -> tuple[Any, bool, list[dict[str, Any]], int]:
-    """The tool's content, error flag, state patch and the state's new size, as plain
-    JSON (lone surrogates become U+FFFD). A result or a state change that is not JSON
-    (NaN, bytes, a circular reference...) becomes a tool error the model reads, and
-    the change is dropped: the handler ran once and does not run again."""
-    try:
-        content, _ = plain_json(outcome.content)
-    except NotJSONError as err:
-        return _invalid_result(name, f"the result is not JSON: {err}"), True, [], 0
-    if outcome.is_error:
-        return content, True, [], 0
-    try:
-        after, size = plain_json(working.snapshot())
-        patch = diff(before, after)
-    except NotJSONError as err:
-        return _invalid_result(name, f"the state it wrote is not JSON: {err}"), True, [], 0
-    except Exception as err:  # noqa: BLE001 - whatever the handler stored cannot be copied
-        why = f"the state it wrote is not JSON: {not_json_reason(err)}"
-        return _invalid_result(name, why), True, [], 0
-    return content, False, patch, size if patch else 0
 
 
 def _bounded_content(name: str, content: Any, limit: int) -> Any:
