@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .limits import NotJSONError, not_json_reason, plain_json
+from .limits import MAX_JSON_DEPTH, NotJSONError, not_json_reason, plain_json
 from .messages import Message, ToolCall, ToolCallMessage
 from .state import State, diff
 from .tools import ToolOutcome
@@ -71,7 +71,8 @@ def plain_outcome(
     if outcome.is_error:
         return content, True, [], 0
     try:
-        after, size = plain_json(working.snapshot())
+        # the snapshot wraps each value in {"data"/"kv": ...}: a value itself may nest as deep
+        after, size = plain_json(working.snapshot(), max_depth=MAX_JSON_DEPTH + 2)
         patch = diff(before, after)
     except NotJSONError as err:
         return invalid_result(name, f"the state it wrote is not JSON: {err}"), True, [], 0
