@@ -23,6 +23,7 @@ from agentkit_inngest.testing import ScriptedModel, text, tool_call, tool_calls
 from agentkit_inngest.testing.server_rules import (
     BACKOFF_TABLE,
     ManualClock,
+    cancels,
     go_json,
     parse_retry_after,
     request_body,
@@ -148,6 +149,19 @@ async def test_a_cancel_during_a_step_lets_it_finish_and_runs_nothing_after() ->
     assert run.status == "cancelled"
     assert effects == {"slow": 1} and len(model.calls) == 1
     assert [run.step_names[step] for step in run.stack] == ["A#1/infer"]  # result dropped
+
+
+def test_a_cancel_entry_matches_by_name_expression_and_timeout() -> None:
+    config = {
+        "cancel": [{"event": "t/stop", "if": "async.data.id == event.data.id", "timeout": "1h"}]
+    }
+    trigger = {"name": "t/go", "data": {"id": 1}}
+    stop = {"name": "t/stop", "data": {"id": 1}}
+    assert cancels(config, trigger, stop, started=0, now=3600)
+    assert not cancels(config, trigger, stop, started=0, now=3601)  # the listener expired
+    assert not cancels(config, trigger, {**stop, "data": {"id": 2}}, started=0, now=1)
+    assert not cancels(config, trigger, {**stop, "name": "t/other"}, started=0, now=1)
+    assert cancels({"cancel": [{"event": "t/stop"}]}, trigger, stop, started=0, now=10**9)
 
 
 # -- retry timing -------------------------------------------------------------------------
