@@ -16,13 +16,20 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .errors import ConfigurationError, FatalProviderError, SizeLimitError, ToolRetry
-from .limits import json_size
+from ._plain import invalid_result, plain_calls, plain_outcome
+from .errors import (
+    AgentKitError,
+    ConfigurationError,
+    FatalProviderError,
+    SizeLimitError,
+    ToolRetry,
+)
+from .limits import json_size, not_json_reason
 from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
 from .models.base import Model, ModelRequest, TextSink, ToolChoice
-from .state import AgentResult, State, diff, interleave
+from .state import AgentResult, State, interleave
 from .steps import NoSteps, StepTools
-from .tools import Tool, ToolContext, ToolSource, tool_names
+from .tools import Tool, ToolContext, ToolOutcome, ToolSource, tool_names
 
 if TYPE_CHECKING:
     from .history import ContextWindow, HistoryStore
@@ -441,6 +448,7 @@ class Agent:
             # the body is built inside the step: a replay reading the memo skips it
             raw = await model.complete(model.build_body(request), on_text=on_text)
             response = model.parse_response(raw)
+            response = dataclasses.replace(response, output=plain_calls(response.output))
             await self._emit_usage(network, scope, response.usage)
             # a copy with lists of its own for the hook (the memo, not the hook, is
             # what a replay relies on)
@@ -542,6 +550,7 @@ class Agent:
                 f"{model.label} answered with a response that cannot be read: {err}",
                 provider=model.provider,
             ) from err
+        response = dataclasses.replace(response, output=plain_calls(response.output))
         if stream.enabled:
             if not streamed:  # offloaded: the text arrives whole when the step completes
                 for message in response.output:
@@ -664,23 +673,25 @@ class Agent:
             step=steps if steps is not None else NoSteps(network.runner, found.name),
             call=call,
         )
-        outcome = await found.call(call.arguments, ctx)
+        try:
+            outcome = await found.call(call.arguments, ctx)
+        except AgentKitError:
+            raise  # ToolRetry, bad configuration: the tool's own policy
+        except Exception as err:  # noqa: BLE001 - its result could not be made JSON
+            why = f"the result is not JSON: {not_json_reason(err)}"
+            outcome = ToolOutcome(invalid_result(found.name, why), is_error=True)
         limits = network.runner.limits
-        patch: list[dict[str, Any]] = []
-        if not outcome.is_error:
-            after = working.snapshot()
-            patch = diff(before, after)
-            size = json_size(after) if patch else 0
-            if size > limits.state_bytes:
-                raise SizeLimitError(
-                    f"tool {found.name!r} ({call.id}) grew the run's state (data and kv) to "
-                    f"{size:,} bytes of JSON, over the limit of {limits.state_bytes:,} bytes "
-                    "(Limits.state_bytes): keep large data outside the state (a database, "
-                    "object storage) and store a reference to it",
-                    size=size,
-                    limit=limits.state_bytes,
-                )
-        content = _bounded_content(found.name, outcome.content, limits.tool_result_bytes)
+        content, is_error, patch, size = plain_outcome(found.name, outcome, before, working)
+        if size > limits.state_bytes:
+            raise SizeLimitError(
+                f"tool {found.name!r} ({call.id}) grew the run's state (data and kv) to "
+                f"{size:,} bytes of JSON, over the limit of {limits.state_bytes:,} bytes "
+                "(Limits.state_bytes): keep large data outside the state (a database, "
+                "object storage) and store a reference to it",
+                size=size,
+                limit=limits.state_bytes,
+            )
+        content = _bounded_content(found.name, content, limits.tool_result_bytes)
         if stream.enabled:
             await stream.emit(
                 "tool.result",
@@ -689,9 +700,9 @@ class Agent:
                 id=call.id,
                 name=call.name,
                 content=content,
-                is_error=outcome.is_error,
+                is_error=is_error,
             )
-        return {"content": content, "is_error": outcome.is_error, "patch": patch}
+        return {"content": content, "is_error": is_error, "patch": patch}
 
 
 def create_agent(

@@ -20,17 +20,18 @@ import datetime
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import httpx
 import inngest
 
-from .errors import AgentKitError, FatalProviderError, StepError, ToolRetry
+from .errors import AgentKitError, ConfigurationError, FatalProviderError, StepError, ToolRetry
 from .limits import Limits
-from .steps import Body, EventWait, Invocation, StepRunner, build_body
+from .steps import REQUEST_BYTES, Body, EventWait, Invocation, StepRunner, build_body, gave_up
 from .streaming.stream import STEP_ATTEMPT
 
 if TYPE_CHECKING:
     from .models.base import Model
 
-__all__ = ["InngestRunner", "to_inngest_error"]
+__all__ = ["InngestRunner", "count_fetched_memos", "to_inngest_error"]
 
 T = TypeVar("T")
 
@@ -43,6 +44,36 @@ def to_inngest_error(err: AgentKitError) -> Exception:
     if isinstance(retry_after, (int, float)) and retry_after > 0:
         return inngest.RetryAfterError(str(err), datetime.timedelta(seconds=retry_after))
     return err
+
+
+def count_fetched_memos(client: inngest.Inngest) -> bool:
+    """Count the memos the SDK fetches from the Inngest API towards the request being
+    served (:data:`~agentkit_inngest.steps.REQUEST_BYTES`).
+
+    Inngest sends the memos inside the request only while they total under
+    4 MB - 1 KB; a larger run's requests say ``use_api`` and the SDK fetches the memos
+    from ``GET /v0/runs/{id}/actions`` (``inngest/_internal/comm_lib/handler.py``).
+    The size of that answer is read here, so the run-size bound holds in both modes
+    without encoding the memos again. Returns ``False`` when the SDK's HTTP client
+    (internal to ``inngest``) is not where version 0.5 keeps it; the caller then
+    falls back to encoding each memo.
+    """
+    http = getattr(getattr(client, "_http_client", None), "_http_client", None)
+    if not isinstance(http, httpx.AsyncClient):
+        return False
+    hooks = http.event_hooks
+    if _count_actions not in hooks["response"]:
+        http.event_hooks = {**hooks, "response": [*hooks["response"], _count_actions]}
+    return True
+
+
+async def _count_actions(response: httpx.Response) -> None:
+    carried = REQUEST_BYTES.get()
+    path = response.request.url.path
+    if carried is None or not (path.startswith("/v0/runs/") and path.endswith("/actions")):
+        return
+    if response.status_code < 400:
+        carried.fetched += len(await response.aread())
 
 
 class _RetryLater(ToolRetry):
@@ -87,16 +118,24 @@ class InngestRunner(StepRunner):
         prefix: prepended to every step ID (``"<prefix>/Agent#1/infer"``); use it when
             one function runs several networks or agents that could share names.
         limits: size limits of the run (default :class:`~agentkit_inngest.limits.Limits`).
+        max_attempts: attempts Inngest makes of a step (the function's ``retries`` + 1;
+            Inngest's default is 5); the error of a step that used them all says so.
     """
 
     durable = True
 
     def __init__(
-        self, ctx: inngest.Context, *, prefix: str = "", limits: Limits | None = None
+        self,
+        ctx: inngest.Context,
+        *,
+        prefix: str = "",
+        limits: Limits | None = None,
+        max_attempts: int = 5,
     ) -> None:
         super().__init__(limits=limits)
         self.ctx = ctx
         self.prefix = prefix.rstrip("/")
+        self.max_attempts = max_attempts
 
     @property
     def run_id(self) -> str:
@@ -116,13 +155,19 @@ class InngestRunner(StepRunner):
         try:
             output = await self.ctx.step.run(step_id, _classified(fn, self.ctx.attempt))
         except inngest.StepError as err:  # its retries are spent: name the step, as inline
-            raise StepError(step_id, f"{err.name}: {err.message}") from err
+            if err.name == "NonRetriableError":  # raised in the step by the user's code
+                raise StepError(step_id, f"{err.name}: {err.message}") from err
+            spent = gave_up(self.max_attempts, f"{err.name}: {err.message}")
+            raise StepError(step_id, spent) from err
         except inngest.RetryAfterError as err:
             cause = err.__cause__
             delay = getattr(cause, "retry_after", None)
             raise _RetryLater(str(cause or err), retry_after=delay) from err
         if isinstance(output, dict) and set(output) == {_FAILED}:
             failure = output[_FAILED]
+            if failure.get("name") == "ConfigurationError":
+                # code to fix, as in plain Python: not an error a tool reports to the model
+                raise ConfigurationError(f"step {step_id!r} failed: {failure.get('message')}")
             raise StepError(step_id, f"{failure.get('name')}: {failure.get('message')}")
         return output
 
@@ -148,8 +193,8 @@ class InngestRunner(StepRunner):
             answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
         except inngest.StepError as err:
             raise inngest.NonRetriableError(
-                f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed after "
-                f"its retries: {err.message}"
+                f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed: "
+                f"{gave_up(self.max_attempts, err.message)}"
             ) from err
         if not isinstance(answer, dict):
             raise inngest.NonRetriableError(

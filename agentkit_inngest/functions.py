@@ -50,6 +50,8 @@ __all__ = [
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 MAX_RETRIES = 20
+DEFAULT_RETRIES = 4
+"""Inngest's retries per step when a function sets none (``consts.DefaultRetryCount``)."""
 
 Duration: TypeAlias = "int | datetime.timedelta | str"
 """Milliseconds, a timedelta, or a string such as ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``."""
@@ -331,9 +333,9 @@ def _fail_fast(err: AgentKitError) -> Exception:
 
 
 def _runner(
-    ctx: inngest.Context, publisher: Publisher | None, limits: Limits | None
+    ctx: inngest.Context, publisher: Publisher | None, limits: Limits | None, attempts: int
 ) -> InngestRunner:
-    runner = InngestRunner(ctx, limits=limits)
+    runner = InngestRunner(ctx, limits=limits, max_attempts=attempts)
     if publisher is not None:
         found = ctx.event.data.get("thread_id")
         runner.stream.configure(publisher, thread_id=found if isinstance(found, str) else None)
@@ -392,8 +394,9 @@ async def _run_network(
     ctx: inngest.Context,
     publisher: Publisher | None,
     limits: Limits | None = None,
+    attempts: int = DEFAULT_RETRIES + 1,
 ) -> dict[str, Any]:
-    runner = _runner(ctx, publisher, limits)
+    runner = _runner(ctx, publisher, limits, attempts)
     try:
         payload = EventPayload.parse(ctx.event.data)
         state = _checked_state(network.new_state(payload.state), runner.limits)
@@ -411,8 +414,9 @@ async def _run_agent(
     ctx: inngest.Context,
     publisher: Publisher | None,
     limits: Limits | None = None,
+    attempts: int = DEFAULT_RETRIES + 1,
 ) -> dict[str, Any]:
-    runner = _runner(ctx, publisher, limits)
+    runner = _runner(ctx, publisher, limits, attempts)
     try:
         payload = EventPayload.parse(ctx.event.data)
         state = State.from_json(payload.state) if payload.state is not None else State()
@@ -501,7 +505,7 @@ def network_function(
         event=event,
         publisher=publisher,
         flow=flow,
-        run=lambda ctx: _run_network(network, ctx, publisher, limits),
+        run=lambda ctx, attempts: _run_network(network, ctx, publisher, limits, attempts),
     )
 
 
@@ -528,7 +532,7 @@ def agent_function(
         event=event,
         publisher=publisher,
         flow=flow,
-        run=lambda ctx: _run_agent(agent, ctx, publisher, limits),
+        run=lambda ctx, attempts: _run_agent(agent, ctx, publisher, limits, attempts),
     )
 
 
@@ -542,14 +546,15 @@ def _compile(
     event: str | None,
     publisher: Publisher | None,
     flow: Mapping[str, Any],
-    run: Callable[[inngest.Context], Awaitable[dict[str, Any]]],
+    run: Callable[[inngest.Context, int], Awaitable[dict[str, Any]]],
 ) -> inngest.Function[Any]:
     """The Inngest function ``<kind>-<slug>`` triggered by ``<app_id>/<kind>-<slug>``."""
     function_id = fn_id or f"{kind}-{slugify(display)}"
     options = FlowControl.build(f"{kind} {display!r}", flow)
+    attempts = (DEFAULT_RETRIES if options.retries is None else options.retries) + 1
 
     async def handler(ctx: inngest.Context) -> dict[str, Any]:
-        return await run(ctx)
+        return await run(ctx, attempts)
 
     return client.create_function(
         fn_id=function_id,

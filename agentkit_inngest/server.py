@@ -19,10 +19,11 @@ from ._security import (
     stream_authorizer,
 )
 from .agent import Agent
+from .durable import count_fetched_memos
 from .errors import ConfigurationError
 from .functions import served_functions
 from .network import Network
-from .steps import REQUEST_BYTES
+from .steps import REQUEST_BYTES, CarriedMemos
 from .streaming.broker import Broker
 from .streaming.publishers import (
     BrokerPublisher,
@@ -151,7 +152,7 @@ def create_server(
     else:
         web = fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
     unsigned_sync = _unsigned_sync(allow_unsigned_sync) if client.is_production else True
-    web.add_middleware(_RequestSize, path=serve_path)
+    web.add_middleware(_RequestSize, path=serve_path, client=client)
     web.add_middleware(
         InngestRequestGuard,
         path=serve_path,
@@ -236,19 +237,23 @@ def _serve_origin(origin: str | None) -> str | None:
 
 
 class _RequestSize:
-    """Tells runners the size of each Inngest request (it carries every memo of the
-    run), so the run-size bound needs no re-encoding of memos on every replay."""
+    """Tells runners how many bytes brought each Inngest request's memos: the request
+    (it carries them while they total under 4 MB - 1 KB) plus what the SDK fetches
+    from the Inngest API when they are larger (``use_api``). The run-size bound then
+    holds in both modes without encoding the memos again on every replay."""
 
-    def __init__(self, app: Any, *, path: str) -> None:
+    def __init__(self, app: Any, *, path: str, client: inngest.Inngest) -> None:
         self.app = app
         self.path = path
+        self.exact = count_fetched_memos(client)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http" or scope.get("path") != self.path:
+        if scope.get("type") != "http" or scope.get("path") != self.path or not self.exact:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
-        token = REQUEST_BYTES.set(int(length) if length and length.isdigit() else None)
+        carried = CarriedMemos(int(length)) if length and length.isdigit() else None
+        token = REQUEST_BYTES.set(carried)
         try:
             await self.app(scope, receive, send)
         finally:

@@ -36,7 +36,14 @@ from .errors import (
     StepError,
     WaitUnavailableError,
 )
-from .limits import Limits, json_size
+from .limits import (
+    MAX_STEP_DEPTH,
+    Limits,
+    NotJSONError,
+    json_size,
+    plain_json,
+    plain_json_text,
+)
 from .streaming.stream import EXECUTING_STEP, STEP_ATTEMPT, RunStream
 
 if TYPE_CHECKING:
@@ -65,11 +72,30 @@ Body = dict[str, Any] | Callable[[], dict[str, Any]]
 """A provider request body, or a function that builds it when the inference runs."""
 
 
-REQUEST_BYTES: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+@dataclasses.dataclass
+class CarriedMemos:
+    """How the run's memos reached the app for the request being served, in bytes.
+
+    Inngest inlines them in the request while they total under 4 MB - 1 KB; above
+    that the request carries none (``use_api``) and the SDK fetches them from the
+    Inngest API. Both sizes together hold every memo, in either mode.
+    """
+
+    request: int
+    """The request's body (the event, and the memos when inlined)."""
+    fetched: int = 0
+    """The memos fetched from ``GET /v0/runs/{id}/actions`` for this request."""
+
+    @property
+    def total(self) -> int:
+        return self.request + self.fetched
+
+
+REQUEST_BYTES: contextvars.ContextVar[CarriedMemos | None] = contextvars.ContextVar(
     "agentkit_request_bytes", default=None
 )
-"""Size of the Inngest request being served (it carries every memo of the run); set by
-the app built with :func:`~agentkit_inngest.server.create_server`."""
+"""The memos the Inngest request being served carried, or fetched; set by the app
+built with :func:`~agentkit_inngest.server.create_server`."""
 
 
 def build_body(body: Body) -> dict[str, Any]:
@@ -83,20 +109,27 @@ def to_timedelta(value: Duration) -> datetime.timedelta:
     return datetime.timedelta(milliseconds=value)
 
 
+def gave_up(attempts: int, message: str) -> str:
+    """The error of a step whose retries are spent: how many attempts were made, and
+    the last attempt's error without its "(will retry)" (no retry follows)."""
+    tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
+    return f"{message.replace(' (will retry)', '')} (gave up after {tries})"
+
+
 def _not_json(step_id: str, err: Exception) -> ConfigurationError:
     return ConfigurationError(
-        f"step {step_id!r} returned a value that is not JSON ({err}); "
+        f"step {step_id!r} returned a value that is not JSON: {err}; "
         "return plain dicts/lists/str/numbers, or call .model_dump(mode='json')"
     )
 
 
 def json_roundtrip(step_id: str, value: object) -> Any:
-    """``value`` as it comes back from a memo: encoded to JSON and decoded again."""
+    """``value`` as it comes back from a memo: encoded to JSON and decoded again (a
+    lone surrogate comes back as U+FFFD, as from the Inngest server)."""
     try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as err:
+        return json.loads(plain_json_text(value, max_depth=MAX_STEP_DEPTH))
+    except NotJSONError as err:
         raise _not_json(step_id, err) from err
-    return json.loads(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,13 +254,13 @@ class StepRunner(ABC):
     ) -> Callable[[], Awaitable[Any]]:
         """``fn`` with its output checked inside the step, before it can be memoized:
         a non-JSON value, an output over ``limits.step_bytes`` or one that would take
-        the run past ``limits.run_bytes`` raises a non-retriable error."""
+        the run past ``limits.run_bytes`` raises a non-retriable error. Lone surrogates
+        in strings become U+FFFD here, as the Inngest server would make them."""
 
         async def checked() -> Any:
-            output = await fn()
             try:
-                size = json_size(output)
-            except (TypeError, ValueError) as err:
+                output, size = plain_json(await fn(), max_depth=MAX_STEP_DEPTH)
+            except NotJSONError as err:
                 raise _not_json(step_id, err) from err
             limit = self.limits.step_bytes
             if size > limit:
@@ -254,10 +287,11 @@ class StepRunner(ABC):
 
     def memo_total(self) -> int:
         """Bytes of the run's memoized step outputs so far. Under Inngest, when the app
-        knows the size of the request that carried them, that size (it holds every memo)
-        is used instead of encoding each memo again on every replay."""
+        knows how many bytes brought them (the request, plus what the SDK fetched from
+        the API when the memos were too large to inline), that size is used instead of
+        encoding each memo again on every replay."""
         carried = REQUEST_BYTES.get() if self.durable else None
-        return carried if carried is not None else self.memo_bytes
+        return carried.total if carried is not None else self.memo_bytes
 
     def _account(self, output: Any) -> Any:
         """Count a step output (fresh or replayed) towards the run's memoized bytes."""
@@ -436,7 +470,7 @@ class InlineRunner(StepRunner):
                 if not err.retriable:
                     raise
                 if attempt >= self.max_attempts:
-                    raise StepError(step_id, str(err)) from err
+                    raise StepError(step_id, gave_up(attempt, str(err))) from err
                 delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
                 hinted = getattr(err, "retry_after", None)
                 if isinstance(hinted, (int, float)):

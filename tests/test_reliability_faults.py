@@ -21,7 +21,15 @@ from typing import Any
 
 import pytest
 
-from agentkit_inngest import ToolContext, ToolRetry, create_agent, create_network, tool
+from agentkit_inngest import (
+    InlineRunner,
+    StepError,
+    ToolContext,
+    ToolRetry,
+    create_agent,
+    create_network,
+    tool,
+)
 from agentkit_inngest.functions import network_function
 from agentkit_inngest.models import openai
 from agentkit_inngest.network import Network
@@ -170,6 +178,35 @@ async def test_a_fault_retrying_cannot_fix_fails_the_run_clearly_without_repeati
     assert len(executor.requests_for(run)) <= 3 + RETRIES + 2  # bounded: no retry loop
 
 
+@pytest.mark.parametrize("inference", ["in_process", "offload"])
+async def test_a_step_whose_retries_are_spent_says_it_gave_up_and_after_how_many(
+    inference: str, fake_provider: FakeProvider, provider_url: str
+) -> None:
+    """The last attempt's error no longer says "(will retry)": the run's error says how
+    many attempts were made and that it gave up, in both runners."""
+    down = [Fault(status=500, message="down")] * (RETRIES + 1)
+    effects: collections.Counter[str] = collections.Counter()
+    fake_provider.reply(tool_call("book", {"ref": "G"}), *down)
+    network = booking_network(provider_url, effects, inference=inference)
+    async with app_with(functions=functions_for(network)) as (executor, _):
+        run = await executor.run("network-booking", {"input": "book G"}, check=False)
+    message = run.error["message"]
+    assert run.error["name"] == "NonRetriableError" and "'Booker#1/infer#2'" in message
+    assert message.endswith(f"(gave up after {RETRIES + 1} attempts)") and "500" in message, message
+    assert "will retry" not in message
+    if inference == "offload":
+        return
+    fake_provider.reset()
+    fake_provider.reply(tool_call("book", {"ref": "G"}), *down)
+    plain = booking_network(provider_url, effects)
+    with pytest.raises(StepError) as caught:
+        await plain.run("book G", runner=InlineRunner(max_attempts=RETRIES + 1, backoff=0))
+    assert str(caught.value).startswith("step 'Booker#1/infer#2' failed: openai answered HTTP 500")
+    assert str(caught.value).endswith(f"(gave up after {RETRIES + 1} attempts)")
+    assert "HTTP 500" in str(caught.value) and "will retry" not in str(caught.value)
+    assert effects == {"G": 2}  # once per runner
+
+
 async def test_an_unreadable_offloaded_answer_fails_at_once(
     fake_provider: FakeProvider, provider_url: str
 ) -> None:
@@ -250,7 +287,6 @@ async def test_a_step_inside_a_tool_that_asks_to_retry_later_is_retried_not_repo
     """A step of a tool that orchestrates steps fails with a delay (``ToolRetry`` with
     ``retry_after``, or a provider's 429): the request is retried after the delay, the
     model never sees the failure, and plain Python and Inngest give the same result."""
-    from agentkit_inngest import InlineRunner
 
     def network_and_calls() -> tuple[Network[Any], list[int]]:
         calls: list[int] = []

@@ -8,7 +8,9 @@ once with a message naming the tool or step and the limit.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import inngest
@@ -28,7 +30,9 @@ from agentkit_inngest.functions import bounded_output, network_function
 from agentkit_inngest.limits import INNGEST_STEP_BYTES, json_size
 from agentkit_inngest.network import Network
 from agentkit_inngest.routing import route_in_order
+from agentkit_inngest.server import create_server
 from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
+from agentkit_inngest.testing.executor import LocalExecutor
 
 from .test_durable import app_with
 
@@ -245,3 +249,86 @@ def test_json_size_counts_utf8_bytes_of_compact_json() -> None:
     assert json_size("é") == len(json.dumps("é", ensure_ascii=False).encode())
     with pytest.raises(ValueError, match="JSON compliant"):
         json_size(float("nan"))
+
+
+# -- the run limit when Inngest stops inlining memos (use_api) ------------------------------
+
+BLOB = 1_500_000  # bytes a tool stores per call: three of them pass Inngest's 4 MB inlining
+BLOB_LIMITS = Limits(
+    tool_result_bytes=2 * MiB,
+    state_bytes=64 * 1024,
+    step_bytes=2 * MiB,
+    run_bytes=6 * MiB,
+    output_bytes=64 * 1024,
+)
+
+
+def blob_network(stored: list[int], calls: int) -> Any:
+    @tool
+    def blob(n: int) -> str:
+        """Store a large blob."""
+        stored.append(n)
+        return "b" * BLOB
+
+    model = ScriptedModel([tool_call("blob", {"n": n}) for n in range(calls)] + [text("done")])
+    agent = create_agent(name="A", model=model, tools=[blob], max_iter=calls + 1)
+    return create_network(name="Blobs", agents=[agent], router=route_in_order(agent))
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["dev", "production"])
+async def test_the_run_limit_holds_when_inngest_fetches_memos_through_its_api(
+    signed: bool,
+) -> None:
+    """Above 4 MB - 1 KB of memos Inngest stops putting them in the request
+    (``use_api``) and the SDK fetches them from ``/v0/runs/{id}/actions``: the run
+    limit counts them there too, and refuses the 5th blob (4 x 1.5 MB fit in 6 MiB)."""
+    inline: list[int] = []
+    with pytest.raises(SizeLimitError, match=r"'A#1/tool/blob#5' would bring .* 6,291,456"):
+        await blob_network(inline, 8).run("go", runner=InlineRunner(limits=BLOB_LIMITS))
+    assert inline == [0, 1, 2, 3, 4]
+
+    stored: list[int] = []
+    network = blob_network(stored, 8)
+    functions = [lambda c: network_function(network, client=c, limits=BLOB_LIMITS)]
+    key = "signkey-prod-" + "b10b" * 16
+    options: dict[str, Any] = {"signing_key": key, "app_id": "blobs"} if signed else {}
+    async with signed_app_with(functions=functions, **options) as executor:
+        run = await executor.run("network-blobs", {"input": "go"}, check=False)
+    assert run.status == "failed" and run.error["name"] == "NonRetriableError"
+    message = run.error["message"]
+    assert "'A#1/tool/blob#5' would bring the run's memoized step outputs to" in message
+    assert "Limits.run_bytes" in message, message
+    assert stored == [0, 1, 2, 3, 4]  # each handler once; nothing after the refusal
+    calls = executor.requests_for(run)
+    assert any(not call.use_api for call in calls) and any(call.use_api for call in calls)
+    fetched = [read for read in executor.api_reads if read.run_id == run.id]
+    assert fetched and {read.status for read in fetched} == {200}
+    assert max(read.bytes_sent for read in fetched if read.what == "actions") > 4 * BLOB
+
+
+async def test_a_run_too_large_to_inline_completes_through_the_api() -> None:
+    """Seven blobs (10.5 MB) within the default 16 MiB run limit: every call after the
+    third carries no memos, the SDK reads them from the API, and the run completes."""
+    stored: list[int] = []
+    network = blob_network(stored, 7)
+    limits = Limits(tool_result_bytes=2 * MiB, output_bytes=64 * 1024)
+    functions = [lambda c: network_function(network, client=c, limits=limits)]
+    async with signed_app_with(functions=functions) as executor:
+        run = await executor.run("network-blobs", {"input": "go"})
+    assert run.output["output"] == "done" and stored == list(range(7))
+    calls = executor.requests_for(run)
+    assert sum(call.use_api for call in calls) >= 8
+    assert all(call.bytes_sent < 64 * 1024 for call in calls if call.use_api)
+    assert run.state_bytes > 7 * BLOB
+
+
+@contextlib.asynccontextmanager
+async def signed_app_with(
+    *, functions: list[Any], signing_key: str | None = None, app_id: str = "test-app"
+) -> AsyncIterator[LocalExecutor]:
+    """An executor and the app, both in production mode when ``signing_key`` is given."""
+    async with LocalExecutor(signing_key=signing_key) as executor:
+        client = executor.client(app_id, signing_key=signing_key)
+        built = [f(client) for f in functions]
+        await executor.attach(create_server(client=client, functions=built))
+        yield executor

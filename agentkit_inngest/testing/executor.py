@@ -29,6 +29,19 @@ It does what the Inngest dev server does for one app, over real HTTP:
   restarting) is tried again until the app is back, as the server's backoff allows;
 - **limits**: a step output or function output over ``output_limit`` (Inngest's
   4 MB) fails the run, as the server refuses it;
+- **memos through the API**: once a run's stored step outputs pass 4 MB - 1 KB,
+  calls say ``use_api: true`` and carry none of them; the SDK fetches them from
+  ``GET /v0/runs/{id}/actions`` and ``/v0/runs/{id}/batch``, served here with the
+  server's authentication (:attr:`LocalExecutor.api_reads` records each fetch);
+- **JSON as the server writes it**: every value the app receives has been through
+  Go's JSON (lone surrogates arrive as U+FFFD, numbers as 64-bit floats, JCS);
+- **backoff**: retries are immediate by default; ``backoff="inngest"`` waits as the
+  server does (15 s, 30 s, 1 min ... plus jitter, or as ``retry-after`` says) on an
+  injectable ``clock``, and :attr:`LocalExecutor.retries` records each delay;
+- **cancellation**: a function's ``cancel`` entries cancel its running runs when a
+  matching event arrives (the step in flight finishes; nothing after it runs);
+- **parallel steps**: with ``seed`` set, the memos of parallel steps are stored in
+  a shuffled order, as they arrive interleaved at the real server;
 - **signatures**: with ``signing_key`` every request is signed as the Inngest
   server signs it (the MAC covers the exact bytes sent, the JCS form of the body,
   then the Unix time in seconds), and every response signature is checked.
@@ -48,6 +61,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import re
 import time
 import urllib.parse
@@ -59,24 +73,39 @@ import inngest
 import jcs
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .expressions import evaluate
+from .server_rules import (
+    INLINE_STATE_BYTES,
+    Clock,
+    SystemClock,
+    cancels,
+    go_json,
+    inngest_backoff,
+    parse_retry_after,
+    read_json,
+    request_body,
+    server_value,
+)
 from .servers import RunningServer, serve_async
 
 __all__ = [
+    "ApiRead",
     "Checkpoint",
     "LocalExecutor",
     "Pause",
     "RequestRecord",
+    "Retry",
     "Run",
     "RunFailed",
 ]
 
-RunStatus = Literal["running", "waiting", "completed", "failed"]
+RunStatus = Literal["running", "waiting", "completed", "failed", "cancelled"]
 DEFAULT_RETRIES = 4
 FUNCTION_FAILED = "inngest/function.failed"
+FUNCTION_CANCELLED = "inngest/function.cancelled"
 MAX_REQUESTS_PER_RUN = 20_000
 INNGEST_OUTPUT_LIMIT = 4 * 1024 * 1024
 RECONNECT_POLL = 0.05
@@ -109,6 +138,8 @@ class RequestRecord:
     request_body: bytes | None = None
     response_body: bytes | None = None
     signature: str | None = None
+    use_api: bool = False
+    """The call carried no memos: the SDK had to fetch them from the API."""
 
 
 @dataclasses.dataclass
@@ -118,6 +149,28 @@ class Checkpoint:
     run_id: str
     ops: list[tuple[str, str]]
     bytes_received: int
+
+
+@dataclasses.dataclass
+class Retry:
+    """A retry the executor scheduled: after ``attempt`` (0-based) of ``step`` failed,
+    the next attempt waited ``delay`` seconds (``retry_after``: what the app asked)."""
+
+    run_id: str
+    step: str
+    attempt: int
+    delay: float
+    retry_after: str | None = None
+
+
+@dataclasses.dataclass
+class ApiRead:
+    """A fetch of a run's memos (``actions``) or events (``batch``) through the API."""
+
+    run_id: str
+    what: str
+    status: int
+    bytes_sent: int
 
 
 @dataclasses.dataclass
@@ -142,6 +195,9 @@ class Run:
     max_attempts: int
     memos: dict[str, Any] = dataclasses.field(default_factory=dict)
     stack: list[str] = dataclasses.field(default_factory=list)
+    state_bytes: int = 0
+    """Bytes of JSON of every stored memo (the server's ``state_size``)."""
+    started: float = 0.0
     status: RunStatus = "running"
     output: Any = None
     error: Any = None
@@ -157,6 +213,10 @@ class Run:
             if name == display_name and hashed in self.memos:
                 return self.memos[hashed]
         raise KeyError(display_name)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
 
     async def wait(self, timeout: float | None = 60.0) -> Run:
         await asyncio.wait_for(self.done.wait(), timeout)
@@ -176,9 +236,22 @@ class LocalExecutor:
     Args:
         signing_key: sign requests (production-mode apps need it); responses are
             then checked too.
-        retry_delay: seconds to wait before a retry (Inngest backs off; tests need not).
-        honour_retry_after: wait as long as a ``retry-after`` header asks (capped
-            at ``max_retry_after``) instead of only recording it.
+        retry_delay: seconds to wait before a retry, with ``backoff="none"``.
+        honour_retry_after: with ``backoff="none"``, wait as long as a
+            ``retry-after`` header asks (capped at ``max_retry_after``) instead of
+            only recording it.
+        backoff: ``"none"`` (default) retries at once, for fast tests; ``"inngest"``
+            waits as the server does: its backoff table plus up to 30 s of jitter,
+            or what ``retry-after`` asks (1 s to 24 h). Each delay is recorded in
+            :attr:`retries`.
+        clock: the clock retries wait on (default the real one); a
+            :class:`~agentkit_inngest.testing.server_rules.ManualClock` makes every
+            wait instant while recording it.
+        seed: seeds the jitter; when given, the memos of parallel steps are also
+            stored in a shuffled order (the real server stores them as they arrive).
+        inline_limit: above this many bytes of stored memos a call carries none of
+            them (``use_api``) and the SDK fetches them from the API (the server's
+            4 MB - 1 KB).
         request_timeout: seconds to wait for the app to answer one call.
         reconnect_timeout: seconds to keep trying a call whose connection is refused
             (the app is down or restarting) before counting it as a failed attempt.
@@ -204,7 +277,20 @@ class LocalExecutor:
         output_limit: int | None = INNGEST_OUTPUT_LIMIT,
         keep_bodies: bool = False,
         concurrency: int | None = None,
+        backoff: Literal["none", "inngest"] = "none",
+        clock: Clock | None = None,
+        seed: int | None = None,
+        inline_limit: int = INLINE_STATE_BYTES,
     ) -> None:
+        if backoff not in ("none", "inngest"):
+            raise ValueError(f"backoff must be 'none' or 'inngest', got {backoff!r}")
+        self.backoff = backoff
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self.inline_limit = inline_limit
+        self.retries: list[Retry] = []
+        self.api_reads: list[ApiRead] = []
         self.signing_key = signing_key
         self.retry_delay = retry_delay
         self.honour_retry_after = honour_retry_after
@@ -240,6 +326,8 @@ class LocalExecutor:
                 Route("/v1/realtime/publish", self._publish, methods=["POST"]),
                 Route("/v1/realtime/token", self._token, methods=["POST"]),
                 Route("/v1/checkpoint/{run_id}/async", self._checkpoint, methods=["POST"]),
+                Route("/v0/runs/{run_id}/actions", self._run_api, methods=["GET"]),
+                Route("/v0/runs/{run_id}/batch", self._run_api, methods=["GET"]),
             ]
         )
 
@@ -312,7 +400,10 @@ class LocalExecutor:
     async def _event_api(self, request: Request) -> JSONResponse:
         body = await request.json()
         events = body if isinstance(body, list) else [body]
-        ids = await self.send(events)
+        try:
+            ids = await self.send(events)
+        except ValueError as err:  # the server's event API refuses what it cannot read
+            return JSONResponse({"error": str(err), "status": 400}, status_code=400)
         return JSONResponse({"ids": ids, "status": 200})
 
     async def _checkpoint(self, request: Request) -> JSONResponse:
@@ -341,6 +432,25 @@ class LocalExecutor:
             )
         )
         return JSONResponse({})
+
+    async def _run_api(self, request: Request) -> Response:
+        """``GET /v0/runs/{id}/actions`` (the memos) and ``/batch`` (the events): what the
+        SDK fetches when a call says ``use_api``. With a signing key the caller must
+        send ``Authorization: Bearer <sha256 of the key>``, as the SDK does."""
+        run_id = request.path_params["run_id"]
+        what = request.url.path.rsplit("/", 1)[-1]
+        status, body = 200, b""
+        run = self.runs.get(run_id)
+        if self.signing_key and request.headers.get("authorization") != (
+            f"Bearer {_hashed_key(self.signing_key)}"
+        ):
+            status, body = 401, go_json({"error": "unauthorized"})
+        elif run is None:
+            status, body = 404, go_json({"error": f"no run {run_id!r}"})
+        else:
+            body = go_json(run.memos if what == "actions" else [run.event])
+        self.api_reads.append(ApiRead(run_id, what, status, len(body)))
+        return Response(body, status_code=status, media_type="application/json")
 
     async def _publish(self, request: Request) -> JSONResponse:
         channel = request.query_params.get("channel", "")
@@ -415,22 +525,28 @@ class LocalExecutor:
     # -- events, runs ---------------------------------------------------------------
 
     def _new_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "name": str(event["name"]),
-            "data": dict(event.get("data") or {}),
-            "id": str(event.get("id") or f"evt-{next(self._ids)}"),
-            "ts": int(event.get("ts") or time.time() * 1000),
-            "user": dict(event.get("user") or {}),
-        }
+        stored: dict[str, Any] = server_value(
+            {
+                "name": str(event["name"]),
+                "data": dict(event.get("data") or {}),
+                "id": str(event.get("id") or f"evt-{next(self._ids)}"),
+                "ts": int(event.get("ts") or time.time() * 1000),
+                "user": dict(event.get("user") or {}),
+            }
+        )
+        return stored
 
     async def send(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[str]:
-        """Accept events like the event API: resolve matching waits, start triggered runs."""
+        """Accept events like the event API: resolve matching waits, start triggered runs.
+        An event the server could not read (NaN, a number beyond 64-bit floats) raises
+        ``ValueError`` and nothing of the batch is accepted, as the event API answers 400."""
         batch = [events] if isinstance(events, Mapping) else list(events)
+        stored = [self._new_event(raw) for raw in batch]
         ids: list[str] = []
-        for raw in batch:
-            event = self._new_event(raw)
+        for event in stored:
             self.events.append(event)
             ids.append(event["id"])
+            self._cancel_runs(event)
             self._resume_pauses(event)
             for fn_id, config in list(self.functions.items()):
                 if self._triggered_by(config, event):
@@ -475,7 +591,11 @@ class LocalExecutor:
         retries = ((config.get("steps") or {}).get("step") or {}).get("retries") or {}
         attempts = int(retries.get("attempts", DEFAULT_RETRIES)) + 1
         run = Run(
-            id=f"run-{next(self._ids)}", fn_id=full_id, event=dict(event), max_attempts=attempts
+            id=f"run-{next(self._ids)}",
+            fn_id=full_id,
+            event=server_value(dict(event)),  # stored as the server stores events
+            max_attempts=attempts,
+            started=self.clock.now(),
         )
         self.runs[run.id] = run
         run.task = asyncio.create_task(self._drive(run))
@@ -496,6 +616,30 @@ class LocalExecutor:
         if check and run.status != "completed":
             raise RunFailed(run)
         return run
+
+    # -- cancellation ---------------------------------------------------------------
+
+    def _cancel_runs(self, event: dict[str, Any]) -> None:
+        """Cancel every unfinished run whose function's ``cancel`` matches ``event``."""
+        now = self.clock.now()
+        for run in list(self.runs.values()):
+            if run.status not in ("running", "waiting"):
+                continue
+            config = self.functions.get(run.fn_id) or {}
+            if cancels(config, run.event, event, started=run.started, now=now):
+                self.cancel(run)
+
+    def cancel(self, run: Run) -> None:
+        """Cancel ``run`` as the server does: a call in flight finishes but its result
+        is dropped, a wait ends, and no further step runs."""
+        if run.status not in ("running", "waiting"):
+            return
+        run.status = "cancelled"
+        run.error = {"name": "Error", "message": "function cancelled"}
+        for pause in [p for p in self.pauses if p.run_id == run.id]:
+            self.pauses.remove(pause)
+            if not pause.future.done():
+                pause.future.set_result(None)
 
     # -- pauses ---------------------------------------------------------------------
 
@@ -546,7 +690,10 @@ class LocalExecutor:
         try:
             work = [_Item("step")]
             while work and run.status == "running":
+                stored = len(run.stack)
                 results = await asyncio.gather(*(self._process(run, item) for item in work))
+                if self.seed is not None:
+                    self._interleave(run, stored)
                 following: list[_Item] = []
                 for items in results:
                     for item in items:
@@ -565,6 +712,18 @@ class LocalExecutor:
             for pause in [p for p in self.pauses if p.run_id == run.id]:
                 self.pauses.remove(pause)
             run.done.set()
+        if run.status == "cancelled":
+            await self.send(
+                {
+                    "name": FUNCTION_CANCELLED,
+                    "data": {
+                        "function_id": run.fn_id,
+                        "run_id": run.id,
+                        "error": run.error,
+                        "event": run.event,
+                    },
+                }
+            )
         if run.status == "failed" and run.event.get("name") != FUNCTION_FAILED:
             # like the Inngest server: lets on_failure handlers run
             await self.send(
@@ -579,26 +738,37 @@ class LocalExecutor:
                 }
             )
 
-    def _request_body(self, run: Run, item: _Item) -> dict[str, Any]:
-        return {
-            "event": run.event,
-            "events": [run.event],
-            "steps": run.memos,
-            "ctx": {
-                "fn_id": run.fn_id,
-                "run_id": run.id,
-                "env": "",
-                "step_id": item.step,
-                "attempt": item.attempt,
-                "max_attempts": run.max_attempts,
-                "stack": {"stack": run.stack, "current": len(run.stack)},
-                "disable_immediate_execution": run.disable_immediate,
-                "use_api": False,
-                "qi_id": f"{run.id}-q{next(self._queue_items)}",
-            },
-            "version": 2,
-            "use_api": False,
+    def _interleave(self, run: Run, stored: int) -> None:
+        """Shuffle the memos stored since ``stored`` (parallel steps of one round), as
+        they reach the real server in whatever order the steps finish."""
+        fresh = run.stack[stored:]
+        if len(fresh) < 2:
+            return
+        self._rng.shuffle(fresh)
+        run.stack[stored:] = fresh
+        moved = {step: run.memos.pop(step) for step in fresh if step in run.memos}
+        run.memos.update(moved)
+
+    def _request_body(self, run: Run, item: _Item) -> tuple[bytes, bool]:
+        """The encoded call, and whether its memos are left to the API (``use_api``)."""
+        ctx = {
+            "fn_id": run.fn_id,
+            "run_id": run.id,
+            "env": "",
+            "step_id": item.step,
+            "attempt": item.attempt,
+            "max_attempts": run.max_attempts,
+            "stack": {"stack": run.stack, "current": len(run.stack)},
+            "disable_immediate_execution": run.disable_immediate,
+            "qi_id": f"{run.id}-q{next(self._queue_items)}",
         }
+        return request_body(
+            event=run.event,
+            memos=run.memos,
+            state_bytes=run.state_bytes,
+            ctx=ctx,
+            inline_limit=self.inline_limit,
+        )
 
     def _signed(self, body: bytes) -> tuple[bytes, dict[str, str]]:
         """The bytes to send and their signature header. Like the Inngest server
@@ -630,7 +800,8 @@ class LocalExecutor:
         run.requests += 1
         if run.requests > MAX_REQUESTS_PER_RUN:
             raise RuntimeError(f"run {run.id} made more than {MAX_REQUESTS_PER_RUN} requests")
-        body, signature = self._signed(json.dumps(self._request_body(run, item)).encode())
+        encoded, use_api = self._request_body(run, item)
+        body, signature = self._signed(encoded)
         record = RequestRecord(
             index=len(self.requests) + 1,
             run_id=run.id,
@@ -642,6 +813,7 @@ class LocalExecutor:
             bytes_sent=len(body),
             bytes_received=0,
             seconds=0.0,
+            use_api=use_api,
         )
         if self.keep_bodies:
             record.request_body = body
@@ -692,25 +864,48 @@ class LocalExecutor:
         run.status, run.error = "failed", error
         return []
 
-    async def _retry(self, run: Run, item: _Item, error: Any, delay: float = 0.0) -> list[_Item]:
+    async def _retry(
+        self, run: Run, item: _Item, error: Any, retry_after: str | None = None
+    ) -> list[_Item]:
         if item.attempt + 1 >= run.max_attempts:
             return self._fail(run, error)
-        pause = max(self.retry_delay, delay)
-        if pause:
-            await asyncio.sleep(pause)
-        return [_Item(item.step, item.attempt + 1)]
+        await self._back_off(run, item, retry_after)
+        return [] if run.cancelled else [_Item(item.step, item.attempt + 1)]
+
+    async def _back_off(self, run: Run, item: _Item, retry_after: str | None = None) -> None:
+        """Wait before the attempt after ``item``, as the server would (``backoff``)."""
+        delay: float | None = None
+        if self.backoff == "inngest":
+            if retry_after:
+                delay = parse_retry_after(retry_after, self.clock.now())
+            if delay is None:
+                delay = inngest_backoff(item.attempt, self._rng)
+        else:
+            delay = self.retry_delay
+            if retry_after and self.honour_retry_after:
+                delay = max(delay, min(_seconds_until(retry_after), self.max_retry_after))
+        self.retries.append(Retry(run.id, item.step, item.attempt, delay, retry_after))
+        if delay > 0:
+            await self.clock.sleep(delay)
 
     async def _process(self, run: Run, item: _Item) -> list[_Item]:
         record, response = await self._post(run, item)
+        if run.cancelled:
+            return []  # the step in flight finished; its result is dropped
         if response is None:
             return await self._retry(run, item, {"name": "ConnectionError", "message": "no answer"})
+        if response.status_code in (200, 206):
+            try:
+                answer = read_json(response.content)
+            except ValueError as err:  # the server cannot read it: a failed attempt
+                return await self._retry(run, item, {"name": "InvalidJSON", "message": str(err)})
         if response.status_code == 200:
             if self._too_large(run, "the function's output", response.content):
                 return []
-            run.status, run.output = "completed", response.json()
+            run.status, run.output = "completed", answer
             return []
         if response.status_code == 206:
-            ops = response.json()
+            ops = answer
             record.ops = [(op.get("op", ""), op.get("displayName", "")) for op in ops]
             if len(ops) > 1:
                 run.disable_immediate = True
@@ -724,12 +919,9 @@ class LocalExecutor:
         ):
             return self._fail(run, error)
         retry_after = response.headers.get("retry-after")
-        delay = 0.0
         if retry_after:
             self.retry_after_seen.append(retry_after)
-            if self.honour_retry_after:
-                delay = min(_seconds_until(retry_after), self.max_retry_after)
-        return await self._retry(run, item, error, delay)
+        return await self._retry(run, item, error, retry_after)
 
     def _too_large(self, run: Run, what: str, value: Any) -> bool:
         """Fail ``run`` when ``value`` (JSON bytes, or a value to encode) is over the limit."""
@@ -749,8 +941,10 @@ class LocalExecutor:
 
     def _memoize(self, run: Run, op: Mapping[str, Any], value: Any) -> None:
         step_id = str(op["id"])
-        run.memos[step_id] = value
+        stored = server_value(value)  # what the server hands back: Go's JSON, JCS numbers
+        run.memos[step_id] = stored
         run.stack.append(step_id)
+        run.state_bytes += len(go_json(stored))
 
     async def _op(
         self, run: Run, item: _Item, op: Mapping[str, Any], no_retry: bool
@@ -772,9 +966,8 @@ class LocalExecutor:
             if no_retry or item.attempt + 1 >= run.max_attempts:
                 self._memoize(run, op, {"error": op.get("error")})
                 return []
-            if self.retry_delay:
-                await asyncio.sleep(self.retry_delay)
-            return [_Item(item.step, item.attempt + 1)]
+            await self._back_off(run, item)
+            return [] if run.cancelled else [_Item(item.step, item.attempt + 1)]
         if kind == "StepFailed":
             self._memoize(run, op, {"error": op.get("error")})
             return []
@@ -797,6 +990,8 @@ class LocalExecutor:
                 value = await pause.future
             finally:
                 run.status = "running" if run.status == "waiting" else run.status
+            if run.cancelled:
+                return []
             self._memoize(run, op, value)
             return []
         if kind == "InvokeFunction":
@@ -808,9 +1003,8 @@ class LocalExecutor:
                 self._memoize(run, op, {"data": value})
                 return []
             if item.attempt + 1 < run.max_attempts:
-                if self.retry_delay:
-                    await asyncio.sleep(self.retry_delay)
-                return [_Item(item.step, item.attempt + 1)]
+                await self._back_off(run, item)
+                return [] if run.cancelled else [_Item(item.step, item.attempt + 1)]
             self._memoize(run, op, {"error": value})
             return []
         return self._fail(run, {"name": "UnknownOpcode", "message": f"unknown opcode {kind!r}"})
@@ -874,7 +1068,8 @@ class LocalExecutor:
         the same output, without touching tools or models."""
         assert self._http is not None
         assert self.app_url is not None
-        body, signature = self._signed(json.dumps(self._request_body(run, _Item("step"))).encode())
+        encoded, _ = self._request_body(run, _Item("step"))
+        body, signature = self._signed(encoded)
         query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": "step"})
         headers = {"content-type": "application/json", **signature}
         return await self._http.post(f"{self.app_url}?{query}", content=body, headers=headers)

@@ -1,0 +1,245 @@
+"""Rules of the real Inngest server that :class:`~agentkit_inngest.testing.executor.LocalExecutor`
+follows, each taken from the server's source (``inngest/inngest``):
+
+- **JSON as Go writes it** (:func:`go_json`, :func:`server_value`): compact, keys
+  sorted and numbers as 64-bit floats (the server canonicalizes every request with
+  JCS), and no lone UTF-16 surrogates: Go's JSON decoder turns an unpaired
+  ``\\ud800`` into U+FFFD, so nothing the server sends carries one. Answers with
+  ``NaN`` or ``Infinity`` are not JSON to it (:func:`read_json`).
+- **Memos inline or through the API** (:func:`request_body`, from
+  ``pkg/execution/driver/driver.go`` ``MarshalV1``): the memoized step outputs travel
+  in the request only while the run's stored state is at most 4 MB - 1 KB
+  (``consts.MaxBodySize - 1024``); above that the request says ``use_api: true``
+  with no memos, and the SDK fetches them from ``GET /v0/runs/{id}/actions`` (and
+  the events from ``/v0/runs/{id}/batch``). If the request is still over 4 MB, the
+  events are left out too.
+- **The retry schedule** (:func:`inngest_backoff`, from ``pkg/backoff/backoff.go``
+  ``TableBackoff``): after failed attempt *n* (0-based) the next one waits
+  15 s, 30 s, 1 min, 2 min, 5 min, 10 min, 20 min, 40 min, 1 h, then 2 h, plus a
+  random 0-30 s; a ``retry-after`` answer replaces it (:func:`parse_retry_after`,
+  from ``pkg/execution/driver/httpdriver/parse.go`` ``ParseRetry``: whole seconds
+  up to 7 characters, or a date; clipped to between 1 s and 24 h).
+- **Cancellation** (:func:`cancels`): a function's ``cancel`` entries listen for an
+  event from the run's start; an event with that name whose ``if`` expression holds
+  (``event`` is the run's trigger, ``async`` the new event) within the entry's
+  ``timeout`` cancels the run. A step already running finishes; no later step runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import email.utils
+import json
+import random
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import jcs
+
+from .expressions import evaluate
+
+__all__ = [
+    "BACKOFF_TABLE",
+    "Clock",
+    "INLINE_STATE_BYTES",
+    "MAX_BODY_BYTES",
+    "ManualClock",
+    "SystemClock",
+    "cancels",
+    "go_json",
+    "inngest_backoff",
+    "parse_retry_after",
+    "read_json",
+    "request_body",
+    "server_value",
+]
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""``consts.MaxBodySize``: the largest request the server sends to an app."""
+
+INLINE_STATE_BYTES = MAX_BODY_BYTES - 1024
+"""Above this much stored step state, memos are fetched through the API (``use_api``)."""
+
+BACKOFF_TABLE = (15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200)
+"""Seconds between a failed attempt and the next (``backoff.BackoffTable``)."""
+
+JITTER_SECONDS = 30.0
+MIN_RETRY_AFTER = 1.0
+MAX_RETRY_AFTER = 24 * 3600.0
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def go_json(value: Any) -> bytes:
+    """``value`` encoded as the Inngest server sends JSON: compact, keys sorted, UTF-8,
+    every unpaired surrogate replaced by U+FFFD (a pair given as two characters is
+    joined into one, as the SDK's escapes would be read)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+        return _SURROGATE.sub("\ufffd", joined).encode("utf-8")
+
+
+def server_value(value: Any) -> Any:
+    """``value`` as the server hands it back after storing it: through Go's JSON
+    (:func:`go_json`), then JCS, whose numbers are 64-bit floats (``1.0`` comes back
+    as ``1``; an integer beyond 2**53 loses its last digits). A value the server
+    cannot read (NaN, a number beyond 64-bit floats, bytes) raises ``ValueError``."""
+    try:
+        plain = json.loads(go_json(value))
+        return json.loads(jcs.canonicalize(plain))
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"not JSON the Inngest server accepts: {err}") from err
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json(raw: bytes) -> Any:
+    """Parse an app's answer as the server does: ``NaN`` and ``Infinity`` are not JSON."""
+    return json.loads(raw, parse_constant=_reject_constant)
+
+
+def request_body(
+    *,
+    event: Mapping[str, Any],
+    memos: Mapping[str, Any],
+    state_bytes: int,
+    ctx: dict[str, Any],
+    inline_limit: int = INLINE_STATE_BYTES,
+) -> tuple[bytes, bool]:
+    """The body of a call of the app, and whether it tells the SDK to fetch the memos
+    (``use_api``). ``state_bytes`` is the run's stored state (the sum of its memos'
+    JSON sizes, as the server counts it)."""
+    use_api = state_bytes > inline_limit
+    body: dict[str, Any] = {
+        "event": event,
+        "events": [event],
+        "steps": {} if use_api else dict(memos),
+        "ctx": {**ctx, "use_api": use_api},
+        "version": 2,
+        "use_api": use_api,
+    }
+    encoded = go_json(body)
+    if len(encoded) > MAX_BODY_BYTES:
+        body.update(events=[], steps={}, use_api=True, ctx={**ctx, "use_api": True})
+        return go_json(body), True
+    return encoded, use_api
+
+
+# -- retries -----------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Time as the executor sees it: real by default; tests inject a :class:`ManualClock`."""
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class ManualClock:
+    """A clock whose sleeps return at once and move its time forward; :attr:`sleeps`
+    records every wait asked for, so a test asserts on the schedule, not on wall time."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self._now += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+def inngest_backoff(attempt: int, rng: random.Random) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (0-based), jitter included."""
+    base = BACKOFF_TABLE[min(max(attempt, 0), len(BACKOFF_TABLE) - 1)]
+    return base + rng.randrange(int(JITTER_SECONDS * 1000)) / 1000
+
+
+def parse_retry_after(value: str, now: float) -> float | None:
+    """Seconds until a ``retry-after`` value (whole seconds or a date), clipped to
+    1 s - 24 h as the server clips it; ``None`` when it cannot be read."""
+    value = value.strip()
+    at: float | None = None
+    if 0 < len(value) <= 7 and value.isdigit() and int(value) > 0:
+        at = float(int(now)) + int(value)
+    else:
+        at = _parse_date(value)
+    if at is None:
+        return None
+    return min(max(at - now, MIN_RETRY_AFTER), MAX_RETRY_AFTER)
+
+
+def _parse_date(value: str) -> float | None:
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
+
+
+# -- cancellation ------------------------------------------------------------------------
+
+
+def cancels(
+    config: Mapping[str, Any],
+    trigger: Mapping[str, Any],
+    event: Mapping[str, Any],
+    *,
+    started: float,
+    now: float,
+) -> bool:
+    """Whether ``event`` cancels a run of the function ``config`` that ``trigger``
+    started at ``started`` (seconds since the epoch)."""
+    for entry in config.get("cancel") or []:
+        if entry.get("event") != event.get("name"):
+            continue
+        timeout = entry.get("timeout")
+        if timeout and now > started + _duration(str(timeout)):
+            continue
+        expression = entry.get("if")
+        if not expression or evaluate(expression, {"event": trigger, "async": event}):
+            return True
+    return False
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(text: str) -> float:
+    """Seconds of a Go-style duration string (``"1h30m"``, ``"10s"``)."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"cannot read the duration {text!r}")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
