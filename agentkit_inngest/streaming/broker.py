@@ -146,6 +146,10 @@ class MemoryBroker(Broker):
         finally:
             self._waiters.remove(waiter)
 
+    def retained(self, channel: str) -> list[StreamEvent]:
+        """The events ``channel`` keeps for resuming subscribers, oldest first."""
+        return list(self._recent.get(channel, ()))
+
     def channels(self) -> list[str]:
         return sorted(set(self._recent) | {c for c, s in self._subscribers.items() if s})
 
