@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from agentkit_inngest import create_agent, create_network, route_in_order, tool
 from agentkit_inngest.server import create_server
-from agentkit_inngest.streaming import MemoryBroker, StreamEvent
+from agentkit_inngest.streaming import Gap, MemoryBroker, StreamEvent
 from agentkit_inngest.streaming.sse import stream_router
 from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call, tool_calls
 from agentkit_inngest.testing.executor import LocalExecutor
@@ -194,11 +194,21 @@ async def test_a_finished_channel_waits_for_a_reconnect_then_goes() -> None:
         late = Listener(http, f"{base}/streams/t-1", **{"Last-Event-ID": reader.ids[-1]})
         await late.start().is_ready()
         await late.drop()
+        await asyncio.wait_for(broker.wait_for_no_subscribers("t-1"), WAIT)
+        again = Listener(http, f"{base}/streams/t-1", **{"Last-Event-ID": reader.ids[-1]})
+        await again.start().is_ready()
+        await again.drop()
         # ... and one that did not is told that events are gone
         gone = Listener(http, f"{base}/streams/t-1", **{"Last-Event-ID": cut_at})
         await gone.start().until(lambda got: bool(got.gaps))
         await gone.drop()
-    assert late.gaps == [] and late.events == []
+    assert late.gaps == [] and late.events == [] and again.gaps == []
+    # the same, asked of the broker directly (the SSE client above may drop early)
+    for _ in range(2):  # and a reader that came and went did not make it forget
+        async with broker.subscribe("t-1", after=reader.ids[-1]) as seen_all:
+            assert seen_all.gap is None  # type: ignore[attr-defined]
+    async with broker.subscribe("t-1", after=cut_at) as behind:
+        assert behind.gap == Gap(after=cut_at, resumed_from=None)  # type: ignore[attr-defined]
     assert gone.gaps == [{"after": cut_at, "resumed_from": None, "missed": None}]
 
 

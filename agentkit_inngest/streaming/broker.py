@@ -248,7 +248,8 @@ class MemoryBroker(Broker):
         made = self._channels[channel] = Channel(channel, window=2 * self.retain)
         self._peak = max(self._peak, len(self._channels))
         self._bytes += made.cost()
-        _, ended = self._tombstones.pop(channel, ("", ()))
+        # kept until the channel is freed again with a newer last event
+        _, ended = self._tombstones.get(channel, ("", ()))
         made.ended.update(dict.fromkeys(ended))
         return made
 
