@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 
+from ._mcp_secrets import header_secrets, public_url, shown_command, stdio_secrets, url_secrets
 from .errors import MCPServerError
 
 if TYPE_CHECKING:
@@ -43,7 +44,11 @@ PERMANENT_HTTP = frozenset({400, 401, 403, 404, 405})
 # -- transports ------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
+# The transports' settings. Their reprs and descriptions show no secret (see
+# _mcp_secrets); ``secrets()`` lists the values to scrub from errors and logs.
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class Stdio:
     command: str
     args: tuple[str, ...]
@@ -63,7 +68,13 @@ class Stdio:
         return stdio_client(params, errlog=_errlog(self.stderr))
 
     def describe(self) -> str:
-        return f"stdio: {' '.join([self.command, *self.args])}"
+        return f"stdio: {shown_command(self.command, self.args)}"
+
+    def secrets(self) -> list[str]:
+        return stdio_secrets(self.args, self.env)
+
+    def __repr__(self) -> str:
+        return f"Stdio({self.describe()})"
 
 
 def _errlog(stderr: IO[str] | int | None) -> Any:
@@ -79,7 +90,7 @@ def _errlog(stderr: IO[str] | int | None) -> Any:
     return sys.stderr
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Http:
     kind: str  # "sse" | "streamable_http"
     url: str
@@ -93,7 +104,13 @@ class Http:
 
     def describe(self) -> str:
         label = "SSE" if self.kind == "sse" else "streamable HTTP"
-        return f"{label}: {self.url.split('?', 1)[0]}"
+        return f"{label}: {public_url(self.url)}"
+
+    def secrets(self) -> list[str]:
+        return url_secrets(self.url) + header_secrets(self.headers)
+
+    def __repr__(self) -> str:
+        return f"Http({self.describe()})"
 
 
 class _HttpTransport:
@@ -155,7 +172,7 @@ async def _streamable_http(url: str, http: httpx2.AsyncClient) -> Any:
         yield streams
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class WebSocket:
     url: str
     headers: tuple[tuple[str, str], ...]
@@ -169,12 +186,24 @@ class WebSocket:
         )
 
     def describe(self) -> str:
-        return f"websocket: {self.url.split('?', 1)[0]}"
+        return f"websocket: {public_url(self.url)}"
+
+    def secrets(self) -> list[str]:
+        return url_secrets(self.url) + header_secrets(self.headers)
+
+    def __repr__(self) -> str:
+        return f"WebSocket({self.describe()})"
 
 
 def describe(transport: TransportFactory) -> str:
     describe = getattr(transport, "describe", None)
     return str(describe()) if callable(describe) else "custom transport"
+
+
+def transport_secrets(transport: TransportFactory) -> list[str]:
+    """The values of a transport's settings to scrub (none for a custom factory)."""
+    secrets = getattr(transport, "secrets", None)
+    return list(secrets()) if callable(secrets) else []
 
 
 # -- connections --------------------------------------------------------------------------
@@ -272,7 +301,8 @@ class Connection:
         except Exception as err:  # noqa: BLE001 - reported by open() or logged below
             self._error = err
             if self.alive:
-                logger.info("connection to MCP server %r ended: %s", self.server.name, _leaf(err))
+                ended = self.server.scrub(str(_leaf(err)))
+                logger.info("connection to MCP server %r ended: %s", self.server.name, ended)
         finally:
             self.alive = False
             self._session = None
@@ -281,10 +311,9 @@ class Connection:
     def _open_error(self) -> MCPServerError:
         name, where = self.server.name, describe(self.server.transport)
         if self._error is None:
-            return MCPServerError(
+            return self.server.error(
                 f"MCP server {name!r} ({where}) did not finish connecting within "
-                f"{self.server.connect_timeout:g} s",
-                server=name,
+                f"{self.server.connect_timeout:g} s"
             )
         leaf = _leaf(self._error)
         reason = _explain(leaf)
@@ -299,9 +328,8 @@ class Connection:
             if status in (401, 403):
                 reason += " (check the headers or auth given to MCPServer)"
             permanent = status in PERMANENT_HTTP
-        return MCPServerError(
+        return self.server.error(
             f"could not connect to MCP server {name!r} ({where}): {reason}",
-            server=name,
             retriable=not permanent,
         )
 
@@ -312,7 +340,7 @@ class Connection:
         session = self._session
         name = self.server.name
         if session is None:
-            raise MCPServerError(f"MCP server {name!r} closed the connection", server=name)
+            raise self.server.error(f"MCP server {name!r} closed the connection")
         records: list[dict[str, Any]] = []
         cursor: str | None = None
         try:
@@ -325,21 +353,22 @@ class Connection:
                     if not cursor:
                         break
         except TimeoutError as err:
-            raise MCPServerError(
-                f"MCP server {name!r} did not list its tools within {time_limit:g} s", server=name
+            raise self.server.error(
+                f"MCP server {name!r} did not list its tools within {time_limit:g} s"
             ) from err
         except MCPError as err:
             if err.code == METHOD_NOT_FOUND:
-                logger.warning("MCP server %r offers no tools (%s)", name, err.message)
+                said = self.server.scrub(str(err.message))
+                logger.warning("MCP server %r offers no tools (%s)", name, said)
                 return []
             if err.code == CONNECTION_CLOSED:
                 self.alive = False
-            raise MCPServerError(
+            # not chained: the server's error may repeat a secret it was given
+            raise self.server.error(
                 f"MCP server {name!r} failed to list its tools: {err.message} "
                 f"(JSON-RPC error {err.code})",
-                server=name,
                 retriable=err.code == CONNECTION_CLOSED,
-            ) from err
+            ) from None
         return records
 
     async def call_tool(

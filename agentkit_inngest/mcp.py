@@ -30,7 +30,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -38,14 +37,23 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 
-from ._mcp_client import CONNECTION_CLOSED, Http, RunEntry, Stdio, WebSocket, describe
+from ._mcp_client import (
+    CONNECTION_CLOSED,
+    Http,
+    RunEntry,
+    Stdio,
+    WebSocket,
+    describe,
+    transport_secrets,
+)
+from ._mcp_results import shape_result
+from ._mcp_secrets import Secrets, install_log_scrubbing
 from .errors import ConfigurationError, MCPServerError
 from .tools import Tool, ToolContext, ToolOutcome
 
 if TYPE_CHECKING:
     import httpx2
     from mcp.client import Transport
-    from mcp_types import CallToolResult, ContentBlock
 
     from .network import NetworkRun
 
@@ -92,8 +100,16 @@ class MCPServer:
             note saying so (``None``: no limit; mind Inngest's 4 MB per step).
         optional: when the server cannot be listed, the agent runs without its tools
             (a warning is logged) instead of failing.
+        secrets: more strings to keep out of errors and logs (see below).
 
     ``None`` for a timeout means no limit.
+
+    Credentials in the settings never show: errors, reprs and logs (this package's, the
+    ``mcp`` SDK's, ``httpx``'s, ``websockets``'...) carry ``[redacted]`` instead of a
+    stdio server's arguments and environment values, an HTTP server's header values,
+    URL user and password, query and key-like path segments. Values under 4
+    characters cannot be redacted; pass what else is secret (a value a custom
+    transport or an ``auth`` uses) in ``secrets``. See docs/mcp.md.
     """
 
     def __init__(
@@ -108,6 +124,7 @@ class MCPServer:
         call_timeout: float | None = 60.0,
         max_result_chars: int | None = 20_000,
         optional: bool = False,
+        secrets: Sequence[str] = (),
     ) -> None:
         if not isinstance(name, str) or not _SERVER_NAME.match(name):
             raise ConfigurationError(
@@ -144,6 +161,21 @@ class MCPServer:
         self.call_timeout = call_timeout
         self.max_result_chars = max_result_chars
         self.optional = optional
+        if isinstance(secrets, str) or not all(isinstance(v, str) for v in secrets):
+            raise ConfigurationError(
+                f"MCP server {name!r}: secrets takes a list of strings, not a "
+                f"{type(secrets).__name__}"
+            )
+        self._secrets = Secrets([*transport_secrets(transport), *secrets])
+        install_log_scrubbing(self._secrets)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the secrets of this server's settings."""
+        return self._secrets.scrub(text)
+
+    def error(self, message: str, *, retriable: bool = True) -> MCPServerError:
+        """An :class:`MCPServerError` about this server, its message scrubbed."""
+        return MCPServerError(self.scrub(message), server=self.name, retriable=retriable)
 
     def __repr__(self) -> str:
         return f"MCPServer(name={self.name!r}, {describe(self.transport)})"
@@ -177,7 +209,7 @@ class MCPServer:
         """
         if isinstance(args, str):
             raise ConfigurationError(
-                f"MCP server {name!r}: args takes a list of strings, not the string {args!r}"
+                f"MCP server {name!r}: args takes a list of strings, not one string"
             )
         transport = Stdio(
             command=command,
@@ -302,8 +334,17 @@ class MCPServer:
 
     async def _fetch_listing(self, entry: RunEntry) -> dict[str, Any]:
         try:
-            connection = await entry.connect()
-            tools = await connection.list_tools(self.list_timeout)
+            try:
+                connection = await entry.connect()
+                tools = await connection.list_tools(self.list_timeout)
+            except MCPServerError:
+                raise
+            except Exception as err:  # noqa: BLE001 - reported, scrubbed, as a server error
+                # whatever the SDK raised may carry a secret (in its text or its chain)
+                raise self.error(
+                    f"MCP server {self.name!r} failed to list its tools: "
+                    f"{type(err).__name__}: {err}"
+                ) from None
         except MCPServerError as err:
             if not self.optional:
                 raise
@@ -379,19 +420,18 @@ class MCPServer:
         self, network: NetworkRun | None, tool: str, arguments: dict[str, Any]
     ) -> ToolOutcome:
         if network is None:
-            return _failure(self.name, tool, "no_run", "the MCP tool was called outside a run")
+            return self._failure(tool, "no_run", "the MCP tool was called outside a run")
         entry = self._entry(network)
         try:
             connection = await entry.connect()
         except MCPServerError as err:
-            return _failure(self.name, tool, "mcp_server_unavailable", f"{err}. It did not run.")
+            return self._failure(tool, "mcp_server_unavailable", f"{err}. It did not run.")
         from mcp.shared.exceptions import MCPError
 
         try:
             result = await connection.call_tool(tool, arguments, self.call_timeout)
         except TimeoutError:
-            return _failure(
-                self.name,
+            return self._failure(
                 tool,
                 "mcp_timeout",
                 f"MCP server {self.name!r} did not answer the call of {tool!r} within "
@@ -401,41 +441,50 @@ class MCPServer:
             code = err.code if isinstance(err, MCPError) else CONNECTION_CLOSED
             if code == CONNECTION_CLOSED:
                 connection.alive = False
-                return _failure(
-                    self.name,
+                return self._failure(
                     tool,
                     "mcp_connection_closed",
                     f"MCP server {self.name!r} closed the connection during the call of "
                     f"{tool!r} (did it stop or crash?); whether the tool ran is unknown",
                 )
             message = err.message if isinstance(err, MCPError) else str(err)
-            return _failure(
-                self.name,
+            return self._failure(
                 tool,
                 "mcp_error",
                 f"MCP server {self.name!r} refused the call of {tool!r}: {message} "
                 f"(JSON-RPC error {code})",
             )
         except RuntimeError as err:  # the SDK's own checks of a result (output schema...)
-            return _failure(
-                self.name,
+            return self._failure(
                 tool,
                 "mcp_invalid_result",
                 f"MCP server {self.name!r} answered the call of {tool!r} with a result "
                 f"that does not fit the tool's declaration: {err}",
             )
-        return shape_result(result, server=self.name, tool=tool, max_chars=self.max_result_chars)
+        except Exception as err:  # noqa: BLE001 - the model is told; the text is scrubbed
+            return self._failure(
+                tool,
+                "mcp_error",
+                f"calling {tool!r} on MCP server {self.name!r} failed: {type(err).__name__}: "
+                f"{err}; whether the tool ran is unknown",
+            )
+        outcome = shape_result(result, server=self.name, tool=tool, max_chars=self.max_result_chars)
+        if outcome.is_error and isinstance(outcome.content, str):
+            # an error the server wrote may repeat a credential it was started with
+            outcome = ToolOutcome(self.scrub(outcome.content), is_error=True)
+        return outcome
+
+    def _failure(self, tool: str, kind: str, message: str) -> ToolOutcome:
+        message = self.scrub(message)
+        logger.warning("%s", message)
+        return ToolOutcome(
+            {"error": kind, "server": self.name, "tool": tool, "message": message},
+            is_error=True,
+        )
 
 
 def _headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((headers or {}).items()))
-
-
-def _failure(server: str, tool: str, kind: str, message: str) -> ToolOutcome:
-    logger.warning("%s", message)
-    return ToolOutcome(
-        {"error": kind, "server": server, "tool": tool, "message": message}, is_error=True
-    )
 
 
 def agent_tool_names(server: str, tools: Sequence[str]) -> dict[str, str]:
@@ -452,93 +501,3 @@ def agent_tool_names(server: str, tools: Sequence[str]) -> dict[str, str]:
         used.add(name)
         names[original] = name
     return names
-
-
-# -- results ------------------------------------------------------------------------------
-
-
-def shape_result(
-    result: CallToolResult, *, server: str, tool: str, max_chars: int | None
-) -> ToolOutcome:
-    """An MCP tool result as the model receives it.
-
-    - an error (``isError``): its text, flagged as a tool error;
-    - structured content: the JSON value itself (with the text too when the text
-      says something else);
-    - otherwise the text of its content blocks; images, audio and binary resources
-      are described, not sent.
-
-    Results longer than ``max_chars`` are cut, with a note saying so.
-    """
-    texts = [_block_text(block) for block in result.content]
-    text = "\n".join(texts)
-    structured = result.structured_content
-    content: Any
-    if result.is_error:
-        content = text or f"The tool {tool!r} failed without saying why."
-    elif structured is not None:
-        if _restates(texts, structured):
-            content = structured
-        else:
-            content = {"text": text, "structured_content": structured}
-    else:
-        content = text
-    return ToolOutcome(_bounded(content, max_chars, server, tool), is_error=result.is_error)
-
-
-def _restates(texts: list[str], structured: Any) -> bool:
-    """Whether the text blocks only repeat the structured content (servers send both)."""
-    if not texts:
-        return True
-    if len(texts) != 1:
-        return False
-    # the SDK wraps a plain return value as {"result": value}
-    wrapped = isinstance(structured, dict) and set(structured) == {"result"}
-    if wrapped and texts[0] == structured["result"]:
-        return True
-    try:
-        parsed = json.loads(texts[0])
-    except ValueError:
-        return False
-    return bool(parsed == structured or (wrapped and parsed == structured["result"]))
-
-
-def _block_text(block: ContentBlock) -> str:
-    kind = block.type
-    if kind == "text":
-        return str(getattr(block, "text", ""))
-    if kind in ("image", "audio"):
-        data = str(getattr(block, "data", ""))
-        return f"[{kind} {getattr(block, 'mime_type', '')}, {_size(data)} bytes, not shown]"
-    if kind == "resource":
-        resource = getattr(block, "resource", None)
-        uri = getattr(resource, "uri", "")
-        body = getattr(resource, "text", None)
-        if body is not None:
-            return f"[resource {uri}]\n{body}"
-        blob = str(getattr(resource, "blob", ""))
-        mime = getattr(resource, "mime_type", None) or "binary"
-        return f"[resource {uri}: {mime}, {_size(blob)} bytes, not shown]"
-    if kind == "resource_link":
-        about = getattr(block, "description", None)
-        link = f"[resource link {getattr(block, 'name', '')}: {getattr(block, 'uri', '')}]"
-        return f"{link} {about}" if about else link
-    return f"[{kind} content, not shown]"
-
-
-def _size(data: str) -> int:
-    """The size of base64 ``data`` once decoded."""
-    return len(data) * 3 // 4 - data[-2:].count("=")
-
-
-def _bounded(content: Any, max_chars: int | None, server: str, tool: str) -> Any:
-    if max_chars is None:
-        return content
-    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-    if len(text) <= max_chars:
-        return content
-    return (
-        f"{text[:max_chars]}\n\n[truncated: the result of {tool!r} (MCP server {server!r}) has "
-        f"{len(text):,} characters; only the first {max_chars:,} are shown. Ask for less, "
-        "for example a narrower query or a smaller page, to see the rest.]"
-    )

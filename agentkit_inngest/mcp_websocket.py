@@ -29,6 +29,8 @@ from mcp.client._transport import TransportStreams
 from mcp.shared.message import SessionMessage
 from mcp_types import jsonrpc_message_adapter
 
+from ._mcp_secrets import public_url
+
 if TYPE_CHECKING:
     from mcp.server import MCPServer, Server
     from starlette.applications import Starlette
@@ -101,8 +103,8 @@ async def websocket_client(
     ) as ws:
         if ws.subprotocol != SUBPROTOCOL:
             raise ConnectionError(
-                f"the websocket server at {url} did not accept the {SUBPROTOCOL!r} subprotocol "
-                f"(it chose {ws.subprotocol!r})"
+                f"the websocket server at {public_url(url)} did not accept the "
+                f"{SUBPROTOCOL!r} subprotocol (it chose {ws.subprotocol!r})"
             )
         read_in, read_out = anyio.create_memory_object_stream[SessionMessage | Exception](0)
         write_in, write_out = anyio.create_memory_object_stream[SessionMessage](0)
@@ -159,7 +161,7 @@ class WebSocketTransport:
         self._context: contextlib.AbstractAsyncContextManager[TransportStreams] | None = None
 
     def __repr__(self) -> str:
-        return f"WebSocketTransport({self.url!r})"
+        return f"WebSocketTransport({public_url(self.url)!r})"  # no credentials
 
     async def __aenter__(self) -> TransportStreams:
         if self._context is not None:

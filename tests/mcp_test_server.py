@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import os
+import sys
 
 import anyio
 import pydantic
@@ -81,6 +82,13 @@ def build(name: str = "calc") -> tuple[MCPServer, collections.Counter[str]]:
         _effect(tag)
         os._exit(1)
 
+    @server.tool(description="Says who the server acts as (and refuses).")
+    def whoami() -> str:
+        # a server that repeats the credentials it was started with in an error
+        argv = sys.argv[1:]
+        token = argv[argv.index("--token") + 1] if "--token" in argv else None
+        raise ToolError(f"token {token} with key {os.environ.get('MCP_API_KEY')} is not allowed")
+
     def tomorrow(city: str) -> str:
         calls["get.tomorrow"] += 1
         return f"rain in {city}"
@@ -91,4 +99,6 @@ def build(name: str = "calc") -> tuple[MCPServer, collections.Counter[str]]:
 
 
 if __name__ == "__main__":
+    if "--fail-at-start" in sys.argv:
+        sys.exit(f"refusing to start with {sys.argv[1:]} and key {os.environ.get('MCP_API_KEY')}")
     build()[0].run()

@@ -167,6 +167,7 @@ async def test_stdio_server_tools_schemas_results_and_errors_reach_the_model() -
         "calc-record",
         "calc-record_then_die",
         "calc-get_tomorrow",  # "get.tomorrow" made acceptable to the providers
+        "calc-whoami",
     }
     # the input schema reaches the model as the server declared it (titles aside)
     listed = {t.name: t.input_schema for t in (await build()[0].list_tools())}
@@ -560,6 +561,7 @@ def test_shape_result_covers_every_content_kind() -> None:
         (lambda: MCPServer.stdio("ok", command="x", include="add"), "include takes a list"),
         (lambda: MCPServer.stdio("ok", command="x", call_timeout=0), "call_timeout must be"),
         (lambda: MCPServer(name="ok", transport="stdio"), "transport must be a callable"),
+        (lambda: MCPServer.stdio("ok", command="x", secrets="s3cr3t"), "secrets takes a list"),
     ],
 )
 def test_bad_settings_are_clear_configuration_errors(build_server: Any, message: str) -> None:
@@ -700,3 +702,91 @@ async def test_an_http_server_stopped_mid_run_gives_clear_tool_errors() -> None:
         "could not connect to MCP server 'gone' (streamable HTTP: http://127.0.0.1:"
     )
     assert second.content["message"].endswith("It did not run.")
+
+
+# -- credentials in the settings -----------------------------------------------------------
+
+
+def test_descriptions_show_the_command_and_address_but_no_credential() -> None:
+    key = "ghp_" + "k3y" * 8
+    stdio = MCPServer.stdio(
+        "files",
+        command="npx",
+        args=["-y", "server.js", "--token", key, f"--api-key={key}", "--port", "8080", key],
+        env={"API_KEY": "abcd", "LOG_LEVEL": "warn", "OTHER": "long-value-1"},
+    )
+    assert repr(stdio) == (
+        "MCPServer(name='files', stdio: npx -y server.js --token *** --api-key=*** --port 8080 ***)"
+    )
+    assert repr(stdio.transport) == (
+        "Stdio(stdio: npx -y server.js --token *** --api-key=*** --port 8080 ***)"
+    )
+    assert stdio.scrub(f"x {key} abcd long-value-1 warn 8080") == (
+        "x [redacted] [redacted] [redacted] warn 8080"
+    )
+    zapier = MCPServer.streamable_http(
+        "zap",
+        url=f"https://me:p%40ss-word@mcp.example.com:8443/api/{key}/mcp?key=v4lue&x=1#frag",
+        headers={"Authorization": "Bearer tok3n", "X-Trace": "short"},
+    )
+    assert repr(zapier) == (
+        "MCPServer(name='zap', streamable HTTP: https://mcp.example.com:8443/api/***/mcp)"
+    )
+    basic = base64.b64encode(b"me:p@ss-word").decode()
+    leaked = f"me:p%40ss-word p@ss-word {basic} key=v4lue {key} Bearer tok3n frag"
+    assert zapier.scrub(leaked) == (
+        "[redacted] [redacted] [redacted] key=[redacted] [redacted] [redacted] frag"
+    )
+    assert zapier.scrub("the token tok3n, the trace short") == (
+        "the token [redacted], the trace short"
+    )
+    ws = MCPServer.websocket("w", url="ws://[::1]:9/ws?token=abc")
+    assert repr(ws.transport) == "WebSocket(websocket: ws://[::1]:9/ws)"
+    assert repr(WebSocketTransport("ws://u:pw@127.0.0.1/ws?t=secret-val")) == (
+        "WebSocketTransport('ws://127.0.0.1/ws')"
+    )
+
+
+async def test_a_custom_transport_error_names_the_server_without_the_marked_secrets() -> None:
+    secret = "pin-42"  # too short to be found on its own: marked by the user
+
+    @contextlib.asynccontextmanager
+    async def refuses() -> AsyncIterator[Any]:
+        raise PermissionError(f"login with {secret} refused")
+        yield  # pragma: no cover
+
+    source = MCPServer(name="vault", transport=refuses, secrets=[secret])
+    model = ScriptedModel(["never"])
+    agent = create_agent(name="A", model=model, mcp_servers=[source])
+    with pytest.raises(MCPServerError) as caught:
+        await agent.run("go", runner=InlineRunner(max_attempts=1))
+    assert str(caught.value) == (
+        "could not connect to MCP server 'vault' (custom transport): "
+        "PermissionError: login with [redacted] refused"
+    )
+    assert caught.value.__cause__ is None and not caught.value.retriable
+
+
+def test_log_records_that_mention_a_secret_are_rewritten_tracebacks_included(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    token = "tok-" + "9" * 12
+    server = MCPServer.streamable_http("s", url="http://127.0.0.1:9/mcp", headers={"X-Key": token})
+    sdk = logging.getLogger("mcp.client.streamable_http")
+    with caplog.at_level(logging.DEBUG):
+        sdk.debug("Connecting with %s", token)
+        try:
+            raise ConnectionError(f"refused {token}")
+        except ConnectionError:
+            sdk.exception("Error in post_writer")
+        sdk.debug("nothing secret %d", 1)
+        logging.getLogger("httpcore2.http11").debug("headers %r", [(b"x-key", token)])
+    text = caplog.text
+    assert token not in text
+    assert "Connecting with [redacted]" in text
+    assert "ConnectionError: refused [redacted]" in text  # the traceback, scrubbed
+    assert "nothing secret 1" in text
+    assert [r.exc_info for r in caplog.records if r.exc_text] == [None]
+    del server

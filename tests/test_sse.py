@@ -31,6 +31,7 @@ class Listener:
     def __init__(self, http: httpx.AsyncClient, url: str, **headers: str) -> None:
         self.http, self.url, self.headers = http, url, headers
         self.ready: list[dict[str, Any]] = []
+        self.gaps: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.ids: list[str] = []
         self.comments: list[str] = []
@@ -72,6 +73,9 @@ class Listener:
         payload = json.loads(data)
         if fields.get("event") == "ready":
             self.ready.append(payload)
+        elif fields.get("event") == "gap":
+            assert "id" not in fields  # a browser keeps its Last-Event-ID
+            self.gaps.append(payload)
         else:
             assert fields["event"] == payload["type"]
             assert fields["id"] == f"{payload['run_id']}:{payload['seq']}"
@@ -239,11 +243,13 @@ async def test_last_event_id_resumes_after_that_event_across_runs_of_a_thread() 
     for event in first_run + second_run:
         await broker.publish("c", event)
     async with sse_app(broker) as base, httpx.AsyncClient(timeout=WAIT) as http:
+        gaps: list[dict[str, Any]] = []
 
         async def resume(**headers: str) -> list[str]:
             listener = await Listener(http, f"{base}/streams/c", **headers).start().is_ready()
             await listener.until(lambda got: bool(got.ids) and got.ids[-1] == "run-b:12")
             await listener.drop()
+            gaps.extend(listener.gaps)
             return listener.ids
 
         # the browser's reconnect: everything after run-a's 12th event, run-b whole
@@ -254,13 +260,16 @@ async def test_last_event_id_resumes_after_that_event_across_runs_of_a_thread() 
             "run-b:12",
         ]
         assert await resume(**{"Last-Event-ID": "run-b:10"}) == ["run-b:11", "run-b:12"]
+        assert gaps == []  # nothing was missed
         # ?after= does the same and wins over the header
         after = Listener(http, f"{base}/streams/c?after=run-b:11", **{"Last-Event-ID": "x:1"})
         after.start()
         await after.until(lambda got: got.ids == ["run-b:12"])
         await after.drop()
-        # an id the broker no longer retains: all it has (the client drops what it saw)
+        # an id the broker no longer retains: all it has (the client drops what it saw),
+        # after a message saying that events may be missing
         assert len(await resume(**{"Last-Event-ID": "run-gone:3"})) == 7
+        assert gaps == [{"after": "run-gone:3", "resumed_from": "run-a:10", "missed": None}]
     await asyncio.wait_for(broker.wait_for_no_subscribers(), WAIT)
 
 

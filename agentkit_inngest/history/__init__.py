@@ -27,7 +27,6 @@ would eventually make every run on it fail.
 
 from __future__ import annotations
 
-import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +34,6 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import InputError
 from ..messages import (
-    HistoryAdapter,
     Message,
     TextMessage,
     ToolCallMessage,
@@ -43,6 +41,7 @@ from ..messages import (
     dump_history,
     load_history,
 )
+from ._encoding import check_key, decode_texts, encode_rows, json_text
 
 if TYPE_CHECKING:
     from ..network import NetworkRun
@@ -58,6 +57,7 @@ __all__ = [
     "encode_messages",
     "last_messages",
     "last_turns",
+    "metadata_json",
     "token_budget",
 ]
 
@@ -183,34 +183,35 @@ def check_limit(limit: int | None, *, name: str = "limit") -> int | None:
 
 
 def check_thread_id(thread_id: object) -> str:
-    """Validate a thread id (for store authors)."""
+    """Validate a thread id (for store authors): a non-empty string of at most 256
+    characters, without NUL or lone surrogates (no database can key by those alike)."""
     if not isinstance(thread_id, str) or not thread_id or len(thread_id) > 256:
         raise InputError(
             f"a thread id must be a non-empty string of at most 256 characters, got {thread_id!r}"
         )
-    return thread_id
+    return check_key(thread_id, "a thread id")
 
 
 def encode_messages(messages: Sequence[StoredMessage]) -> list[tuple[str, str, str | None]]:
     """``(message_id, message JSON, agent_name)`` rows for a database, one per distinct
-    ``message_id`` (the first wins), in order (for store authors)."""
-    dumped = dump_history([message for _, message, _ in messages])
-    rows: list[tuple[str, str, str | None]] = []
-    seen: set[str] = set()
-    for (message_id, _, agent_name), data in zip(messages, dumped, strict=True):
-        if not isinstance(message_id, str) or not message_id:
-            raise InputError(f"a message id must be a non-empty string, got {message_id!r}")
-        if message_id in seen:
-            continue
-        seen.add(message_id)
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        rows.append((message_id, text, agent_name))
-    return rows
+    ``message_id`` (the first wins), in order (for store authors).
+
+    A message PostgreSQL's ``jsonb`` could not hold as it is (NUL, lone surrogates,
+    floats it would turn into integers) is kept as its JSON text in an envelope that
+    :func:`decode_messages` opens; ids with NUL or lone surrogates and content JSON
+    cannot express are refused with :class:`~agentkit_inngest.errors.InputError`
+    (see docs/history.md)."""
+    return encode_rows(messages)
 
 
 def decode_messages(texts: Sequence[str]) -> list[Message]:
     """Messages from the JSON texts :func:`encode_messages` made (for store authors)."""
-    return HistoryAdapter.validate_json("[" + ",".join(texts) + "]")
+    return decode_texts(texts)
+
+
+def metadata_json(metadata: Mapping[str, Any]) -> str:
+    """A thread's metadata as the JSON text a database keeps (for store authors)."""
+    return json_text(dict(metadata), "thread metadata must be JSON-serializable")
 
 
 # -- context windows -------------------------------------------------------------------

@@ -20,7 +20,6 @@ each other. Message ids already stored are skipped, so an append that runs again
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ from . import (
     check_thread_id,
     decode_messages,
     encode_messages,
+    metadata_json,
 )
 
 __all__ = ["PostgresStore"]
@@ -86,6 +86,9 @@ ON CONFLICT (thread_id, message_id) DO NOTHING
 # unknown database or schema, missing privileges
 _SETUP_STATES = ("28", "3D000", "3F000", "42501")
 
+
+# SQLSTATE class 22, data exceptions: the same data fails the same way every time
+_DATA_STATES = ("22",)
 
 _DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
@@ -207,6 +210,9 @@ class PostgresStore(HistoryStore):
     def _classify(self, err: Exception, what: str) -> Exception:
         where = _redacted(self.dsn)
         state = str(getattr(err, "sqlstate", "") or "")
+        if state.startswith(_DATA_STATES):
+            # the data itself is refused (encode_messages keeps such values out)
+            return InputError(f"PostgreSQL history store refused the data to {what}: {err}")
         if isinstance(err, (ValueError, asyncpg.InterfaceError)) or state.startswith(_SETUP_STATES):
             return ConfigurationError(
                 f"PostgreSQL history store cannot {what} at {where}: {err}. Check the DSN "
@@ -231,17 +237,14 @@ class PostgresStore(HistoryStore):
 
     async def create_thread(self, thread_id: str, *, metadata: Mapping[str, Any]) -> None:
         check_thread_id(thread_id)
-        try:
-            metadata_json = json.dumps(dict(metadata), ensure_ascii=False)
-        except (TypeError, ValueError) as err:
-            raise InputError(f"thread metadata must be JSON-serializable: {err}") from err
+        metadata_text = metadata_json(metadata)
 
         async def create(connection: asyncpg.Connection) -> None:
             await connection.execute(
                 "INSERT INTO agentkit_threads (thread_id, metadata) VALUES ($1, $2::jsonb) "
                 "ON CONFLICT (thread_id) DO NOTHING",
                 thread_id,
-                metadata_json,
+                metadata_text,
             )
 
         await self._run(f"create thread {thread_id!r}", create)

@@ -20,7 +20,6 @@ take the same number, and a message id already stored is skipped.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
 import threading
@@ -38,6 +37,7 @@ from . import (
     check_thread_id,
     decode_messages,
     encode_messages,
+    metadata_json,
 )
 
 __all__ = ["SQLiteStore"]
@@ -131,6 +131,8 @@ class SQLiteStore(HistoryStore):
             return work(self._connection)
         except sqlite3.Error as err:
             raise self._classify(err, what) from err
+        except UnicodeEncodeError as err:  # encode_messages keeps such text out
+            raise InputError(f"SQLite history store cannot {what}: {err}") from None
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -193,16 +195,13 @@ class SQLiteStore(HistoryStore):
 
     async def create_thread(self, thread_id: str, *, metadata: Mapping[str, Any]) -> None:
         check_thread_id(thread_id)
-        try:
-            metadata_json = json.dumps(dict(metadata), ensure_ascii=False)
-        except (TypeError, ValueError) as err:
-            raise InputError(f"thread metadata must be JSON-serializable: {err}") from err
+        metadata_text = metadata_json(metadata)
 
         def create(connection: sqlite3.Connection) -> None:
             connection.execute(
                 "INSERT INTO agentkit_threads (thread_id, metadata) VALUES (?, ?) "
                 "ON CONFLICT (thread_id) DO NOTHING",
-                (thread_id, metadata_json),
+                (thread_id, metadata_text),
             )
 
         await self._call(f"create thread {thread_id!r}", create)

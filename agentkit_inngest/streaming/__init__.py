@@ -1,6 +1,6 @@
 """Streaming a run's progress: typed events, publishers, brokers, an SSE endpoint."""
 
-from .broker import Broker, MemoryBroker
+from .broker import Broker, Gap, MemoryBroker
 from .events import EVENT_TYPES, EventType, StreamEvent
 from .publishers import (
     BrokerPublisher,
@@ -18,6 +18,7 @@ __all__ = [
     "CallbackPublisher",
     "EventType",
     "FanOut",
+    "Gap",
     "MemoryBroker",
     "Publisher",
     "RealtimePublisher",

@@ -6,13 +6,18 @@ each stream event is sent as ``id: <run_id>:<seq>``, ``event: <type>``,
 ``data: <event JSON>``. A client that reconnects with ``Last-Event-ID`` (browsers'
 ``EventSource`` does it on its own) resumes after that event from the events the
 broker retained; ``?after=<run_id>:<seq>`` does the same explicitly.
+When the broker no longer holds every event after that one, an ``event: gap``
+message (``data: {"after", "resumed_from", "missed"}``, no ``id``) comes right
+after ``ready``: the client missed events and should reload what it shows.
 ``?until=done`` closes the stream after ``run.completed`` or ``run.failed``
 (handy for scripts). Keep-alive comments are sent every ``ping`` seconds; a
-disconnected client's subscription is released.
+disconnected client's subscription is released. A channel name longer than 256
+characters is a ``414``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -20,7 +25,7 @@ import fastapi
 from sse_starlette.event import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
 
-from .broker import Broker, parse_event_id
+from .broker import MAX_CHANNEL_LENGTH, Broker, Gap, parse_event_id
 
 __all__ = ["stream_router"]
 
@@ -45,6 +50,10 @@ def stream_router(
         after: str | None = None,
         until: str | None = None,
     ) -> EventSourceResponse:
+        if len(channel) > MAX_CHANNEL_LENGTH:
+            raise fastapi.HTTPException(
+                414, f"channel: at most {MAX_CHANNEL_LENGTH} characters, got {len(channel):,}"
+            )
         if authorize is not None:
             await authorize(request, channel)
         resume = after if after is not None else request.headers.get("last-event-id") or None
@@ -60,6 +69,9 @@ def stream_router(
         async def events() -> AsyncIterator[ServerSentEvent]:
             async with broker.subscribe(channel, after=resume) as subscription:
                 yield ServerSentEvent(data=json.dumps({"channel": channel}), event="ready")
+                gap = getattr(subscription, "gap", None)
+                if isinstance(gap, Gap):
+                    yield ServerSentEvent(data=json.dumps(dataclasses.asdict(gap)), event="gap")
                 async for event in subscription:
                     yield ServerSentEvent(
                         data=event.model_dump_json(), event=event.type, id=event.id
