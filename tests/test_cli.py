@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -594,3 +595,112 @@ def test_markdown_split_never_cuts_inside_a_code_block(text: str, cut: int) -> N
     from agentkit_inngest.cli.chat import markdown_split
 
     assert markdown_split(text) == cut
+
+
+# -- in process, on a terminal console (the pty tests run the same code in a subprocess) ---
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The CLI's console drawing to a string as if to a 100-column terminal."""
+    import io
+
+    from rich.console import Console
+
+    import agentkit_inngest.cli as cli
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, height=30, color_system=None)
+    monkeypatch.setattr(cli, "out", console)
+    return screen
+
+
+def test_run_on_a_terminal_draws_a_live_region_and_asks_between_drawings(
+    offline: None, terminal: Any
+) -> None:
+    ticket = "Ticket T-1001 from Acme (critical priority): dashboards are down"
+    reply = '{"ticketId": "T-1001", "answer": "typed reply"}\n'
+    args = ["run", "examples.support_agent:support_network", ticket, "--ask"]
+    result = invoke(*args, input=f"nope\n{reply}")
+    assert result.exit_code == 0, result.output
+    drawn = terminal.getvalue()
+    asked = drawn.index("Reply data as a JSON object")
+    # the live region showed the running call before the question, and was erased
+    assert re.search(r"[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Technical Support#1 +(running|waiting)", drawn[:asked])
+    assert "\x1b[2K" in drawn[:asked]  # erase-line: the region is removed, not left behind
+    assert "not JSON: Expecting value" in drawn
+    summary = drawn.rindex("✓ Technical Support#1")
+    assert summary > asked and "Workaround: typed reply" in drawn[summary:]
+
+
+def test_chat_in_process(offline: None, tmp_path: Path, terminal: Any) -> None:
+    (tmp_path / "ears.py").write_text(
+        textwrap.dedent(
+            """
+            from agentkit_inngest import TextMessage, create_agent, create_network
+            from agentkit_inngest import route_in_order
+            from agentkit_inngest.testing import FunctionModel
+
+            def listen(call):
+                heard = [m.content for m in call.messages
+                         if isinstance(m, TextMessage) and m.role == "user"]
+                if heard[-1] == "fail":
+                    raise RuntimeError("the model broke")
+                code = "```\\ncode\\n```"
+                return f"I have **heard {len(heard)}** message(s).\\n\\n{code}\\n\\nBye."
+
+            listener = create_agent(name="Listener", model=FunctionModel(listen))
+            network = create_network(
+                name="Ears", agents=[listener], router=route_in_order(listener)
+            )
+            """
+        )
+    )
+    db = tmp_path / "c.db"
+    typed = "Hello\n\nAgain\n/state\nfail\n/help\n/new\nOnce more\n/quit\n"
+    args = ["chat", "ears:network", "--db", str(db), "--app-dir", str(tmp_path), "--traceback"]
+    result = invoke(*args, input=typed)
+    assert result.exit_code == 0, result.output
+    drawn = terminal.getvalue()
+    assert "I have heard 1 message(s)." in drawn and "I have heard 2 message(s)." in drawn
+    assert ": 4 message(s)\nkept in SQLiteStore(" in drawn
+    assert "✗ the turn failed" in drawn and "RuntimeError: the model broke" in drawn
+    assert "unknown command /help" in drawn and "new conversation: thread" in drawn
+    assert drawn.count("I have heard 1 message(s).") == 2  # after /new: a fresh thread
+    assert "continue with: agentkit-inngest chat ears:network --thread" in drawn
+
+
+def test_chat_answers_waits_and_uses_a_network_s_own_store(
+    offline: None, tmp_path: Path, terminal: Any
+) -> None:
+    (tmp_path / "own.py").write_text(
+        textwrap.dedent(
+            """
+            from agentkit_inngest import create_agent, create_network, route_in_order
+            from agentkit_inngest.history.memory import MemoryStore
+            from agentkit_inngest.testing import FunctionModel
+
+            store = MemoryStore()
+            agent = create_agent(name="A", model=FunctionModel(lambda call: "fine"))
+            network = create_network(
+                name="Own", agents=[agent], router=route_in_order(agent), history=store
+            )
+            """
+        )
+    )
+    result = invoke(
+        "chat", "own:network", "--db", "x.db", "--app-dir", str(tmp_path), input="hi\n/state\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "--db is not used" in result.stderr
+    assert ": 2 message(s)\nkept in MemoryStore\n" in terminal.getvalue()
+    assert not (tmp_path / "x.db").exists()
+
+    ticket = "Ticket T-1001 from Acme (critical priority): dashboards are down"
+    reply = '{"ticketId": "T-1001", "answer": "Roll back"}'
+    args = ["chat", "examples.support_agent:support_network", "--db", str(tmp_path / "s.db")]
+    result = invoke(*args, input=f"{ticket}\n{reply}\n")
+    assert result.exit_code == 0, result.output
+    drawn = terminal.getvalue()
+    assert "waits for app/support.ticket.developer-response" in drawn
+    assert "Workaround: Roll back" in drawn and "✓ ask_developer(question=" in drawn

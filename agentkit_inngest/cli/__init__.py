@@ -297,7 +297,7 @@ def chat(
 ) -> None:
     """Talk to a network (or agent) turn after turn, on one conversation thread."""
     from ..history.sqlite import SQLiteStore
-    from .chat import HELP, ChatSession
+    from .chat import HELP, ChatSession, store_name
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401 - line editing and history at the prompt
@@ -322,7 +322,7 @@ def chat(
         earlier = len(loop.run_until_complete(store.load(session.thread_id)))
         out.print(
             f"[bold]{target_obj.name}[/] · thread {session.thread_id} "
-            f"({earlier} earlier message(s), kept in {store!r})",
+            f"({earlier} earlier message(s), kept in {store_name(store)})",
             highlight=False,
         )
         out.print(f"[dim]{HELP}[/]", highlight=False)

@@ -43,9 +43,15 @@ from .shared import (
     state_changes_table,
 )
 
-__all__ = ["ChatSession", "markdown_split"]
+__all__ = ["ChatSession", "markdown_split", "store_name"]
 
 HELP = "/new starts a new conversation, /state shows the state, /quit (or Ctrl-D) leaves"
+
+
+def store_name(store: HistoryStore) -> str:
+    """``SQLiteStore('chat.db')``, or the store's class name."""
+    path = getattr(store, "path", None)
+    return f"{type(store).__name__}({path!r})" if path else type(store).__name__
 
 
 def markdown_split(text: str) -> int:
@@ -228,9 +234,8 @@ class ChatSession:
     async def show_state(self) -> None:
         """Print the thread's id and size and the last turn's state."""
         count = len(await self.store.load(self.thread_id))
-        self.console.print(
-            Text(f"thread {self.thread_id}: {count} message(s) in {self.store!r}", "bold")
-        )
+        self.console.print(Text(f"thread {self.thread_id}: {count} message(s)", "bold"))
+        self.console.print(Text(f"kept in {store_name(self.store)}", "dim"))
         snapshot = self.state.snapshot()
         self.console.print_json(json.dumps(snapshot, ensure_ascii=False, default=str))
 

@@ -71,6 +71,8 @@ class RunView:
         """Apply a stream event (the view is the run's publisher)."""
         with self._lock:
             self.progress.apply(event)
+        if event.type != "text.delta":  # text is drawn by the region's own refreshes
+            self._live.refresh()
 
     def waiting(self, wait: EventWait) -> ToolView | None:
         with self._lock:

@@ -84,7 +84,12 @@ class LiveRegion:
                 redirect_stdout=False,
                 redirect_stderr=False,
             )
-            self._live.start()
+            self._live.start(refresh=True)
+
+    def refresh(self) -> None:
+        """Draw now (the region also redraws itself ten times a second)."""
+        if self._live is not None:
+            self._live.refresh()
 
     def stop(self) -> None:
         live, self._live = self._live, None
