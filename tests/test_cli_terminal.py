@@ -137,7 +137,9 @@ GATED = """
             sink = on_text
 
             async def gated(piece):
-                if piece.startswith("SECOND") and os.environ.get("GATE"):
+                if piece.startswith("SECOND") and os.environ.get("GATE") == "forever":
+                    await asyncio.Event().wait()
+                elif piece.startswith("SECOND") and os.environ.get("GATE"):
                     await asyncio.to_thread(lambda: open(os.environ["GATE"]).read())
                 await sink(piece)
 
@@ -366,3 +368,19 @@ def test_cli_code_uses_no_private_member_of_other_objects() -> None:
             ):
                 found.append(f"{path.name}:{node.lineno} .{node.attr}")
     assert found == []
+
+
+def test_chat_ctrl_c_stops_the_turn_and_the_session_goes_on(project: Path) -> None:
+    write(project, "gated.py", GATED)
+    # the model waits until the turn is stopped
+    db = str(project / "g.db")
+    term = Terminal("chat", "gated:network", "--db", db, cwd=project, env={"GATE": "forever"})
+    term.wait_for(r"you>")
+    term.send("Write.")
+    term.wait_for(r"Half of the answer is here\.")
+    term.child.sendintr()
+    term.wait_for(r"\(interrupted\)")
+    term.send("/state")
+    term.wait_for(r"thread [0-9a-f]{32}: 1 message\(s\)")  # the question, no answer
+    term.send("/quit")
+    assert term.finish() == 0
