@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -704,3 +706,48 @@ def test_chat_answers_waits_and_uses_a_network_s_own_store(
     drawn = terminal.getvalue()
     assert "waits for app/support.ticket.developer-response" in drawn
     assert "Workaround: Roll back" in drawn and "✓ ask_developer(question=" in drawn
+
+
+# hostile --state values: JSON of odd values, text that is not JSON, deep nesting
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=st.characters(codec=None), max_size=12),  # lone surrogates, NUL
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=8,
+)
+_STATES = st.one_of(
+    _VALUES.map(json.dumps),
+    st.dictionaries(
+        st.sampled_from(["data", "kv", "results", "messages", "thread_id", "dat"]), _VALUES
+    ).map(json.dumps),
+    st.dictionaries(st.sampled_from(["dba_agent_answer", "other", "\x00"]), _VALUES).map(
+        lambda data: json.dumps({"data": data})
+    ),
+    st.text(max_size=30),
+    st.integers(min_value=1, max_value=200_000).map(lambda depth: "[" * depth + "]" * depth),
+    st.integers(min_value=1, max_value=200_000).map(lambda depth: '{"data":' * depth),
+)
+
+
+@settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(value=_STATES)
+def test_any_state_value_is_run_or_refused_with_a_clear_error(offline: None, value: str) -> None:
+    result = invoke("run", "examples.quick_start:network", "scale?", "--state", value, "--json")
+    assert result.exception is None or isinstance(result.exception, SystemExit), value
+    assert result.exit_code in (0, 1), value
+    if result.exit_code == 1:
+        assert result.stderr.startswith("error: --state"), (value, result.stderr)
+        assert result.stdout == ""
+    assert "Traceback" not in result.output

@@ -345,7 +345,7 @@ def test_chat_answers_a_human_in_the_loop_wait_inline(project: Path) -> None:
     term.wait_for(r"waits for app/support\.ticket\.developer-response")
     term.wait_for(r"Reply data as a JSON object")
     term.send("not json")
-    term.wait_for(r"not JSON: Expecting value; try again")
+    term.wait_for(r"not JSON: Expecting value at line 1, column 1; try again")
     term.send('{"ticketId": "T-1001", "answer": "Roll back to 2.4.1"}')
     term.wait_for(r"Workaround: Roll back to 2\.4\.1")
     term.wait_for(r"✓ ask_developer\(question=")

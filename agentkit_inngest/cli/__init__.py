@@ -36,7 +36,7 @@ from .execute import agent_names, run_target
 from .live import RunView
 from .loading import LoadError, load_object
 from .progress import RunProgress
-from .shared import unknown_state_fields
+from .shared import read_json, unknown_state_fields
 
 __all__ = ["app", "main"]
 
@@ -61,11 +61,10 @@ def _fail(message: str, *, code: int = 1) -> typer.Exit:
 
 def _json_object(value: str, *, option: str, example: str) -> dict[str, Any]:
     try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as error:
+        parsed = read_json(value)
+    except ValueError as error:
         raise _fail(
-            f"{option} is not valid JSON ({error.msg} at line {error.lineno}, column "
-            f"{error.colno}); write e.g. {option} '{example}'"
+            f"{option} is not valid JSON ({error}); write e.g. {option} '{example}'"
         ) from error
     if not isinstance(parsed, dict):
         raise _fail(

@@ -23,6 +23,7 @@ from .progress import ToolView
 
 __all__ = [
     "LiveRegion",
+    "read_json",
     "Tail",
     "spinner_frame",
     "ask_reply",
@@ -39,6 +40,17 @@ def short(value: Any, limit: int = 70) -> str:
     shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     shown = " ".join(shown.split())
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def read_json(text: str) -> Any:
+    """``json.loads``, raising :class:`ValueError` with what is wrong, also for values
+    nested too deeply for the parser (which raises :class:`RecursionError`)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{error.msg} at line {error.lineno}, column {error.colno}") from error
+    except RecursionError as error:
+        raise ValueError("nested too deeply") from error
 
 
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -202,9 +214,9 @@ async def ask_reply(
             console.print(Text("  no reply: the wait times out", style="yellow"))
             return None
         try:
-            data = json.loads(typed)
-        except json.JSONDecodeError as error:
-            console.print(Text(f"  not JSON: {error.msg}; try again", style="red"))
+            data = read_json(typed)
+        except ValueError as error:
+            console.print(Text(f"  not JSON: {error}; try again", style="red"))
             continue
         if isinstance(data, dict):
             return {"name": wait.event, "data": data}
