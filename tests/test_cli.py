@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -67,8 +70,11 @@ def test_run_shows_agents_tools_state_and_usage(offline: None) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Database administrator#1" in out and "Database Security Expert#1" in out
-    assert out.count("save_answer") == 2 and "finished" in out
-    assert '"dba_agent_answer": "Put PgBouncer in front of Postgres' in out
+    assert out.count("save_answer") == 2 and out.count(" done ") == 2
+    # the agents answered with tools: the answer is what they changed in the state
+    assert "State changes" in out
+    assert "data.dba_agent_answer       Put PgBouncer in front of Postgres" in out
+    assert "data.security_agent_answer  Use row-level security" in out
     assert "Tokens: 20 in, 10 out, 30 total" in out
 
 
@@ -119,7 +125,7 @@ def test_run_answers_event_waits_with_replies(offline: None) -> None:
         '{"ticketId": "T-1001", "answer": "Roll back to 2.4.1"}',
     )
     assert result.exit_code == 0, result.output
-    assert "waiting for app/support.ticket.developer-response" in result.output
+    assert "wait waits for app/support.ticket.developer-response" in result.output
     assert 'reply {"ticketId": "T-1001", "answer": "Roll back to 2.4.1"}' in result.output
     assert "Workaround: Roll back to 2.4.1" in result.output
     assert "Supervisor#1 (router)" in result.output
@@ -174,47 +180,9 @@ def test_run_shows_steps_of_step_orchestrating_tools(
     monkeypatch.chdir(tmp_path)
     result = invoke("run", "chores:network", "do the chores")
     assert result.exit_code == 0, result.output
-    assert "Worker#1/tool/chores/nap: sleeping 0:00:00.001000" in result.output
     assert "not sent (plain-Python run): ['app/chores.done']" in result.output
-    assert "Worker#1/tool/chores/notify: sent app/chores.done" in result.output
-    assert "all done" in result.output
+    assert "✓ chores ok" in result.output and "→ all done" in result.output
     assert "Chores finished." in result.output
-
-
-async def test_the_observing_runner_reports_any_step() -> None:
-    from agentkit_inngest import InlineRunner, ModelRequest, State, TextMessage
-    from agentkit_inngest.cli.live import ObservingRunner, RunObserver
-    from agentkit_inngest.testing import FunctionModel
-
-    async def child(invocation: Any) -> dict[str, Any]:
-        return {"echo": dict(invocation.data)}
-
-    changes: list[int] = []
-    observer = RunObserver(state=State(), agents=["A"], on_change=lambda: changes.append(1))
-    runner = ObservingRunner(InlineRunner(on_invoke=child), observer)
-    model = FunctionModel(lambda call: "summary text")
-    body = model.build_body(ModelRequest(messages=[TextMessage(role="user", content="hi")]))
-
-    async def load() -> dict[str, int]:
-        return {"rows": 2}
-
-    assert await runner.run("load-rows", load) == {"rows": 2}
-    raw = await runner.infer("summarize", model, body)
-    assert raw["output"][0]["content"] == "summary text"
-    assert await runner.invoke("call-child", function_id="child", data={"x": 1}) == {
-        "echo": {"x": 1}
-    }
-    observer.inferred("A#1/infer", model, {"output": "not a list"})  # unreadable: ignored
-    assert runner.run_id == runner.inner.run_id and not runner.durable
-    assert observer.notes == [
-        "load-rows: running",
-        'load-rows: {"rows": 2}',
-        "summarize: inferring",
-        "summarize: 15 tokens",
-        "call-child: invoking child",
-        'call-child: {"echo": {"x": 1}}',
-    ]
-    assert observer.usage.total_tokens == 15 and len(changes) >= 6
 
 
 def test_run_with_a_runner_factory(offline: None) -> None:
@@ -226,7 +194,7 @@ def test_run_with_a_runner_factory(offline: None) -> None:
 
     result = invoke("run", target, "pgvector", "--runner", "examples.multi_step_tool:inline_runner")
     assert result.exit_code == 0, result.output
-    assert "invoking research-web-tool" in result.output
+    assert "✓ research_web ok" in result.output
     assert "pgvector adds a vector type" in result.output
 
     result = invoke("run", target, "x", "--runner", "examples.multi_step_tool:pick_models")
@@ -278,11 +246,14 @@ def test_run_reports_import_and_run_failures(
     )
     monkeypatch.chdir(tmp_path)
     result = invoke("run", "broken:network", "x")
-    assert "importing 'broken' failed: RuntimeError: boom at import" in result.stderr
-    result = invoke("run", "needs_dep:network", "x")
-    assert "importing 'needs_dep' failed: No module named 'not_installed_anywhere'" in (
+    assert "importing 'broken' failed (broken.py, line 1): RuntimeError: boom at import" in (
         result.stderr
     )
+    result = invoke("run", "needs_dep:network", "x")
+    assert (
+        "importing 'needs_dep' failed (needs_dep.py, line 1): "
+        "No module named 'not_installed_anywhere'"
+    ) in result.stderr
     result = invoke("run", "failing:network", "x", "--app-dir", str(tmp_path))
     assert result.exit_code == 1
     assert "the run failed: the provider rejected the key" in result.stderr
@@ -555,3 +526,228 @@ async def _read_until(stream: asyncio.StreamReader | None, marker: str) -> str:
             raise AssertionError(f"the process ended before printing {marker!r}:\n{seen}")
         seen += line.decode()
     return seen
+
+
+# -- the view's pieces -----------------------------------------------------------------------
+
+
+def _event(kind: str, seq: int, *, attempt: int = 0, agent: str = "W", **data: Any) -> Any:
+    from agentkit_inngest.streaming import StreamEvent
+
+    return StreamEvent(
+        type=kind, seq=seq, run_id="r", channel="c", agent=agent, attempt=attempt, data=data
+    )
+
+
+def test_progress_keeps_a_retried_inference_s_latest_text_and_marks_failures() -> None:
+    from agentkit_inngest.cli.progress import RunProgress
+
+    ticks = iter(range(100))
+    progress = RunProgress(agents=["W"], clock=lambda: float(next(ticks)))
+    for event in [
+        _event("agent.started", 1, call="W#1"),
+        _event("text.delta", 2, call="W#1", step="W#1/infer", delta="first try "),
+        _event("text.delta", 3, attempt=1, call="W#1", step="W#1/infer", delta="Second "),
+        _event("text.delta", 4, call="W#1", step="W#1/infer", delta="late piece of try 0"),
+        _event("text.delta", 5, attempt=1, call="W#1", step="W#1/infer", delta="try."),
+        _event("tool.call", 6, call="W#1", id="t1", name="save", arguments={"x": 1}),
+        _event("tool.call", 7, call="W#1", id="t2", name="wait", arguments={}),
+        _event("tool.result", 8, call="W#1", id="t1", name="save", content="ok", is_error=False),
+        _event("agent.started", 9, agent="Router", call="Router#1"),
+        _event("run.failed", 10, agent=None, error="boom"),
+    ]:
+        progress.apply(event)
+    call = progress.calls["W#1"]
+    assert call.text == "Second try."
+    assert (call.status, progress.status, progress.error) == ("failed", "failed", "boom")
+    assert [(t.name, t.status, t.result) for t in call.tools] == [
+        ("save", "ok", "ok"),
+        ("wait", "failed", ""),
+    ]
+    assert progress.calls["Router#1"].router and progress.calls["Router#1"].status == "failed"
+    assert progress.elapsed(call.started, call.ended) > 0
+
+
+def test_state_changes_name_each_changed_field() -> None:
+    from agentkit_inngest.cli.shared import state_changes
+
+    before = {"data": {"a": None, "n": {"x": 1, "y": [1]}, "gone": 1}, "kv": {}}
+    after = {"data": {"a": "set", "n": {"x": 1, "y": [1, 2]}}, "kv": {"k": True}}
+    assert state_changes(before, after) == [
+        ("data.a", None, "set"),
+        ("data.n.y", [1], [1, 2]),
+        ("data.gone", 1, None),
+        ("kv.k", None, True),
+    ]
+    assert state_changes(before, before) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        ("one paragraph", 0),
+        ("done.\n\nbeing writ", 7),
+        ("a\n\nb\n\nc", 6),
+        ("```\ncode\n\nmore code", 0),  # a blank line inside a fence is no cut
+        ("```\ncode\n\n```\n\nafter", 15),
+        ("\n\nstart", 2),  # leading blank lines: an empty block
+    ],
+)
+def test_markdown_split_never_cuts_inside_a_code_block(text: str, cut: int) -> None:
+    from agentkit_inngest.cli.chat import markdown_split
+
+    assert markdown_split(text) == cut
+
+
+# -- in process, on a terminal console (the pty tests run the same code in a subprocess) ---
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The CLI's console drawing to a string as if to a 100-column terminal."""
+    import io
+
+    from rich.console import Console
+
+    import agentkit_inngest.cli as cli
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, height=30, color_system=None)
+    monkeypatch.setattr(cli, "out", console)
+    return screen
+
+
+def test_run_on_a_terminal_draws_a_live_region_and_asks_between_drawings(
+    offline: None, terminal: Any
+) -> None:
+    ticket = "Ticket T-1001 from Acme (critical priority): dashboards are down"
+    reply = '{"ticketId": "T-1001", "answer": "typed reply"}\n'
+    args = ["run", "examples.support_agent:support_network", ticket, "--ask"]
+    result = invoke(*args, input=f"nope\n{reply}")
+    assert result.exit_code == 0, result.output
+    drawn = terminal.getvalue()
+    asked = drawn.index("Reply data as a JSON object")
+    # the live region showed the running call before the question, and was erased
+    assert re.search(r"[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Technical Support#1 +(running|waiting)", drawn[:asked])
+    assert "\x1b[2K" in drawn[:asked]  # erase-line: the region is removed, not left behind
+    assert "not JSON: Expecting value" in drawn
+    summary = drawn.rindex("✓ Technical Support#1")
+    assert summary > asked and "Workaround: typed reply" in drawn[summary:]
+
+
+def test_chat_in_process(offline: None, tmp_path: Path, terminal: Any) -> None:
+    (tmp_path / "ears.py").write_text(
+        textwrap.dedent(
+            """
+            from agentkit_inngest import TextMessage, create_agent, create_network
+            from agentkit_inngest import route_in_order
+            from agentkit_inngest.testing import FunctionModel
+
+            def listen(call):
+                heard = [m.content for m in call.messages
+                         if isinstance(m, TextMessage) and m.role == "user"]
+                if heard[-1] == "fail":
+                    raise RuntimeError("the model broke")
+                code = "```\\ncode\\n```"
+                return f"I have **heard {len(heard)}** message(s).\\n\\n{code}\\n\\nBye."
+
+            listener = create_agent(name="Listener", model=FunctionModel(listen))
+            network = create_network(
+                name="Ears", agents=[listener], router=route_in_order(listener)
+            )
+            """
+        )
+    )
+    db = tmp_path / "c.db"
+    typed = "Hello\n\nAgain\n/state\nfail\n/help\n/new\nOnce more\n/quit\n"
+    args = ["chat", "ears:network", "--db", str(db), "--app-dir", str(tmp_path), "--traceback"]
+    result = invoke(*args, input=typed)
+    assert result.exit_code == 0, result.output
+    drawn = terminal.getvalue()
+    assert "I have heard 1 message(s)." in drawn and "I have heard 2 message(s)." in drawn
+    assert ": 4 message(s)\nkept in SQLiteStore(" in drawn
+    assert "✗ the turn failed" in drawn and "RuntimeError: the model broke" in drawn
+    assert "unknown command /help" in drawn and "new conversation: thread" in drawn
+    assert drawn.count("I have heard 1 message(s).") == 2  # after /new: a fresh thread
+    assert "continue with: agentkit-inngest chat ears:network --thread" in drawn
+
+
+def test_chat_answers_waits_and_uses_a_network_s_own_store(
+    offline: None, tmp_path: Path, terminal: Any
+) -> None:
+    (tmp_path / "own.py").write_text(
+        textwrap.dedent(
+            """
+            from agentkit_inngest import create_agent, create_network, route_in_order
+            from agentkit_inngest.history.memory import MemoryStore
+            from agentkit_inngest.testing import FunctionModel
+
+            store = MemoryStore()
+            agent = create_agent(name="A", model=FunctionModel(lambda call: "fine"))
+            network = create_network(
+                name="Own", agents=[agent], router=route_in_order(agent), history=store
+            )
+            """
+        )
+    )
+    result = invoke(
+        "chat", "own:network", "--db", "x.db", "--app-dir", str(tmp_path), input="hi\n/state\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "--db is not used" in result.stderr
+    assert ": 2 message(s)\nkept in MemoryStore\n" in terminal.getvalue()
+    assert not (tmp_path / "x.db").exists()
+
+    ticket = "Ticket T-1001 from Acme (critical priority): dashboards are down"
+    reply = '{"ticketId": "T-1001", "answer": "Roll back"}'
+    args = ["chat", "examples.support_agent:support_network", "--db", str(tmp_path / "s.db")]
+    result = invoke(*args, input=f"{ticket}\n{reply}\n")
+    assert result.exit_code == 0, result.output
+    drawn = terminal.getvalue()
+    assert "waits for app/support.ticket.developer-response" in drawn
+    assert "Workaround: Roll back" in drawn and "✓ ask_developer(question=" in drawn
+
+
+# hostile --state values: JSON of odd values, text that is not JSON, deep nesting
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=st.characters(codec=None), max_size=12),  # lone surrogates, NUL
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=8,
+)
+_STATES = st.one_of(
+    _VALUES.map(json.dumps),
+    st.dictionaries(
+        st.sampled_from(["data", "kv", "results", "messages", "thread_id", "dat"]), _VALUES
+    ).map(json.dumps),
+    st.dictionaries(st.sampled_from(["dba_agent_answer", "other", "\x00"]), _VALUES).map(
+        lambda data: json.dumps({"data": data})
+    ),
+    st.text(max_size=30),
+    st.integers(min_value=1, max_value=200_000).map(lambda depth: "[" * depth + "]" * depth),
+    st.integers(min_value=1, max_value=200_000).map(lambda depth: '{"data":' * depth),
+)
+
+
+@settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(value=_STATES)
+def test_any_state_value_is_run_or_refused_with_a_clear_error(offline: None, value: str) -> None:
+    result = invoke("run", "examples.quick_start:network", "scale?", "--state", value, "--json")
+    assert result.exception is None or isinstance(result.exception, SystemExit), value
+    assert result.exit_code in (0, 1), value
+    if result.exit_code == 1:
+        assert result.stderr.startswith("error: --state"), (value, result.stderr)
+        assert result.stdout == ""
+    assert "Traceback" not in result.output

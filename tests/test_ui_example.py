@@ -71,13 +71,19 @@ async def test_the_page_and_its_assets_are_served() -> None:
     async with in_process() as http:
         page = await http.get("/")
         script = await http.get("/static/chat.js")
+        markdown = await http.get("/static/markdown.js")
         style = await http.get("/static/chat.css")
         config = (await http.get("/config")).json()
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'id="question"' in page.text and "/static/chat.js" in page.text
     assert script.status_code == 200 and "new EventSource" in script.text
     assert style.status_code == 200
-    assert config == {"model": "test/offline-weather", "network": "Weather desk"}
+    assert markdown.status_code == 200 and "innerHTML" not in markdown.text + script.text
+    assert config == {
+        "model": "test/offline-weather",
+        "network": "Weather desk",
+        "examples": ui.EXAMPLES,
+    }
 
 
 async def test_a_question_starts_a_run_whose_progress_streams() -> None:
@@ -184,3 +190,26 @@ def test_a_key_picks_a_real_model(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_main_rejects_unknown_options() -> None:
     with pytest.raises(SystemExit):
         ui.main(["--bogus"])
+
+
+async def test_a_thread_s_messages_can_be_read_back() -> None:
+    async with chat_app() as (executor, _, http):
+        await http.post("/chat", json={"message": "Oslo tomorrow?", "thread_id": "reload-1"})
+        for run in list(executor.runs.values()):
+            await run.wait()
+        stored = (await http.get("/threads/reload-1/messages")).json()
+        unknown = (await http.get("/threads/never-used/messages")).json()
+        bad = await http.get("/threads/a.b/messages")
+    assert stored["thread_id"] == "reload-1"
+    kinds = [(m["kind"], m["role"]) for m in stored["messages"]]
+    assert kinds == [
+        ("text", "user"),
+        ("tool_call", "assistant"),
+        ("tool_result", "tool_result"),
+        ("text", "assistant"),
+        ("text", "assistant"),
+    ]
+    assert stored["messages"][0]["content"] == "Oslo tomorrow?"
+    assert stored["messages"][-1]["content"] == ANSWER
+    assert unknown == {"thread_id": "never-used", "messages": []}
+    assert bad.status_code == 422

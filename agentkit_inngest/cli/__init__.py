@@ -1,9 +1,11 @@
-"""``agentkit-inngest``: serve the app, run a network, send events, list functions.
+"""``agentkit-inngest``: serve the app, run a network or chat with it, send events,
+list functions.
 
 ::
 
     agentkit-inngest serve --dev                        # functions.app:app on :8000
     agentkit-inngest run examples.quick_start:network "How do I scale Postgres?"
+    agentkit-inngest chat examples.quick_start:network  # turn after turn, one thread
     agentkit-inngest send app/support.ticket.created --data '{"ticketId": "T-1001"}'
     agentkit-inngest functions                          # ids, triggers, flow control
 """
@@ -16,22 +18,25 @@ import json
 import os
 import socket
 import sys
+import traceback
 import urllib.parse
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from .. import __version__
 from ..agent import Agent
-from ..errors import AgentKitError, WaitUnavailableError
+from ..errors import AgentKitError, InputError, WaitUnavailableError
 from ..network import Network
 from ..state import State
-from ..steps import EventWait, InlineRunner, StepRunner
-from .live import ObservingRunner, RunObserver
+from ..steps import StepRunner
+from .execute import agent_names, run_target
+from .live import RunView
 from .loading import LoadError, load_object
+from .progress import RunProgress
+from .shared import read_json, unknown_state_fields
 
 __all__ = ["app", "main"]
 
@@ -56,11 +61,10 @@ def _fail(message: str, *, code: int = 1) -> typer.Exit:
 
 def _json_object(value: str, *, option: str, example: str) -> dict[str, Any]:
     try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as error:
+        parsed = read_json(value)
+    except ValueError as error:
         raise _fail(
-            f"{option} is not valid JSON ({error.msg} at line {error.lineno}, column "
-            f"{error.colno}); write e.g. {option} '{example}'"
+            f"{option} is not valid JSON ({error}); write e.g. {option} '{example}'"
         ) from error
     if not isinstance(parsed, dict):
         raise _fail(
@@ -139,45 +143,49 @@ def serve(
 
 # -- run -------------------------------------------------------------------------------------
 
-
-def _answer_waits(replies: list[dict[str, Any]], live: Live, *, interactive: bool) -> Any:
-    """Answer event waits from --reply values, else by asking at the terminal."""
-
-    async def answer(wait: EventWait) -> dict[str, Any] | None:
-        if replies:
-            return {"name": wait.event, "data": replies.pop(0)}
-        if not interactive:
-            return None
-        live.stop()
-        try:
-            while True:
-                typed = await asyncio.to_thread(
-                    out.input,
-                    f"[bold]{wait.step_id}[/] waits for [cyan]{wait.event}[/]. "
-                    "Reply data as a JSON object (empty: time out): ",
-                )
-                if not typed.strip():
-                    return None
-                try:
-                    data = json.loads(typed)
-                except json.JSONDecodeError as error:
-                    out.print(f"[red]not JSON: {error.msg}[/]")
-                    continue
-                if isinstance(data, dict):
-                    return {"name": wait.event, "data": data}
-                out.print("[red]the reply data must be a JSON object[/]")
-        finally:
-            live.start()
-
-    return answer
+Traceback = Annotated[
+    bool,
+    typer.Option("--traceback", help="Print the whole traceback of an import or run failure."),
+]
 
 
-def _log_sent_events(observer: RunObserver) -> Any:
-    async def send(events: list[dict[str, Any]]) -> list[str]:
-        observer.note(f"not sent (plain-Python run): {[e.get('name') for e in events]}")
-        return [f"local-{index}" for index, _ in enumerate(events, 1)]
+def _load_target(spec: str, *, app_dir: str, show_traceback: bool) -> Network[Any] | Agent:
+    """The network or agent named ``spec``; an import failure names its file and line."""
+    try:
+        found: Network[Any] | Agent = load_object(
+            spec,
+            app_dir=app_dir,
+            expected="a network or agent",
+            accept=lambda value: isinstance(value, (Network, Agent)),
+        )
+    except LoadError as error:
+        if error.failure is None:
+            raise _fail(str(error)) from error
+        if show_traceback:
+            _print_traceback(error.failure)
+            raise _fail(str(error)) from error
+        raise _fail(f"{error} (--traceback shows the whole traceback)") from error
+    return found
 
-    return send
+
+def _print_traceback(error: BaseException) -> None:
+    err.print("".join(traceback.format_exception(error)), highlight=False, markup=False, end="")
+
+
+def _start_state(target: Network[Any] | Agent, state: str | None) -> State[Any]:
+    """The state a run starts from: ``--state`` (checked field by field) or the default."""
+    initial = _json_object(state, option="--state", example='{"data": {}}') if state else None
+    try:
+        if isinstance(target, Network):
+            start = target.new_state(initial)
+        else:
+            start = State.from_json(initial) if initial is not None else State()
+    except InputError as error:
+        raise _fail(f"--state: {error}") from error
+    problem = unknown_state_fields(initial, start) if initial is not None else None
+    if problem is not None:
+        raise _fail(problem)
+    return start
 
 
 @app.command()
@@ -205,16 +213,13 @@ def run(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the run's JSON instead of the live view.")
     ] = False,
+    show_traceback: Traceback = False,
     app_dir: AppDir = ".",
 ) -> None:
-    """Run a network (or agent) in plain Python with a live view of what it does."""
-    target_obj = _load(
-        target,
-        app_dir=app_dir,
-        expected="a network or agent",
-        accept=lambda value: isinstance(value, (Network, Agent)),
-    )
-    initial = _json_object(state, option="--state", example='{"data": {}}') if state else None
+    """Run a network (or agent) in plain Python and watch it live: text as it is written,
+    tool calls, waits, what changed in the state."""
+    target_obj = _load_target(target, app_dir=app_dir, show_traceback=show_traceback)
+    run_state = _start_state(target_obj, state)
     replies = [
         _json_object(value, option="--reply", example='{"answer": "yes"}') for value in reply or []
     ]
@@ -225,59 +230,133 @@ def run(
         if not isinstance(inner, StepRunner):
             raise _fail(f"{runner}() returned {type(inner).__name__}, not a StepRunner")
 
-    if isinstance(target_obj, Network):
-        run_state = target_obj.new_state(initial)
-        agents = list(target_obj.agents)
-    else:
-        run_state = State.from_json(initial) if initial is not None else State()
-        agents = [target_obj.name]
-    live = Live(console=out, auto_refresh=False, transient=False)
-    observer = RunObserver(
-        state=run_state,
-        agents=agents,
-        on_change=None if json_output else lambda: live.update(observer.render(), refresh=True),
-    )
-    if inner is None:
-        interactive = ask if ask is not None else sys.stdin.isatty() and not json_output
-        inner = InlineRunner(
-            on_wait_for_event=_answer_waits(replies, live, interactive=interactive),
-            on_send_event=_log_sent_events(observer),
-        )
-    observed = ObservingRunner(inner, observer)
-
-    async def execute() -> dict[str, Any]:
-        if isinstance(target_obj, Network):
-            network_run = await target_obj.run(input, state=run_state, runner=observed)
-            return network_run.to_json()
-        result = await target_obj.run(input, state=run_state, runner=observed)
-        return {
-            "agent": target_obj.name,
-            "output": result.text,
-            "state": run_state.to_json(),
-            "usage": {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
-        }
-
-    with contextlib.ExitStack() as stack:
-        if not json_output:
-            stack.enter_context(live)
-            live.update(observer.render(), refresh=True)
+    progress = RunProgress(agents=agent_names(target_obj))
+    view = RunView(progress, out, animate=out.is_terminal and not json_output)
+    interactive = ask if ask is not None else sys.stdin.isatty() and not json_output
+    before = run_state.snapshot()
+    failure: BaseException | None = None
+    outcome: dict[str, Any] = {}
+    with view:
         try:
-            outcome = asyncio.run(execute())
-        except WaitUnavailableError as error:
-            raise _fail(
-                f"{error}\n(with the CLI: --reply answers event waits; --runner MODULE:NAME "
-                "supplies a runner that can invoke functions)"
-            ) from error
-        except AgentKitError as error:
-            raise _fail(f"the run failed: {error}") from error
-        finally:
-            observer.finish()
-    if json_output:
+            outcome = asyncio.run(
+                run_target(
+                    target_obj,
+                    input,
+                    state=run_state,
+                    view=view,
+                    runner=inner,
+                    replies=replies,
+                    interactive=interactive,
+                )
+            )
+        except Exception as error:  # noqa: BLE001 - any failure is reported below
+            failure = error
+    if json_output and failure is None:
         out.print_json(json.dumps(outcome, default=str))
         return
-    out.print()
-    out.print("[bold]Output[/]")
-    out.print(outcome.get("output") or "(no text: the agents answered with tools)", highlight=False)
+    if not json_output:
+        out.print(view.summary(before=before, after=run_state.snapshot()))
+    if failure is None:
+        return
+    if show_traceback:
+        _print_traceback(failure)
+    if isinstance(failure, WaitUnavailableError):
+        raise _fail(
+            f"{failure}\n(with the CLI: --reply answers event waits; --runner MODULE:NAME "
+            "supplies a runner that can invoke functions)"
+        ) from failure
+    what = str(failure) if isinstance(failure, AgentKitError) else repr(failure)
+    hint = "" if show_traceback else " (--traceback shows where)"
+    raise _fail(f"the run failed: {what}{hint}") from failure
+
+
+# -- chat ------------------------------------------------------------------------------------
+
+DEFAULT_DB = "agentkit-chat.db"
+
+
+@app.command()
+def chat(
+    target: Annotated[str, typer.Argument(help="The network or agent, MODULE:NAME.")],
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help=f"SQLite file keeping the thread (default: the network's own history "
+            f"store if it has one, else {DEFAULT_DB})."
+        ),
+    ] = None,
+    thread: Annotated[
+        str | None, typer.Option(help="Continue this thread (default: a new one).")
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Start every turn from this state (its JSON).")
+    ] = None,
+    show_traceback: Traceback = False,
+    app_dir: AppDir = ".",
+) -> None:
+    """Talk to a network (or agent) turn after turn, on one conversation thread."""
+    from ..history.sqlite import SQLiteStore
+    from .chat import HELP, ChatSession, store_name
+
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401 - line editing and history at the prompt
+
+    target_obj = _load_target(target, app_dir=app_dir, show_traceback=show_traceback)
+    start = _start_state(target_obj, state)
+    own = target_obj.history
+    if own is not None and db is not None:
+        err.print(f"note: {target} keeps its own history ({own!r}); --db is not used")
+    store = own if own is not None else SQLiteStore(db or DEFAULT_DB)
+    session = ChatSession(
+        target_obj,
+        store=store,
+        owned=own is not None,
+        console=out,
+        initial=start.to_json() if state else None,
+        thread_id=thread,
+        show_traceback=show_traceback,
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        earlier = len(loop.run_until_complete(store.load(session.thread_id)))
+        out.print(
+            f"[bold]{target_obj.name}[/] · thread {session.thread_id} "
+            f"({earlier} earlier message(s), kept in {store_name(store)})",
+            highlight=False,
+        )
+        out.print(f"[dim]{HELP}[/]", highlight=False)
+        _converse(session, loop)
+    finally:
+        if own is None:
+            loop.run_until_complete(store.close())
+        loop.close()
+    again = f"agentkit-inngest chat {target} --thread {session.thread_id}"
+    again += f" --db {db}" if db is not None and own is None else ""
+    out.print(f"continue with: {again}", style="dim", highlight=False, markup=False, soft_wrap=True)
+
+
+def _converse(session: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Read a line, run a turn or a command, until /quit or the end of input."""
+    while True:
+        try:
+            line = out.input("[bold green]you>[/] ")
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if not line.strip():
+            continue
+        if line.strip().startswith("/"):
+            if not loop.run_until_complete(session.command(line)):
+                return
+            continue
+        task = loop.create_task(session.turn(line.strip()))
+        try:
+            loop.run_until_complete(task)
+        except KeyboardInterrupt:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+            out.print("[yellow](interrupted)[/]")
 
 
 # -- send ------------------------------------------------------------------------------------

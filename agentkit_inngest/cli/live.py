@@ -1,330 +1,218 @@
-"""A live view of a plain-Python run: agents, tool calls, state and token usage.
+"""The ``run`` command's view: drawn from the run's typed stream events.
 
-:class:`ObservingRunner` wraps any :class:`~agentkit_inngest.steps.StepRunner`
-and reports each step to a :class:`RunObserver` before passing it on, so watching
-a run needs nothing from the agent or network loops: every inference and tool
-call already goes through the runner. Step IDs name the agent call
-(``Triage#1/infer``, ``Triage#1/tool/save_answer``); the model's raw answer names
-the tool calls; the state object, shared with the run, shows the rest.
+While the run goes on, a live region at the bottom of the terminal shows each agent
+call and tool call with a spinner and its elapsed time, and the text an agent is
+writing as it arrives. The region is transient: it is erased (not left behind)
+before the command asks a question at the terminal and when the run ends, and the
+command then prints a static summary, so the scrollback holds each thing once.
+Without a terminal (a pipe, a file) only the summary is printed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import json
-import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+import contextlib
+import threading
+from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
+from rich.console import Console, Group, RenderableType
+from rich.markdown import Markdown
+from rich.padding import Padding
+from rich.rule import Rule
 from rich.text import Text
 
-from ..messages import TextMessage, ToolCallMessage, Usage
-from ..state import State
-from ..steps import Body, EventWait, Invocation, StepRunner
+from ..steps import EventWait
+from ..streaming import StreamEvent
+from .progress import CallView, RunProgress, ToolView
+from .shared import (
+    LiveRegion,
+    Tail,
+    format_seconds,
+    short,
+    spinner_frame,
+    state_changes,
+    state_changes_table,
+)
 
-if TYPE_CHECKING:
-    from ..models.base import Model
+__all__ = ["RunView"]
 
-__all__ = ["ObservingRunner", "RunObserver"]
-
-T = TypeVar("T")
-
-_AGENT_STEP = re.compile(r"^(?P<key>[^/#]+#\d+)/(?P<rest>.+)$")
-_TOOL_STEP = re.compile(r"^tool/(?P<name>[^/#]+)(?:#\d+)?(?:/(?P<inner>.+))?$")
-
-
-def _short(value: Any, limit: int = 70) -> str:
-    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    shown = " ".join(shown.split())
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
-
-
-@dataclasses.dataclass
-class AgentCall:
-    """One call of an agent (``Triage#1``) as seen so far."""
-
-    key: str
-    agent: str
-    router: bool
-    status: str = "running"
-    inferences: int = 0
-    usage: Usage = dataclasses.field(default_factory=Usage)
-    text: str = ""
+STYLES = {
+    "running": "cyan",
+    "waiting": "yellow",
+    "done": "green",
+    "ok": "green",
+    "error": "red",
+    "failed": "bold red",
+}
+ICONS = {"waiting": "⏸", "done": "✓", "ok": "✓", "error": "✗", "failed": "✗"}
+TAIL_LINES = 6  # lines of a running agent's text shown in the live region
 
 
-@dataclasses.dataclass
-class ToolCallView:
-    """One tool call and, once known, its result."""
-
-    call: str
-    name: str
-    call_id: str
-    arguments: Any
-    status: str = "called"
-    result: str = ""
-
-
-class RunObserver:
-    """What a run has done so far, rendered with rich.
+class RunView:
+    """Shows a run's :class:`RunProgress` on ``console``; publish the run's events to it.
 
     Args:
-        state: the run's state object (the run changes it in place).
-        agents: names of the network's agents (other callers are routing agents).
-        on_change: called after each update (to refresh a live display).
+        progress: what the run has done (this view applies the events to it).
+        console: where to draw.
+        animate: draw the live region (default: when ``console`` is a terminal).
     """
 
     def __init__(
-        self,
-        *,
-        state: State[Any],
-        agents: Sequence[str],
-        on_change: Callable[[], None] | None = None,
+        self, progress: RunProgress, console: Console, *, animate: bool | None = None
     ) -> None:
-        self.state = state
-        self.agents = set(agents)
-        self.on_change = on_change
-        self.calls: dict[str, AgentCall] = {}
-        self.tools: list[ToolCallView] = []
-        self.notes: list[str] = []
-        self.usage = Usage()
+        self.progress = progress
+        self.console = console
+        self.animate = console.is_terminal if animate is None else animate
+        self._lock = threading.Lock()  # the live region is drawn from rich's thread
+        self._live = LiveRegion(console, self._render_live)
 
-    # -- updates ------------------------------------------------------------------------
+    # -- the publisher and the runner's callbacks --------------------------------------------
 
-    def _changed(self) -> None:
-        self._sync_results()
-        if self.on_change is not None:
-            self.on_change()
+    async def publish(self, event: StreamEvent) -> None:
+        """Apply a stream event (the view is the run's publisher)."""
+        with self._lock:
+            self.progress.apply(event)
+        if event.type != "text.delta":  # text is drawn by the region's own refreshes
+            self._live.refresh()
 
-    def _router_done(self, call: AgentCall) -> None:
-        """A routing agent's result never reaches the state: close it when others move on."""
-        call.status = "done"
-        for view in self.tools:
-            if view.call == call.key and view.status == "called":
-                view.status = "done"
+    def waiting(self, wait: EventWait) -> ToolView | None:
+        with self._lock:
+            return self.progress.waiting(wait)
 
-    def _call(self, key: str) -> AgentCall:
-        if key not in self.calls:
-            for other in self.calls.values():
-                if other.router and other.status == "running":
-                    self._router_done(other)
-            agent = key.rsplit("#", 1)[0]
-            self.calls[key] = AgentCall(key=key, agent=agent, router=agent not in self.agents)
-        return self.calls[key]
-
-    def inferring(self, step_id: str) -> None:
-        match = _AGENT_STEP.match(step_id)
-        if match:
-            self._call(match["key"]).status = "thinking"
-            self._changed()
-        else:
-            self.note(f"{step_id}: inferring")
-
-    def inferred(self, step_id: str, model: Model, raw: Mapping[str, Any]) -> None:
-        try:
-            response = model.parse_response(raw)
-        except Exception:  # noqa: BLE001 - the run itself reports unreadable answers
-            return
-        self.usage = self.usage + response.usage
-        match = _AGENT_STEP.match(step_id)
-        if not match:
-            self.note(f"{step_id}: {response.usage.total_tokens} tokens")
-            return
-        call = self._call(match["key"])
-        call.status = "running"
-        call.inferences += 1
-        call.usage = call.usage + response.usage
-        for message in response.output:
-            if isinstance(message, TextMessage) and message.content:
-                call.text = message.content
-            elif isinstance(message, ToolCallMessage):
-                for tool in message.tools:
-                    self.tools.append(
-                        ToolCallView(
-                            call=call.key, name=tool.name, call_id=tool.id, arguments=tool.arguments
-                        )
-                    )
-        self._changed()
-
-    def step_started(self, step_id: str) -> None:
-        match = _AGENT_STEP.match(step_id)
-        if match is None:
-            self.notes.append(f"{step_id}: running")
-        else:
-            tool = _TOOL_STEP.match(match["rest"])
-            if tool is not None:
-                view = self._pending(match["key"], tool["name"])
-                if view is not None:
-                    view.status = "running" if tool["inner"] is None else f"step {tool['inner']}"
-        self._changed()
-
-    def step_finished(self, step_id: str, output: Any) -> None:
-        match = _AGENT_STEP.match(step_id)
-        if match is None:
-            self.notes.append(f"{step_id}: {_short(output, 60)}")
-        else:
-            tool = _TOOL_STEP.match(match["rest"])
-            if tool is not None and tool["inner"] is None and isinstance(output, dict):
-                view = self._pending(match["key"], tool["name"])
-                if view is not None:
-                    view.status = "error" if output.get("is_error") else "ok"
-                    view.result = _short(output.get("content"))
-        self._changed()
-
-    def waiting(self, wait: EventWait) -> None:
-        self.note(f"waiting for {wait.event}" + (f" where {wait.if_exp}" if wait.if_exp else ""))
-        match = _AGENT_STEP.match(wait.step_id)
-        if match:
-            tool = _TOOL_STEP.match(match["rest"])
-            view = self._pending(match["key"], tool["name"]) if tool else None
-            if view is not None:
-                view.status = "waiting"
-        self._changed()
+    def answered(self, wait: EventWait, reply: dict[str, Any] | None) -> None:
+        with self._lock:
+            self.progress.answered(wait, reply)
 
     def note(self, text: str) -> None:
-        self.notes.append(text)
-        self._changed()
+        with self._lock:
+            self.progress.note(text)
 
-    def finish(self) -> None:
-        for call in self.calls.values():
-            if call.router and call.status == "running":
-                self._router_done(call)
-        self._changed()
+    # -- the live region ---------------------------------------------------------------------
 
-    def _pending(self, key: str, name: str) -> ToolCallView | None:
-        for view in self.tools:
-            if view.call == key and view.name == name and view.status not in ("ok", "error"):
-                return view
-        return None
+    def __enter__(self) -> RunView:
+        if self.animate:
+            self._live.start()
+        return self
 
-    def _sync_results(self) -> None:
-        """Agent results in the state are final: mark their calls and tool calls."""
-        for result in self.state.results:
-            call = self.calls.get(result.id)
-            if call is None or call.status == "finished":
-                continue
-            call.status = "finished"
-            by_id = {message.tool_call_id: message for message in result.tool_calls}
-            for view in self.tools:
-                found = by_id.get(view.call_id) if view.call == call.key else None
-                if found is not None:
-                    view.status = "error" if found.is_error else "ok"
-                    view.result = _short(found.content)
+    def __exit__(self, *exc: object) -> None:
+        self._live.stop()
 
-    # -- rendering ----------------------------------------------------------------------
+    def paused(self) -> contextlib.AbstractContextManager[None]:
+        """Erase the live region while the terminal asks a question; redraw it after."""
+        return self._live.paused()
 
-    def render(self) -> RenderableType:
-        parts: list[RenderableType] = []
-        agents = Table(title="Agents", title_justify="left", expand=True)
-        for column in ("call", "status", "inferences", "tokens in/out", "last text"):
-            agents.add_column(column, overflow="fold")
-        for call in self.calls.values():
-            agents.add_row(
-                call.key + (" (router)" if call.router else ""),
-                call.status,
-                str(call.inferences),
-                f"{call.usage.input_tokens}/{call.usage.output_tokens}",
-                _short(call.text, 60),
-            )
-        parts.append(agents)
-        if self.tools:
-            tools = Table(title="Tool calls", title_justify="left", expand=True)
-            for column in ("call", "tool", "arguments", "status", "result"):
-                tools.add_column(column, overflow="fold")
-            for view in self.tools:
-                tools.add_row(
-                    view.call, view.name, _short(view.arguments, 50), view.status, view.result
+    def _render_live(self) -> RenderableType:
+        with self._lock:
+            progress = self.progress
+            calls = list(progress.calls.values())
+            width = _name_width(calls)
+            height = max(self.console.size.height - 4, 6)
+            parts: list[RenderableType] = []
+            for call in calls:
+                parts.append(self._call_line(call, width))
+                parts.extend(self._tool_line(tool) for tool in call.tools)
+                if call.active and call.text:
+                    tail = Tail(Text(call.text, style="italic"), TAIL_LINES)
+                    parts.append(Padding(tail, (0, 0, 0, 4)))
+            if len(parts) > height:
+                hidden = len(parts) - height + 1
+                parts = [Text(f"… {hidden} more lines above", style="dim"), *parts[-height + 1 :]]
+            tokens = f"{progress.input_tokens} in, {progress.output_tokens} out"
+            parts.append(
+                Text.assemble(
+                    spinner_frame(progress.clock()),
+                    f" {format_seconds(progress.elapsed(progress.started))} · tokens {tokens}",
+                    style="dim",
                 )
-            parts.append(tools)
-        parts.append(Panel(Text(_state_text(self.state)), title="State", title_align="left"))
-        for note in self.notes[-8:]:
+            )
+            return Group(*parts)
+
+    # -- lines ------------------------------------------------------------------------------
+
+    def _icon(self, status: str) -> Text:
+        if status == "running":
+            return spinner_frame(self.progress.clock())
+        return Text(ICONS.get(status, "•"), style=STYLES.get(status, ""))
+
+    def _call_line(self, call: CallView, width: int) -> Text:
+        elapsed = format_seconds(self.progress.elapsed(call.started, call.ended))
+        line = Text.assemble(
+            self._icon(call.status),
+            " ",
+            (_call_name(call).ljust(width), "bold"),
+            "  ",
+            (call.status.ljust(8), STYLES.get(call.status, "")),
+            (f"{elapsed:>7}", "dim"),
+        )
+        if call.input_tokens or call.output_tokens:
+            line.append(f"  {call.input_tokens} in · {call.output_tokens} out", style="dim")
+        return _one_line(line)
+
+    def _tool_line(self, tool: ToolView) -> Text:
+        elapsed = format_seconds(self.progress.elapsed(tool.started, tool.ended))
+        line = Text.assemble(
+            "    ",
+            self._icon(tool.status),
+            " ",
+            (tool.name, "magenta"),
+            " ",
+            (tool.status, STYLES.get(tool.status, "")),
+            (f" {elapsed}", "dim"),
+            "  ",
+            (short(tool.arguments, 60), "dim"),
+        )
+        if tool.result:
+            line.append(" → ")
+            line.append(short(tool.result, 80), style="red" if tool.status == "error" else "")
+        return _one_line(line)
+
+    # -- the summary ---------------------------------------------------------------------------
+
+    def summary(self, *, before: dict[str, Any], after: dict[str, Any]) -> RenderableType:
+        """What the run did, once it has ended: every call and tool call, each agent's
+        text (the final answer once, under "Answer"), what changed in the state, the
+        notes and the tokens used. ``before``/``after``: the state's snapshots."""
+        progress = self.progress
+        calls = list(progress.calls.values())
+        width = _name_width(calls)
+        final = progress.final_call
+        parts: list[RenderableType] = []
+        for call in calls:
+            parts.append(self._call_line(call, width))
+            parts.extend(self._tool_line(tool) for tool in call.tools)
+            if call.text and call is not final:
+                parts.append(Padding(Text(call.text, style="dim"), (0, 0, 0, 4)))
+        for note in progress.notes:
             parts.append(Text(f"• {note}", style="yellow"))
+        changes = state_changes(before, after)
+        if progress.status == "failed":
+            parts += [Rule("Failed", style="red", align="left"), Text(progress.error or "")]
+        if progress.output:
+            parts += [Rule("Answer", align="left"), Markdown(progress.output)]
+        if changes:
+            parts += [Rule("State changes", align="left"), state_changes_table(changes)]
+        elif progress.status == "completed" and not progress.output:
+            text = "(the agents wrote no text and changed nothing in the state)"
+            parts += [Rule("Answer", align="left"), Text(text, style="dim")]
+        tokens = progress.input_tokens + progress.output_tokens
         parts.append(
             Text(
-                f"Tokens: {self.usage.input_tokens} in, {self.usage.output_tokens} out, "
-                f"{self.usage.total_tokens} total",
+                f"Tokens: {progress.input_tokens} in, {progress.output_tokens} out, "
+                f"{tokens} total · {format_seconds(progress.elapsed(progress.started))}",
                 style="bold",
             )
         )
         return Group(*parts)
 
 
-def _state_text(state: State[Any], max_lines: int = 25) -> str:
-    snapshot = state.to_json()
-    shown: dict[str, Any] = {"data": snapshot.get("data")}
-    if snapshot.get("kv"):
-        shown["kv"] = snapshot["kv"]
-    lines = json.dumps(shown, indent=2, ensure_ascii=False, default=str).splitlines()
-    if len(lines) > max_lines:
-        lines = [*lines[:max_lines], f"… {len(lines) - max_lines} more lines"]
-    return "\n".join(lines)
+def _one_line(line: Text) -> Text:
+    line.no_wrap = True
+    line.overflow = "ellipsis"
+    return line
 
 
-class ObservingRunner(StepRunner):
-    """Passes every step to ``inner`` and tells ``observer`` about it."""
+def _call_name(call: CallView) -> str:
+    return call.key + (" (router)" if call.router else "")
 
-    def __init__(self, inner: StepRunner, observer: RunObserver) -> None:
-        super().__init__()
-        self.inner = inner
-        self.observer = observer
-        self.durable = inner.durable
 
-    @property
-    def run_id(self) -> str:
-        return self.inner.run_id
-
-    async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
-        self.observer.step_started(step_id)
-        output = await self.inner.run(step_id, fn)
-        self.observer.step_finished(step_id, output)
-        return output
-
-    async def _parallel(self, thunks: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-        return await self.inner.parallel(thunks)
-
-    async def _infer(
-        self,
-        step_id: str,
-        model: Model,
-        body: Body,
-        call_model: Callable[[], Awaitable[dict[str, Any]]],
-    ) -> dict[str, Any]:
-        self.observer.inferring(step_id)
-        raw = await self.inner._infer(self.inner.claim(step_id), model, body, call_model)
-        self.observer.inferred(step_id, model, raw)
-        return raw
-
-    async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
-        self.observer.waiting(wait)
-        event = await self.inner.wait_for_event(
-            wait.step_id, event=wait.event, if_exp=wait.if_exp, timeout=wait.timeout
-        )
-        self.observer.note(
-            f"{wait.step_id}: no reply (timed out)"
-            if event is None
-            else f"{wait.step_id}: reply {_short(event.get('data'), 60)}"
-        )
-        return event
-
-    async def _invoke(self, invocation: Invocation) -> Any:
-        self.observer.note(f"{invocation.step_id}: invoking {invocation.function_id}")
-        output = await self.inner.invoke(
-            invocation.step_id,
-            function_id=invocation.function_id,
-            data=invocation.data,
-            timeout=invocation.timeout,
-        )
-        self.observer.note(f"{invocation.step_id}: {_short(output, 60)}")
-        return output
-
-    async def _sleep(self, step_id: str, duration: datetime.timedelta) -> None:
-        self.observer.note(f"{step_id}: sleeping {duration}")
-        await self.inner.sleep(step_id, duration)
-
-    async def _send_event(self, step_id: str, events: list[dict[str, Any]]) -> list[str]:
-        ids = await self.inner.send_event(step_id, events)
-        self.observer.note(f"{step_id}: sent {', '.join(str(e.get('name')) for e in events)}")
-        return ids
+def _name_width(calls: list[CallView]) -> int:
+    return max((len(_call_name(call)) for call in calls), default=0)

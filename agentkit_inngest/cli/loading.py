@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,49 @@ __all__ = ["LoadError", "load_object"]
 
 
 class LoadError(Exception):
-    """A target could not be imported; the message says why and what to do."""
+    """A target could not be imported; the message says why and what to do.
+
+    Attributes:
+        failure: the exception the import raised, when the module itself failed
+            (its traceback shows where).
+    """
+
+    def __init__(self, message: str, *, failure: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+def where(error: BaseException, directory: str | Path = ".") -> str | None:
+    """``file, line N`` of the line that raised ``error``: the last frame in a file
+    under ``directory`` (the user's code), else the last frame in any real file."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{_shown(error.filename)}, line {error.lineno}"
+    stack = traceback.extract_tb(error.__traceback__)
+    frames = [f for f in stack if not f.filename.startswith("<")]
+    root = Path(directory).resolve()
+    mine = [f for f in frames if _is_users(Path(f.filename).resolve(), root)]
+    chosen = (mine or frames)[-1:]
+    return f"{_shown(chosen[0].filename)}, line {chosen[0].lineno}" if chosen else None
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def _is_users(path: Path, root: Path) -> bool:
+    """Whether ``path`` is the user's code: below ``root``, not an installed package
+    nor this one."""
+    if not path.is_relative_to(root) or path.is_relative_to(_PACKAGE):
+        return False
+    return not {"site-packages", "dist-packages"} & set(path.parts)
+
+
+def _shown(filename: str) -> str:
+    """A file name relative to the current directory when it is below it."""
+    path = Path(filename).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _module_name(spec: str) -> str:
@@ -57,9 +100,9 @@ def load_object(
                 f"no module named {module_name!r} under {directory}; run the command from "
                 "your project's root or pass --app-dir"
             ) from err
-        raise LoadError(f"importing {module_name!r} failed: {err}") from err
+        raise _import_failed(module_name, err, directory, f"{err}") from err
     except Exception as err:  # any import-time failure is reported, not dumped
-        raise LoadError(f"importing {module_name!r} failed: {type(err).__name__}: {err}") from err
+        raise _import_failed(module_name, err, directory, f"{type(err).__name__}: {err}") from err
     found: Any = module
     for part in attribute.strip().split("."):
         if not hasattr(found, part):
@@ -74,3 +117,9 @@ def load_object(
     if not accept(found):
         raise LoadError(f"{spec} is a {type(found).__name__}, not {expected}")
     return found
+
+
+def _import_failed(module: str, err: BaseException, directory: str, what: str) -> LoadError:
+    place = where(err, directory)
+    at = f" ({place})" if place else ""
+    return LoadError(f"importing {module!r} failed{at}: {what}", failure=err)

@@ -1,8 +1,10 @@
 """A chat page that shows an agent network working, live.
 
-The page (``static/``, plain HTML and JavaScript) opens a server-sent-events
-stream for its thread (``GET /streams/<thread>``), then posts the question to
-``POST /chat``, which sends the network's event to Inngest. Inngest runs the
+The page (``static/``, plain HTML and JavaScript) keeps its thread's id in the
+browser (``localStorage``), shows the conversation so far (``GET
+/threads/<thread>/messages``, read from the network's history store), opens a
+server-sent-events stream for the thread (``GET /streams/<thread>``), then posts
+each question to ``POST /chat``, which sends the network's event to Inngest. Inngest runs the
 network by calling this same app; each step publishes its progress to the
 in-process broker, and the page shows it as it comes: which agent runs, its text
 as it is written, tool calls and their results, token usage, the final answer.
@@ -35,7 +37,7 @@ import re
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import fastapi
 import inngest
@@ -64,6 +66,13 @@ from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool
 
 APP_ID = os.environ.get("INNGEST_APP_ID", "agentkit-ui")
 STATIC = Path(__file__).resolve().parent / "static"
+THREAD_ID = r"^[A-Za-z0-9_-]{1,64}$"
+RESTORED_MESSAGES = 200  # the most messages a reloaded page shows
+EXAMPLES = [
+    "What should I wear in Oslo tomorrow?",
+    "Will I need an umbrella in Tokyo tomorrow?",
+    "Is it T-shirt weather in Lisbon tomorrow?",
+]
 
 # -- the network ---------------------------------------------------------------------------
 
@@ -208,7 +217,7 @@ class ChatRequest(pydantic.BaseModel):
 
     message: str = pydantic.Field(min_length=1, max_length=4000)
     thread_id: str | None = pydantic.Field(
-        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="letters, digits, - and _"
+        default=None, pattern=THREAD_ID, description="letters, digits, - and _"
     )
 
     @pydantic.field_validator("message")
@@ -225,14 +234,22 @@ class ChatStarted(pydantic.BaseModel):
     event_ids: list[str]
 
 
+class ThreadMessages(pydantic.BaseModel):
+    """A thread's conversation as the history store keeps it (newest last)."""
+
+    thread_id: str
+    messages: list[dict[str, Any]]
+
+
 def build_app(
     *,
     client: inngest.Inngest | None = None,
     broker: MemoryBroker | None = None,
     model: Model | None = None,
 ) -> fastapi.FastAPI:
-    """The chat app: the page, ``POST /chat``, the network at ``/api/inngest`` and
-    its progress at ``GET /streams/{thread}``."""
+    """The chat app: the page, ``POST /chat``, the network at ``/api/inngest``, its
+    progress at ``GET /streams/{thread}`` and a thread's messages at
+    ``GET /threads/{thread}/messages``."""
     client = client or create_client(APP_ID)
     broker = broker or MemoryBroker()
     if model is None:
@@ -252,8 +269,25 @@ def build_app(
         return FileResponse(STATIC / "index.html")
 
     @app.get("/config")
-    async def config() -> dict[str, str]:
-        return {"model": described, "network": network.name}
+    async def config() -> dict[str, Any]:
+        return {"model": described, "network": network.name, "examples": EXAMPLES}
+
+    @app.get("/threads/{thread_id}/messages")
+    async def thread_messages(
+        thread_id: Annotated[str, fastapi.Path(pattern=THREAD_ID)],
+    ) -> ThreadMessages:
+        # what the runs of the thread saved: the users' questions, the agents' text,
+        # tool calls and results (an unknown thread has none)
+        store = network.history
+        messages = [] if store is None else await store.load(thread_id, limit=RESTORED_MESSAGES)
+        return ThreadMessages(
+            thread_id=thread_id,
+            messages=[
+                message.model_dump(mode="json")
+                for message in messages
+                if not (isinstance(message, TextMessage) and message.role == "system")
+            ],
+        )
 
     @app.post("/chat")
     async def chat(request: ChatRequest) -> ChatStarted:
