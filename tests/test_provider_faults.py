@@ -4,8 +4,11 @@ bodies that echo the API key, and ``retry-after`` values of every kind."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime
+import gc
+import inspect
 import json
 import time
 from typing import Any
@@ -178,6 +181,40 @@ async def test_an_error_in_the_text_sink_is_not_taken_for_a_bad_answer(
 
     with pytest.raises(LookupError, match="broker is gone"):
         await model.complete(_body(model), on_text=broken)
+
+
+def _suspended_generators() -> list[str]:
+    """The HTTP clients' body generators left suspended mid-stream (alive, not closed)."""
+    return [
+        f"{g.ag_code.co_qualname}"
+        for g in gc.get_objects()
+        if inspect.isasyncgen(g) and g.ag_frame is not None and g.ag_frame.f_lasti >= 0
+        if g.ag_code.co_name in ("aiter_raw", "aiter_bytes", "__aiter__", "_iter_events")
+    ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_stream_that_fails_mid_answer_leaves_no_generator_suspended(
+    kind: str, fake_provider: FakeProvider, provider_url: str
+) -> None:
+    """A malformed event fails the call inside the SDK's own stream generator; the
+    generators it was reading are closed then, on this loop, not later by the
+    garbage collector in whichever thread it runs (which reported "async generator
+    already executing" from unrelated tests)."""
+    model = _model(kind, provider_url)
+    events = {
+        "anthropic": 'event: message_start\ndata: {"type": "message_start", "message": {}}\n\n'
+        "event: content_block_delta\ndata: {broken\n\n",
+    }.get(kind, 'data: {"choices": []}\n\ndata: {broken\n\n')
+    fake_provider.reply(Fault(status=200, body=events + "data: {}\n\n" * 50))
+    before = len(_suspended_generators())
+    with pytest.raises(RetriableProviderError):
+        await _streamed(model, _body(model))
+    for _ in range(100):  # the loop runs the closing it was handed, layer by layer
+        if len(_suspended_generators()) <= before:
+            break
+        await asyncio.sleep(0)
+    assert len(_suspended_generators()) <= before, _suspended_generators()
 
 
 # -- 6. the timeout is a deadline for the whole call ------------------------------------------

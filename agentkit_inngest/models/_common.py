@@ -11,8 +11,9 @@ import json
 import math
 import re
 import time
+import traceback
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
@@ -197,12 +198,50 @@ async def within_deadline(provider: str, seconds: float, call: Awaitable[T]) -> 
     """
     try:
         return await asyncio.wait_for(call, seconds)
+    except ProviderError as err:
+        release_frames(err)
+        raise
     except asyncio.TimeoutError:
         raise RetriableProviderError(
             f"{provider} timed out: no complete answer within the call's deadline of "
             f"{seconds:g} s (will retry)",
             provider=provider,
         ) from None
+
+
+def release_frames(err: BaseException) -> None:
+    """Drop the local variables of the finished frames in the tracebacks of ``err``
+    and the exceptions it was raised from (file, line and function stay).
+
+    An SDK that fails inside its stream generator leaves the generators it was
+    reading suspended, referenced only by that generator's frame in the traceback;
+    held by the error, they would be finalized by the garbage collector at a random
+    time, in any thread. Released here, they are closed at once, on their loop.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+
+
+@contextlib.asynccontextmanager
+async def sdk_events(stream: Any) -> AsyncIterator[AsyncIterator[Any]]:
+    """The events of an ``openai`` / ``anthropic`` SDK stream. However reading ends
+    (the answer is whole, cut, unreadable, or past its deadline), the SDK's event
+    generators are closed here and the response with them: left to the garbage
+    collector, a generator stopped mid-stream is finalized at a random time, in any
+    thread."""
+    events = stream.__aiter__()
+    try:
+        yield events
+    finally:
+        await events.aclose()
+        inner = getattr(stream, "_iterator", None)  # the SDKs' own generator of events
+        if inner is not None and hasattr(inner, "aclose"):
+            await inner.aclose()
+        await stream.close()
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from ._common import (
     as_dict,
     error_detail,
     sdk_errors,
+    sdk_events,
     stream_cut,
     within_deadline,
 )
@@ -175,8 +176,8 @@ class AnthropicModel(Model):
                 stream=True,
                 stream_cls=anthropic_sdk.AsyncStream[RawMessageStreamEvent],
             )
-            async with stream:  # closed however the call ends (a deadline, a cut)
-                return await accumulate_anthropic_stream(stream, on_text)
+            async with sdk_events(stream) as events:  # closed however the call ends
+                return await accumulate_anthropic_stream(events, on_text)
 
 
 def anthropic(
@@ -236,7 +237,7 @@ async def accumulate_anthropic_stream(
     usage: dict[str, Any] = {}
     stopped = False
     async for item in stream:
-        event = item.model_dump() if hasattr(item, "model_dump") else dict(item)
+        event = item.model_dump(warnings=False) if hasattr(item, "model_dump") else dict(item)
         kind = event.get("type")
         if kind == "message_start":
             start = dict(event.get("message") or {})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import httpx
 
@@ -157,9 +157,13 @@ class GeminiModel(Model):
                     if streamed.status_code >= 400:
                         text = (await streamed.aread()).decode("utf-8", "replace")
                         raise self._status_error(streamed, text)
-                    return await accumulate_gemini_stream(
-                        streamed.aiter_lines(), on_text, secrets=self.secrets()
-                    )
+                    lines = cast("AsyncGenerator[str, None]", streamed.aiter_lines())
+                    try:
+                        return await accumulate_gemini_stream(
+                            lines, on_text, secrets=self.secrets()
+                        )
+                    finally:  # closed here however reading ends (see sdk_events)
+                        await lines.aclose()
             url = f"{self.base_url}/models/{self.model}:generateContent"
             response = await client.post(url, json=body, headers=headers)
         except httpx.TimeoutException as err:

@@ -21,6 +21,7 @@ from ._common import (
     as_dict,
     error_detail,
     sdk_errors,
+    sdk_events,
     stream_cut,
     within_deadline,
 )
@@ -164,8 +165,8 @@ class OpenAIModel(Model):
                 stream=True,
                 stream_cls=openai_sdk.AsyncStream[ChatCompletionChunk],
             )
-            async with stream:  # closed however the call ends (a deadline, a cut)
-                return await accumulate_openai_stream(stream, on_text, provider=self.provider)
+            async with sdk_events(stream) as events:  # closed however the call ends
+                return await accumulate_openai_stream(events, on_text, provider=self.provider)
 
 
 def openai(
@@ -222,7 +223,7 @@ async def accumulate_openai_stream(
     finish: str | None = None
     usage: dict[str, Any] | None = None
     async for chunk in stream:
-        data = chunk.model_dump() if hasattr(chunk, "model_dump") else dict(chunk)
+        data = chunk.model_dump(warnings=False) if hasattr(chunk, "model_dump") else dict(chunk)
         for key in ("id", "created", "model"):
             if data.get(key) is not None:
                 answer[key] = data[key]
