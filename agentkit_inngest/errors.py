@@ -21,6 +21,8 @@ the Inngest runner maps it onto ``inngest.NonRetriableError`` / ``RetryAfterErro
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "AgentKitError",
     "ConfigurationError",
@@ -52,13 +54,41 @@ class InputError(AgentKitError):
     """Input data (event payload, state, run input) is invalid; the message names the field."""
 
 
+MAX_RETRY_AFTER = 300.0
+"""The longest wait (seconds) a provider may ask for before a retry; longer asks are
+cut to it.
+
+Providers' rate limits reset within a minute (OpenAI and Anthropic ask for seconds,
+up to about 60), so a longer ask means a quota that will not reset within the run,
+or a broken or hostile header. The Inngest server would honour up to 24 hours per
+retry (``MaxRetryDuration`` in its ``pkg/consts``): with the default 4 retries one
+such header could park a run for days. At 5 minutes a run waits at most 20 minutes
+in all before it fails and says why."""
+
+
+def bounded_retry_after(seconds: object) -> float | None:
+    """``seconds`` as a delay: capped at :data:`MAX_RETRY_AFTER`, or ``None`` when it
+    is not a finite, non-negative number."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return None
+    try:
+        value = float(seconds)
+    except OverflowError:  # an int too large for a float
+        return MAX_RETRY_AFTER if seconds > 0 else None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return min(value, MAX_RETRY_AFTER)
+
+
 class ProviderError(AgentKitError):
     """A model provider call failed.
 
     Attributes:
         provider: ``"openai"``, ``"anthropic"``, ...
         status_code: the HTTP status, or ``None`` for transport failures.
-        retry_after: seconds the provider asked us to wait, when it said so.
+        retry_after: seconds the provider asked us to wait, when it said so: never
+            more than :data:`MAX_RETRY_AFTER`; ``None`` for a value that is not a
+            finite, non-negative number.
     """
 
     def __init__(
@@ -72,7 +102,7 @@ class ProviderError(AgentKitError):
         super().__init__(message)
         self.provider = provider
         self.status_code = status_code
-        self.retry_after = retry_after
+        self.retry_after = bounded_retry_after(retry_after)
 
 
 class RetriableProviderError(ProviderError):

@@ -9,6 +9,7 @@ every run; ``HYPOTHESIS_PROFILE=explore`` draws fresh, ten times as many.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import threading
@@ -340,15 +341,25 @@ PROVIDERS = [
     anthropic("m", api_key="k"),
     gemini("m", api_key="k"),
 ]
+# what a custom model, or a provider's JSON as Python reads it, can hold: NaN and
+# infinity (Python's parser accepts the literals), lone surrogates (``\ud800``
+# escapes), huge integers, deep nesting, bytes, tuples
+hostile_values = st.one_of(
+    st.sampled_from([float("nan"), float("inf"), 10**5000, b"\xff", ("a", 1), "a\x00b"]),
+    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
+    st.integers(200, 1200).map(lambda depth: functools.reduce(lambda v, _: [v], range(depth), 1)),
+)
+answer_values = st.one_of(json_values, json_values, hostile_values)
 answers = st.one_of(
     json_values,
     st.dictionaries(
         st.sampled_from(["choices", "content", "candidates", "usage", "error", "stop_reason"]),
         st.one_of(
-            json_values,
+            answer_values,
             st.lists(
                 st.dictionaries(
-                    st.sampled_from(["message", "type", "text", "content", "parts"]), json_values
+                    st.sampled_from(["message", "type", "text", "content", "parts"]),
+                    answer_values,
                 )
             ),
         ),
@@ -363,8 +374,10 @@ def test_any_provider_answer_is_read_or_fails_as_a_provider_error(raw: Any) -> N
         model = Canned(parser, raw)
         # in the step: a readable answer, or a provider error (retriable: the step is
         # retried; fatal: the run fails naming the provider)
-        _, error = attempt(lambda: asyncio.run(model.complete({})))  # noqa: B023
+        memo, error = attempt(lambda: asyncio.run(model.complete({})))  # noqa: B023
         assert error is None or isinstance(error, ProviderError), repr(error)
+        if error is None:  # what is read can be memoized: strict JSON, UTF-8
+            json.dumps(memo, allow_nan=False).encode("utf-8")
         # the whole agent call: a result, or a classified error naming the step
         agent = create_agent(name="A", model=model)
         runner = InlineRunner(max_attempts=1)

@@ -1,20 +1,31 @@
-"""Helpers shared by the provider adapters: error classification and client caching."""
+"""Helpers shared by the provider adapters: error classification, redaction, the
+call deadline, answer checks and client caching."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import email.utils
 import json
+import math
+import re
 import time
+import traceback
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
-from ..errors import FatalProviderError, ProviderError, RetriableProviderError
+from ..errors import (
+    FatalProviderError,
+    ProviderError,
+    RetriableProviderError,
+    bounded_retry_after,
+)
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 RETRIABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -28,29 +39,104 @@ _HINTS = {
 }
 
 
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
-    if not headers:
+_DECIMAL = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,9})?")
+_MAX_HEADER = 64  # the longest legal retry-after value (an HTTP date) has 29 characters
+
+
+def decimal_seconds(value: str) -> float | None:
+    """A plain ASCII decimal (``"7"``, ``"1.5"``); ``None`` for anything else (signs,
+    exponents, ``nan``, ``inf``, non-ASCII digits, ``_`` separators...)."""
+    value = value.strip()
+    if not _DECIMAL.fullmatch(value):
         return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    millis = lowered.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    return float(value)
+
+
+def _http_date(value: str, now: float) -> float | None:
+    """Seconds from ``now`` until an HTTP date (IMF-fixdate, RFC 850 or asctime);
+    0 for a date in the past, ``None`` for anything that is not a date."""
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # asctime: HTTP dates are always GMT
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return max(0.0, when.timestamp() - now)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str] | None, *, now: float | None = None
+) -> float | None:
+    """The wait a provider asked for, in seconds, capped at :data:`MAX_RETRY_AFTER`.
+
+    Reads ``retry-after-ms`` (milliseconds, sent by OpenAI) first, then
+    ``retry-after`` as delta-seconds or an HTTP date (RFC 9110, section 10.2.3).
+    A value in none of these forms (negative, ``nan``, ``1e308``, non-ASCII, too
+    long) is ignored: ``None``, as if the header were absent.
+    """
+    if not headers:
+        return None
+    now = time.time() if now is None else now
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lowered.get(name, "")
+        if not value or len(value) > _MAX_HEADER or not value.isascii():
+            continue
+        number = decimal_seconds(value)
+        if number is not None:
+            return bounded_retry_after(number / scale)
+        if scale == 1.0:
+            delay = _http_date(value.strip(), now)
+            if delay is not None:
+                return bounded_retry_after(delay)
+    return None
+
+
+_KEEP = 500  # characters of a provider's error detail kept in a message
+REDACTED = "[redacted]"
+MIN_SECRET = 8
+"""Secrets shorter than this are not redacted (too likely to occur by chance), and
+fragments of a secret this long or longer are redacted wherever they appear."""
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret of ``secrets`` replaced by ``[redacted]``, and every
+    fragment of one (8 characters or more: a key's prefix, a cut key, a key split
+    across a line) too."""
+    spans: list[tuple[int, int]] = []
+    for secret in secrets:
+        if len(secret) < MIN_SECRET:
+            continue
+        grams = {secret[i : i + MIN_SECRET] for i in range(len(secret) - MIN_SECRET + 1)}
+        for gram in grams:
+            start = text.find(gram)
+            while start != -1:
+                spans.append((start, start + MIN_SECRET))
+                start = text.find(gram, start + 1)
+    if not spans:
+        return text
+    spans.sort()
+    out: list[str] = []
+    done = 0
+    first, last = spans[0]
+    for start, end in spans[1:]:
+        if start <= last:
+            last = max(last, end)
+            continue
+        out += [text[done:first], REDACTED]
+        done, (first, last) = last, (start, end)
+    out += [text[done:first], REDACTED, text[last:]]
+    return "".join(out)
+
+
+def clipped(detail: str, secrets: Sequence[str] = ()) -> str:
+    """A provider's error detail fit for a message: redacted, then cut to its first
+    500 characters (in that order, so that a secret at the cut leaves no fragment)."""
+    longest = max((len(s) for s in secrets), default=0)
+    detail = redact(detail[: _KEEP + longest], secrets).strip() or "no details"
+    if len(detail) > _KEEP:
+        detail = detail[: _KEEP - 3] + "..."
+    return detail
 
 
 def status_error(
@@ -60,11 +146,14 @@ def status_error(
     headers: Mapping[str, str] | None = None,
     *,
     retry_after: float | None = None,
+    secrets: Sequence[str] = (),
 ) -> ProviderError:
-    """The error for an HTTP failure: retriable for 408/409/429/5xx, fatal otherwise."""
-    detail = detail.strip() or "no details"
-    if len(detail) > 500:
-        detail = detail[:497] + "..."
+    """The error for an HTTP failure: retriable for 408/409/429/5xx, fatal otherwise.
+
+    ``detail`` is redacted (``secrets``) before it is cut to its first 500
+    characters, so a secret at the cut cannot leave a fragment behind.
+    """
+    detail = clipped(detail, secrets)
     if retry_after is None:
         retry_after = retry_after_seconds(headers)
     if status in RETRIABLE_STATUS or status >= 500:
@@ -83,6 +172,7 @@ def status_error(
 
 
 def transport_error(provider: str, err: BaseException, *, timeout: bool) -> ProviderError:
+    """The retriable error for a call that timed out or could not connect."""
     kind = "timed out" if timeout else "could not be reached"
     return RetriableProviderError(
         f"{provider} {kind} (will retry): {type(err).__name__}: {err}",
@@ -90,29 +180,122 @@ def transport_error(provider: str, err: BaseException, *, timeout: bool) -> Prov
     )
 
 
+def stream_cut(provider: str, missing: str) -> RetriableProviderError:
+    """The error for a stream that ended cleanly but before the provider's
+    end-of-answer signal: the answer may be cut anywhere, so it is never used."""
+    return RetriableProviderError(
+        f"{provider}'s stream ended before the answer was complete (no {missing}); "
+        "the partial answer was dropped (will retry)",
+        provider=provider,
+    )
+
+
+async def within_deadline(provider: str, seconds: float, call: Awaitable[T]) -> T:
+    """``call``, given ``seconds`` in all: connecting, every read, the whole stream.
+
+    The HTTP clients' own timeouts apply to each read, so a provider sending a byte
+    (or a keep-alive comment) now and then would hold a call for ever without this.
+    """
+    try:
+        return await asyncio.wait_for(call, seconds)
+    except ProviderError as err:
+        release_frames(err)
+        raise
+    except asyncio.TimeoutError:
+        raise RetriableProviderError(
+            f"{provider} timed out: no complete answer within the call's deadline of "
+            f"{seconds:g} s (will retry)",
+            provider=provider,
+        ) from None
+
+
+def release_frames(err: BaseException) -> None:
+    """Drop the local variables of the finished frames in the tracebacks of ``err``
+    and the exceptions it was raised from (file, line and function stay).
+
+    An SDK that fails inside its stream generator leaves the generators it was
+    reading suspended, referenced only by that generator's frame in the traceback;
+    held by the error, they would be finalized by the garbage collector at a random
+    time, in any thread. Released here, they are closed at once, on their loop.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+
+
+@contextlib.asynccontextmanager
+async def sdk_events(stream: Any) -> AsyncIterator[AsyncIterator[Any]]:
+    """The events of an ``openai`` / ``anthropic`` SDK stream. However reading ends
+    (the answer is whole, cut, unreadable, or past its deadline), the SDK's event
+    generators are closed here and the response with them: left to the garbage
+    collector, a generator stopped mid-stream is finalized at a random time, in any
+    thread."""
+    events = stream.__aiter__()
+    try:
+        yield events
+    finally:
+        await events.aclose()
+        inner = getattr(stream, "_iterator", None)  # the SDKs' own generator of events
+        if inner is not None and hasattr(inner, "aclose"):
+            await inner.aclose()
+        await stream.close()
+
+
 @contextlib.contextmanager
-def sdk_errors(provider: str, sdk: ModuleType) -> Iterator[None]:
+def sdk_errors(provider: str, sdk: ModuleType, secrets: Sequence[str] = ()) -> Iterator[None]:
     """Translate the official ``openai`` / ``anthropic`` SDKs' exceptions (they share
-    their shape) into :class:`ProviderError` s, classified for retries."""
+    their shape) into :class:`ProviderError` s, classified for retries; the provider's
+    words are redacted of ``secrets``."""
     try:
         yield
     except sdk.APIStatusError as err:
         detail = error_detail(err.body) or err.message
         if err.status_code == 200:  # an error event inside a stream
             raise RetriableProviderError(
-                f"{provider} failed while streaming (will retry): {detail}", provider=provider
+                f"{provider} failed while streaming (will retry): {clipped(detail, secrets)}",
+                provider=provider,
             ) from err
-        raise status_error(provider, err.status_code, detail, dict(err.response.headers)) from err
+        raise status_error(
+            provider, err.status_code, detail, dict(err.response.headers), secrets=secrets
+        ) from err
     except sdk.APITimeoutError as err:
         raise transport_error(provider, err, timeout=True) from err
     except sdk.APIConnectionError as err:
         raise transport_error(provider, err, timeout=False) from err
     except sdk.APIError as err:  # an error object inside a stream
         raise RetriableProviderError(
-            f"{provider} failed while streaming (will retry): {err.message}", provider=provider
+            f"{provider} failed while streaming (will retry): {clipped(err.message, secrets)}",
+            provider=provider,
         ) from err
-    except ValueError as err:  # the answer's body is not JSON
-        raise status_error(provider, 502, f"the answer is not JSON ({err})") from err
+    except (ValueError, RecursionError) as err:  # the answer's body is not JSON
+        reason = clipped(f"{type(err).__name__}: {err}", secrets)
+        raise status_error(provider, 502, f"the answer is not JSON ({reason})") from err
+    except UNREADABLE as err:  # a stream's events of the wrong shape
+        raise unreadable(provider, err, secrets) from err
+
+
+UNREADABLE = (
+    ValueError,  # not JSON, not UTF-8, a bad number
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    RecursionError,  # JSON nested past what the parser can follow
+    OverflowError,
+)
+"""What reading a malformed answer raises (in the SDKs, the stream accumulators)."""
+
+
+def unreadable(provider: str, err: BaseException, secrets: Sequence[str] = ()) -> ProviderError:
+    """The retriable error for an answer that cannot be read."""
+    reason = clipped(f"{type(err).__name__}: {err}", secrets)
+    return RetriableProviderError(
+        f"{provider} answered with a response that cannot be read (will retry): {reason}",
+        provider=provider,
+    )
 
 
 def error_detail(body: object) -> str:
@@ -123,7 +306,7 @@ def error_detail(body: object) -> str:
         text = body
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
     if isinstance(body, dict):
         inner = body.get("error", body)
@@ -136,7 +319,68 @@ def error_detail(body: object) -> str:
         top_message = body.get("message")
         if isinstance(top_message, str):
             return top_message
-    return json.dumps(body)[:500] if body is not None else ""
+    if body is None:
+        return ""
+    try:  # whole: the caller redacts it, then cuts it
+        return json.dumps(body)
+    except (ValueError, TypeError, RecursionError):
+        return repr(body)
+
+
+MAX_DEPTH = 256
+"""How deeply an answer may nest. Real answers nest a dozen levels; JSON libraries
+(Python's, the SDK's) give up near 1,000."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(text: str) -> str:
+    """``text`` with lone surrogates (``"\\ud800"`` escapes in a provider's JSON)
+    replaced by U+FFFD, as the Inngest server's JSON decoder does: such a text cannot
+    be encoded as UTF-8, so it could not be memoized, stored or streamed."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def json_answer(value: Any, depth: int = 0) -> Any:
+    """``value`` as it can be memoized: plain JSON (tuples become lists), lone
+    surrogates replaced (:func:`json_text`).
+
+    Raises:
+        ValueError: for NaN or infinity (``NaN`` / ``Infinity`` literals, which
+            Python's JSON parser accepts and JSON forbids), an integer beyond a
+            float64's range, nesting deeper than :data:`MAX_DEPTH`, a key that is not
+            a string, or a value JSON cannot hold.
+    """
+    if depth > MAX_DEPTH:
+        raise ValueError(f"the answer nests deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > 1024:  # the Inngest server reads numbers as float64
+            raise ValueError("the answer holds an integer too large for JSON readers")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("the answer holds NaN or Infinity, which JSON does not allow")
+        return value
+    if isinstance(value, str):
+        return json_text(value)
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"the answer has a {type(key).__name__} key")
+            out[json_text(key)] = json_answer(item, depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [json_answer(item, depth + 1) for item in value]
+    raise ValueError(f"the answer holds a {type(value).__name__}, which JSON cannot hold")
 
 
 class LoopLocal(Generic[C]):

@@ -16,7 +16,15 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
-from ._common import LoopLocal, as_dict, error_detail, sdk_errors
+from ._common import (
+    LoopLocal,
+    as_dict,
+    error_detail,
+    sdk_errors,
+    sdk_events,
+    stream_cut,
+    within_deadline,
+)
 from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
@@ -143,14 +151,20 @@ class AnthropicModel(Model):
     async def request(
         self, body: dict[str, Any], *, on_text: TextSink | None = None
     ) -> dict[str, Any]:
+        # the SDK is imported and the client made before the clock starts
+        client = self._clients.get()
+        return await within_deadline(self.provider, self.timeout, self._send(client, body, on_text))
+
+    async def _send(
+        self, client: anthropic_sdk.AsyncAnthropic, body: dict[str, Any], on_text: TextSink | None
+    ) -> dict[str, Any]:
         import anthropic as anthropic_sdk
         from anthropic.types import RawMessageStreamEvent
 
-        client = self._clients.get()
         # the body is already in the wire format: it is posted as it is (the SDK's
         # create() would walk and re-encode the whole conversation on every call)
         payload = {"max_tokens": DEFAULT_MAX_TOKENS, **body}
-        with sdk_errors(self.provider, anthropic_sdk):
+        with sdk_errors(self.provider, anthropic_sdk, self.secrets()):
             if on_text is None:
                 data = await client.post("/v1/messages", body=payload, cast_to=object)
                 return as_dict(data, self.provider)
@@ -162,7 +176,8 @@ class AnthropicModel(Model):
                 stream=True,
                 stream_cls=anthropic_sdk.AsyncStream[RawMessageStreamEvent],
             )
-            return await accumulate_anthropic_stream(stream, on_text)
+            async with sdk_events(stream) as events:  # closed however the call ends
+                return await accumulate_anthropic_stream(events, on_text)
 
 
 def anthropic(
@@ -187,7 +202,8 @@ def anthropic(
             ``temperature``.)
         beta_headers: beta feature names, sent as ``anthropic-beta``.
         inference: ``"in_process"`` or ``"offload"`` (``step.ai.infer``).
-        timeout: seconds before an in-process call gives up (and is retried).
+        timeout: seconds an in-process call may take in all (connecting, reading,
+            streaming) before it gives up and is retried.
         headers: extra HTTP headers.
     """
     return AnthropicModel(
@@ -209,13 +225,19 @@ async def accumulate_anthropic_stream(
     stream: AsyncIterable[Any], on_text: TextSink
 ) -> dict[str, Any]:
     """Consume a Messages stream, passing text to ``on_text``; return the answer in
-    the shape of a non-streamed message."""
+    the shape of a non-streamed message.
+
+    Raises:
+        RetriableProviderError: the stream ended before ``message_stop`` (the
+            connection closed mid-answer): what arrived may be cut anywhere.
+    """
     message: dict[str, Any] = {"type": "message", "role": "assistant", "content": []}
     blocks: dict[int, dict[str, Any]] = {}
     partial: dict[int, list[str]] = {}
     usage: dict[str, Any] = {}
+    stopped = False
     async for item in stream:
-        event = item.model_dump() if hasattr(item, "model_dump") else dict(item)
+        event = item.model_dump(warnings=False) if hasattr(item, "model_dump") else dict(item)
         kind = event.get("type")
         if kind == "message_start":
             start = dict(event.get("message") or {})
@@ -253,6 +275,10 @@ async def accumulate_anthropic_stream(
             if delta.get("stop_reason"):
                 message["stop_reason"] = delta["stop_reason"]
             usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+        elif kind == "message_stop":
+            stopped = True
+    if not stopped:
+        raise stream_cut("anthropic", "message_stop")
     message["content"] = [blocks[i] for i in sorted(blocks)]
     message["usage"] = usage
     message.setdefault("stop_reason", "end_turn")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 from ..errors import AgentKitError, ConfigurationError, ProviderError, RetriableProviderError
 from ..messages import Message, StopReason, Usage
+from ._common import json_answer, json_text, redact
 
 if TYPE_CHECKING:
     from inngest.experimental.ai.base import BaseAdapter
@@ -129,29 +130,43 @@ class Model(ABC):
     async def complete(
         self, body: dict[str, Any], *, on_text: TextSink | None = None
     ) -> dict[str, Any]:
-        """:meth:`request`, then a check that the answer can be read, so an unreadable
-        answer fails (and retries) its step instead of being memoized. A provider error
-        that repeats a secret (some echo the API key) is redacted."""
+        """:meth:`request`, then checks that the answer can be memoized and read, so a
+        bad answer fails (and retries) its step instead of being memoized.
+
+        Whatever the provider sends, the outcome is the answer or a
+        :class:`ProviderError`: an answer that cannot be read (not JSON, ``NaN``,
+        nested too deeply, the wrong shape) is a :class:`RetriableProviderError`.
+        Lone surrogates in the answer (and in streamed text) become U+FFFD. A
+        provider error that repeats a secret (some echo the API key) is redacted.
+        """
+        sink = None if on_text is None else _checked_sink(on_text)
         try:
             # a custom model may not stream: only ask for it when there is a listener
-            raw = await (
-                self.request(body) if on_text is None else self.request(body, on_text=on_text)
-            )
+            raw = await (self.request(body) if sink is None else self.request(body, on_text=sink))
         except ProviderError as err:
             cleaned = redact_error(err, self.secrets())
             if cleaned is err:
                 raise
             raise cleaned from None
+        except _SinkFailed as failed:
+            raise failed.error from None
         try:
-            self.parse_response(raw)
+            answer: dict[str, Any] = json_answer(raw)
+            self.parse_response(answer)
         except AgentKitError:
             raise
         except Exception as err:
-            raise RetriableProviderError(
-                f"{self.label} answered with a response that cannot be read (will retry): {err}",
-                provider=self.provider,
-            ) from err
-        return raw
+            raise self._unreadable(err) from err
+        return answer
+
+    def _unreadable(self, err: BaseException) -> RetriableProviderError:
+        reason = redact(f"{type(err).__name__}: {err}", self.secrets())
+        if len(reason) > 500:
+            reason = reason[:497] + "..."
+        return RetriableProviderError(
+            f"{self.label} answered with a response that cannot be read (will retry): {reason}",
+            provider=self.provider,
+        )
 
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         """The provider request body for ``request`` (pure)."""
@@ -189,16 +204,25 @@ class Model(ABC):
         )
 
 
-REDACTED = "[redacted]"
-_MIN_SECRET = 8  # shorter values are too likely to occur by chance
+class _SinkFailed(Exception):
+    """Carries an exception raised by the text sink out through the adapter, so it
+    is not mistaken for an unreadable answer."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret of ``secrets`` replaced by ``[redacted]``."""
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET:
-            text = text.replace(secret, REDACTED)
-    return text
+def _checked_sink(on_text: TextSink) -> TextSink:
+    async def sink(piece: str) -> None:
+        if not isinstance(piece, str):  # an adapter passed on what the provider sent
+            raise TypeError(f"streamed text is a {type(piece).__name__}, not a string")
+        try:
+            await on_text(json_text(piece))
+        except Exception as err:
+            raise _SinkFailed(err) from err
+
+    return sink
 
 
 def redact_error(err: ProviderError, secrets: list[str]) -> ProviderError:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import httpx
 
-from ..errors import ConfigurationError, FatalProviderError
+from ..errors import (
+    ConfigurationError,
+    FatalProviderError,
+    RetriableProviderError,
+    bounded_retry_after,
+)
 from ..messages import (
     Message,
     StopReason,
@@ -20,7 +24,19 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
-from ._common import LoopLocal, as_dict, error_detail, status_error, transport_error
+from ._common import (
+    UNREADABLE,
+    LoopLocal,
+    as_dict,
+    clipped,
+    decimal_seconds,
+    error_detail,
+    status_error,
+    stream_cut,
+    transport_error,
+    unreadable,
+    within_deadline,
+)
 from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
@@ -120,37 +136,47 @@ class GeminiModel(Model):
             error_detail(text),
             dict(response.headers),
             retry_after=_retry_delay(text),
+            secrets=self.secrets(),
         )
 
     async def request(
         self, body: dict[str, Any], *, on_text: TextSink | None = None
     ) -> dict[str, Any]:
+        # the client is made before the clock starts
         client = self._clients.get()
+        return await within_deadline(self.provider, self.timeout, self._send(client, body, on_text))
+
+    async def _send(
+        self, client: httpx.AsyncClient, body: dict[str, Any], on_text: TextSink | None
+    ) -> dict[str, Any]:
         headers = {"x-goog-api-key": self.api_key()}
-        if on_text is not None:
-            url = f"{self.base_url}/models/{self.model}:streamGenerateContent?alt=sse"
-            try:
+        try:
+            if on_text is not None:
+                url = f"{self.base_url}/models/{self.model}:streamGenerateContent?alt=sse"
                 async with client.stream("POST", url, json=body, headers=headers) as streamed:
                     if streamed.status_code >= 400:
                         text = (await streamed.aread()).decode("utf-8", "replace")
                         raise self._status_error(streamed, text)
-                    return await accumulate_gemini_stream(streamed.aiter_lines(), on_text)
-            except httpx.TimeoutException as err:
-                raise transport_error(self.provider, err, timeout=True) from err
-            except httpx.TransportError as err:
-                raise transport_error(self.provider, err, timeout=False) from err
-        url = f"{self.base_url}/models/{self.model}:generateContent"
-        try:
+                    lines = cast("AsyncGenerator[str, None]", streamed.aiter_lines())
+                    try:
+                        return await accumulate_gemini_stream(
+                            lines, on_text, secrets=self.secrets()
+                        )
+                    finally:  # closed here however reading ends (see sdk_events)
+                        await lines.aclose()
+            url = f"{self.base_url}/models/{self.model}:generateContent"
             response = await client.post(url, json=body, headers=headers)
         except httpx.TimeoutException as err:
             raise transport_error(self.provider, err, timeout=True) from err
         except httpx.TransportError as err:
             raise transport_error(self.provider, err, timeout=False) from err
+        except UNREADABLE as err:  # a stream's chunks of the wrong shape, or not JSON
+            raise unreadable(self.provider, err, self.secrets()) from err
         if response.status_code >= 400:
             raise self._status_error(response, response.text)
         try:
             data = response.json()
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise status_error(self.provider, 502, "the answer is not JSON") from err
         return as_dict(data, self.provider)
 
@@ -174,7 +200,8 @@ def gemini(
             ``{"generationConfig": {"temperature": 0.2, "maxOutputTokens": 1024}}``.
         inference: ``"in_process"`` or ``"offload"`` (``step.ai.infer``; the key then
             travels in the URL the Inngest server calls).
-        timeout: seconds before an in-process call gives up (and is retried).
+        timeout: seconds an in-process call may take in all (connecting, reading,
+            streaming) before it gives up and is retried.
     """
     return GeminiModel(
         model=model,
@@ -189,20 +216,29 @@ def gemini(
 # -- streaming ----------------------------------------------------------------------------
 
 
-async def accumulate_gemini_stream(lines: AsyncIterator[str], on_text: TextSink) -> dict[str, Any]:
+async def accumulate_gemini_stream(
+    lines: AsyncIterator[str], on_text: TextSink, *, secrets: Sequence[str] = ()
+) -> dict[str, Any]:
     """Consume ``streamGenerateContent?alt=sse`` lines, passing text to ``on_text``;
-    return the answer in the shape of a non-streamed response."""
+    return the answer in the shape of a non-streamed response.
+
+    Raises:
+        RetriableProviderError: the stream ended before a chunk with a
+            ``finishReason`` (or a blocked prompt's ``promptFeedback``): what arrived
+            may be cut anywhere. Also for an error chunk with a retriable code.
+        FatalProviderError: an error chunk with any other code.
+    """
     parts: list[dict[str, Any]] = []
     answer: dict[str, Any] = {}
     finish: str | None = None
     async for line in lines:
         if not line.startswith("data:"):
-            continue
+            continue  # blank lines, comments (keep-alives), event names
         chunk = json.loads(line[5:].strip() or "{}")
+        if not isinstance(chunk, dict):
+            raise ValueError(f"a stream chunk is a {type(chunk).__name__}, not an object")
         if chunk.get("error"):
-            raise FatalProviderError(
-                f"gemini failed while streaming: {error_detail(chunk)}", provider="gemini"
-            )
+            raise _stream_error(chunk, secrets)
         for key in ("usageMetadata", "modelVersion", "responseId", "promptFeedback"):
             if chunk.get(key) is not None:
                 answer[key] = chunk[key]
@@ -217,15 +253,30 @@ async def accumulate_gemini_stream(lines: AsyncIterator[str], on_text: TextSink)
                         parts[-1] = {"text": parts[-1]["text"] + text}
                         continue
                 parts.append(dict(part))
+    blocked = (answer.get("promptFeedback") or {}).get("blockReason")
+    if finish is None and not blocked:
+        raise stream_cut("gemini", "finishReason")
     if parts or finish:
         answer["candidates"] = [
             {
                 "content": {"role": "model", "parts": parts},
-                "finishReason": finish or "STOP",
+                "finishReason": finish,
                 "index": 0,
             }
         ]
     return answer
+
+
+def _stream_error(chunk: dict[str, Any], secrets: Sequence[str]) -> Exception:
+    """An error chunk inside a stream, classified by its code as an HTTP error is."""
+    error = chunk.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return status_error("gemini", code, error_detail(chunk), secrets=secrets)
+    return RetriableProviderError(
+        f"gemini failed while streaming (will retry): {clipped(error_detail(chunk), secrets)}",
+        provider="gemini",
+    )
 
 
 # -- converters ---------------------------------------------------------------------------
@@ -326,15 +377,18 @@ def parse_gemini_response(raw: Mapping[str, Any]) -> ModelResponse:
 
 
 def _retry_delay(text: str) -> float | None:
+    """The ``retryDelay`` (``"30s"``) a Gemini error body asks for, capped; ``None``
+    when there is none or it is not a plain number of seconds."""
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    details = ((body or {}).get("error") or {}).get("details") or []
-    for item in details:
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for item in details if isinstance(details, list) else []:
         delay = item.get("retryDelay") if isinstance(item, dict) else None
-        if isinstance(delay, str):
-            match = re.fullmatch(r"([0-9.]+)s", delay)
-            if match:
-                return float(match.group(1))
+        if isinstance(delay, str) and delay.endswith("s") and delay.isascii():
+            seconds = decimal_seconds(delay[:-1])
+            if seconds is not None:
+                return bounded_retry_after(seconds)
     return None

@@ -50,7 +50,8 @@ def grok(
         base_url: default ``$XAI_BASE_URL`` or ``https://api.x.ai/v1``.
         default_parameters: body fields for every request.
         inference: ``"in_process"`` or ``"offload"`` (``step.ai.infer``).
-        timeout: seconds before an in-process call gives up (and is retried).
+        timeout: seconds an in-process call may take in all (connecting, reading,
+            streaming) before it gives up and is retried.
         headers: extra HTTP headers.
     """
     return GrokModel(

@@ -16,7 +16,15 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
-from ._common import LoopLocal, as_dict, error_detail, sdk_errors
+from ._common import (
+    LoopLocal,
+    as_dict,
+    error_detail,
+    sdk_errors,
+    sdk_events,
+    stream_cut,
+    within_deadline,
+)
 from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
@@ -134,13 +142,19 @@ class OpenAIModel(Model):
     async def request(
         self, body: dict[str, Any], *, on_text: TextSink | None = None
     ) -> dict[str, Any]:
+        # the SDK is imported and the client made before the clock starts
+        client = self._clients.get()
+        return await within_deadline(self.provider, self.timeout, self._send(client, body, on_text))
+
+    async def _send(
+        self, client: openai_sdk.AsyncOpenAI, body: dict[str, Any], on_text: TextSink | None
+    ) -> dict[str, Any]:
         import openai as openai_sdk
         from openai.types.chat import ChatCompletionChunk
 
-        client = self._clients.get()
         # the body is already in the wire format: it is posted as it is (the SDK's
         # create() would walk and re-encode the whole conversation on every call)
-        with sdk_errors(self.provider, openai_sdk):
+        with sdk_errors(self.provider, openai_sdk, self.secrets()):
             if on_text is None:
                 data = await client.post("/chat/completions", body=body, cast_to=object)
                 return as_dict(data, self.provider)
@@ -151,7 +165,8 @@ class OpenAIModel(Model):
                 stream=True,
                 stream_cls=openai_sdk.AsyncStream[ChatCompletionChunk],
             )
-            return await accumulate_openai_stream(stream, on_text, provider=self.provider)
+            async with sdk_events(stream) as events:  # closed however the call ends
+                return await accumulate_openai_stream(events, on_text, provider=self.provider)
 
 
 def openai(
@@ -174,7 +189,8 @@ def openai(
         default_parameters: body fields for every request (``temperature``,
             ``max_completion_tokens``, ``parallel_tool_calls``...).
         inference: ``"in_process"`` or ``"offload"`` (``step.ai.infer``).
-        timeout: seconds before an in-process call gives up (and is retried).
+        timeout: seconds an in-process call may take in all (connecting, reading,
+            streaming) before it gives up and is retried.
         headers: extra HTTP headers.
     """
     return OpenAIModel(
@@ -195,14 +211,19 @@ async def accumulate_openai_stream(
     stream: AsyncIterable[Any], on_text: TextSink, *, provider: str
 ) -> dict[str, Any]:
     """Consume a Chat Completions stream, passing text to ``on_text``; return the
-    answer in the shape of a non-streamed completion."""
+    answer in the shape of a non-streamed completion.
+
+    Raises:
+        RetriableProviderError: the stream ended before a ``finish_reason`` (the
+            connection closed mid-answer): what arrived may be cut anywhere.
+    """
     answer: dict[str, Any] = {"object": "chat.completion", "choices": []}
     content: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     finish: str | None = None
     usage: dict[str, Any] | None = None
     async for chunk in stream:
-        data = chunk.model_dump() if hasattr(chunk, "model_dump") else dict(chunk)
+        data = chunk.model_dump(warnings=False) if hasattr(chunk, "model_dump") else dict(chunk)
         for key in ("id", "created", "model"):
             if data.get(key) is not None:
                 answer[key] = data[key]
@@ -212,6 +233,8 @@ async def accumulate_openai_stream(
             delta = choice.get("delta") or {}
             piece = delta.get("content")
             if piece:
+                if not isinstance(piece, str):
+                    raise TypeError(f"a streamed text delta is a {type(piece).__name__}")
                 content.append(piece)
                 await on_text(piece)
             for item in delta.get("tool_calls") or []:
@@ -228,10 +251,12 @@ async def accumulate_openai_stream(
                     slot["function"]["arguments"] += function["arguments"]
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
+    if finish is None:
+        raise stream_cut(provider, "finish_reason")
     message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
     if calls:
         message["tool_calls"] = [calls[i] for i in sorted(calls)]
-    answer["choices"] = [{"index": 0, "finish_reason": finish or "stop", "message": message}]
+    answer["choices"] = [{"index": 0, "finish_reason": finish, "message": message}]
     if usage is not None:
         answer["usage"] = usage
     return answer
