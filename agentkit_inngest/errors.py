@@ -119,13 +119,14 @@ class ToolRetry(AgentKitError):
     """Raise from a tool handler to fail its step so that it is retried.
 
     Any other exception from a handler becomes a tool error the model reads.
+    ``retry_after`` is bounded as a provider's is (:func:`bounded_retry_after`).
     """
 
     retriable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = bounded_retry_after(retry_after)
 
 
 class HistoryStoreError(AgentKitError):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import email.utils
 import time
 
+import inngest
 import pytest
 
 from agentkit_inngest import FatalProviderError, RetriableProviderError
 from agentkit_inngest.durable import to_inngest_error
-from agentkit_inngest.errors import ConfigurationError, ToolRetry
+from agentkit_inngest.errors import MAX_RETRY_AFTER, ConfigurationError, ToolRetry
 from agentkit_inngest.models._common import (
     as_dict,
     error_detail,
@@ -62,3 +63,12 @@ def test_mapping_to_inngest_errors() -> None:
     assert isinstance(to_inngest_error(ToolRetry("later", retry_after=3)), inngest.RetryAfterError)
     plain = RetriableProviderError("busy", provider="p")
     assert to_inngest_error(plain) is plain
+
+
+@pytest.mark.parametrize("asked", [1e308, float("inf"), 10**400, -1.0, float("nan")])
+def test_a_tool_retry_delay_is_bounded_like_a_providers(asked: float) -> None:
+    err = ToolRetry("later", retry_after=asked)
+    assert err.retry_after is None or 0 <= err.retry_after <= MAX_RETRY_AFTER
+    mapped = to_inngest_error(err)  # an unbounded delay overflowed timedelta here
+    if err.retry_after:
+        assert isinstance(mapped, inngest.RetryAfterError)
