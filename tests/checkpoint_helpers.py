@@ -10,8 +10,10 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import httpx
 from starlette.applications import Starlette
@@ -22,6 +24,7 @@ from starlette.routing import Route
 from agentkit_inngest._request_context import RequestContext, read_request_context
 from agentkit_inngest.testing.executor import LocalExecutor, Run
 
+T = TypeVar("T")
 FN = "probe-fn"
 EVENT = "probe/run"
 
@@ -167,3 +170,21 @@ async def status_of(
 ) -> int:
     """The status the endpoint answers to a checkpoint of ``ops`` in ``call``."""
     return (await post_checkpoint(executor, call.checkpoint(*ops, **fields))).status_code
+
+
+class LoopThread:
+    """An event loop in a daemon thread: synchronous hypothesis tests drive async code
+    (an executor, a probe run) through it across many examples."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
