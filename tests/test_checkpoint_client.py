@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -79,8 +80,6 @@ async def test_the_body_is_the_servers_async_checkpoint() -> None:
         run_id="R", fn_id="F", qi_id="Q", request_id="Q1", generation_id=3, started_at_ms=7
     )
     body = client.body(context, [CheckpointStep("s", {"x": [1]}, 1.0, 1.5)])
-    import json
-
     decoded = json.loads(body)
     assert {k: decoded[k] for k in decoded if k != "ts"} == {
         "run_id": "R",
@@ -164,7 +163,9 @@ async def test_a_server_that_never_answers_times_out_each_call() -> None:
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        sdk = inngest.Inngest(app_id="t", is_production=False, api_base_url=f"http://127.0.0.1:{port}")
+        sdk = inngest.Inngest(
+            app_id="t", is_production=False, api_base_url=f"http://127.0.0.1:{port}"
+        )
         async with CheckpointClient(sdk, timeout=0.2, retries=1, backoff=0.0) as client:
             context = RequestContext(run_id="R", fn_id="F", qi_id="Q")
             outcome = await client.checkpoint(context, step("a", 1))
@@ -177,29 +178,31 @@ async def test_a_server_that_never_answers_times_out_each_call() -> None:
 async def test_production_auth_uses_the_key_hash_and_falls_back_to_the_other_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async with LocalExecutor(signing_key=NEW_KEY) as executor:
-        async with probe_run(executor, signing_key=NEW_KEY) as (run, call, client):
-            assert await client.checkpoint(call.context(), step("a", 1)) == CheckpointOutcome(
-                ACKED, "", 200, 1
-            )
-            # keys rotated: the app's primary key is the old one, the server's the new
-            monkeypatch.setenv("INNGEST_SIGNING_KEY_FALLBACK", NEW_KEY)
-            rotated = CheckpointClient(executor.client("p", signing_key=OLD_KEY), backoff=0.0)
-            first = await rotated.checkpoint(call.context(), step("b", 2))
-            assert (first.status, first.calls) == (ACKED, 2)
-            second = await rotated.checkpoint(call.context(), step("c", 3))
-            assert (second.status, second.calls) == (ACKED, 1)  # it keeps the key that works
-            monkeypatch.delenv("INNGEST_SIGNING_KEY_FALLBACK")
-            wrong = CheckpointClient(executor.client("p", signing_key=OLD_KEY), backoff=0.0)
-            refused = await wrong.checkpoint(call.context(), step("d", 4))
-            assert (refused.status, refused.http_status, refused.calls) == (
-                CheckpointStatus.FAILED,
-                401,
-                1,
-            )
-            assert hashed("d") not in run.memos
-            await rotated.aclose()
-            await wrong.aclose()
+    async with (
+        LocalExecutor(signing_key=NEW_KEY) as executor,
+        probe_run(executor, signing_key=NEW_KEY) as (run, call, client),
+    ):
+        assert await client.checkpoint(call.context(), step("a", 1)) == CheckpointOutcome(
+            ACKED, "", 200, 1
+        )
+        # keys rotated: the app's primary key is the old one, the server's the new
+        monkeypatch.setenv("INNGEST_SIGNING_KEY_FALLBACK", NEW_KEY)
+        rotated = CheckpointClient(executor.client("p", signing_key=OLD_KEY), backoff=0.0)
+        first = await rotated.checkpoint(call.context(), step("b", 2))
+        assert (first.status, first.calls) == (ACKED, 2)
+        second = await rotated.checkpoint(call.context(), step("c", 3))
+        assert (second.status, second.calls) == (ACKED, 1)  # it keeps the key that works
+        monkeypatch.delenv("INNGEST_SIGNING_KEY_FALLBACK")
+        wrong = CheckpointClient(executor.client("p", signing_key=OLD_KEY), backoff=0.0)
+        refused = await wrong.checkpoint(call.context(), step("d", 4))
+        assert (refused.status, refused.http_status, refused.calls) == (
+            CheckpointStatus.FAILED,
+            401,
+            1,
+        )
+        assert hashed("d") not in run.memos
+        await rotated.aclose()
+        await wrong.aclose()
 
 
 class _Recording(httpx.AsyncHTTPTransport):
@@ -215,7 +218,7 @@ class _Recording(httpx.AsyncHTTPTransport):
 
 
 async def test_dev_mode_sends_no_key() -> None:
-    async with LocalExecutor() as executor, probe_run(executor) as (run, call, _):
+    async with LocalExecutor() as executor, probe_run(executor) as (_, call, _client):
         recording = _Recording()
         client = CheckpointClient(executor.client("probe"), transport=recording)
         assert (await client.checkpoint(call.context(), step("a", 1))).acked
@@ -226,10 +229,10 @@ async def test_dev_mode_sends_no_key() -> None:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in ("INNGEST_API_BASE_URL", "INNGEST_BASE_URL", "INNGEST_DEV", "INNGEST_ENV"):
         monkeypatch.delenv(name, raising=False)
-    yield monkeypatch
+    return monkeypatch
 
 
 @pytest.mark.parametrize(

@@ -165,6 +165,7 @@ class CheckpointAPI:
         self.stall_on_duplicate = False
         """A 206 carrying only ``StepRun`` ops for steps already saved stalls the run."""
         self._jobs: dict[str, QueueItem] = {}
+        self._watched: dict[int, Dispatch] = {}
         self._job_ids = itertools.count(1)
         self._fail: list[int] = []
         self._drop = 0
@@ -226,9 +227,20 @@ class CheckpointAPI:
         job = self._jobs.get(job_id)
         return job.attempt if job is not None else default
 
+    def bind(self, dispatch: Dispatch, record: RequestRecord) -> None:
+        """Tie ``dispatch`` to the record of its call (checkpoints are counted on it)."""
+        dispatch.record = record
+        self._watched[record.index] = dispatch
+
+    def watch(self, record: RequestRecord) -> asyncio.Event | None:
+        """What cuts the call of ``record``, while :meth:`cut_request_after` is armed."""
+        dispatch = self._watched.pop(record.index, None)
+        return dispatch.cut if dispatch is not None and self.cutting else None
+
     def headers(self, dispatch: Dispatch) -> dict[str, str]:
-        """The headers a call carries besides the body's ``ctx``."""
+        """The headers of a call (its ids besides the body's ``ctx``)."""
         return {
+            "content-type": "application/json",
             "x-request-id": dispatch.request_id,
             "x-inngest-job-id": dispatch.job.id,
             "x-inngest-generation-id": str(dispatch.generation),

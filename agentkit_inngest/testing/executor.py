@@ -9,10 +9,9 @@ It does what the Inngest dev server does for one app, over real HTTP:
   with ``in_band=True``, answers a signed in-band sync as for Inngest Cloud;
 - **call**: ``POST /api/inngest?fnId=...&stepId=...`` with the event, the memoized
   step outputs (every memo has crossed JSON) and the run context as newer servers
-  send it: a ULID run id, the function's internal UUID (``ctx.fn_id``), the queue
-  item (``ctx.qi_id``, base64 of ``job::shard``; a retry keeps the item and bumps its
-  generation) and a request id per call (``ctx.request_id``, also in
-  ``x-request-id``, with ``x-inngest-job-id`` and ``x-inngest-generation-id``);
+  send it: ULID run id, the function's UUID (``ctx.fn_id``), the queue item
+  (``ctx.qi_id``; a retry bumps its generation) and a request id (``ctx.request_id``,
+  ``x-request-id``);
 - **opcodes**: ``StepRun`` (memoize, call again), ``StepPlanned`` (call each planned
   step, concurrently, then discover), ``StepError`` / ``StepFailed`` (retry with
   ``attempt + 1`` or memoize the error), ``Sleep``, ``WaitForEvent`` (resolved by
@@ -20,19 +19,11 @@ It does what the Inngest dev server does for one app, over real HTTP:
   :meth:`LocalExecutor.expire_waits`), ``InvokeFunction`` (runs the child),
   ``AIGateway`` (the executor calls the provider, as the Inngest server would),
   ``RunComplete`` (the run's output, as an op: what the TypeScript SDK sends);
-- **checkpoints**: ``POST /v1/checkpoint/{run_id}/async``, where an SDK reports the
-  ``StepRun`` results it ran without returning to the server, with the real server's
-  rules (``testing/_checkpoints.py``): the body's ``run_id``/``fn_id``/``qi_id`` name
-  the run (not the path), the signing key is checked, asynchronous ops are refused
-  before anything is saved and other unsupported ops after the earlier ones are, a
-  step already saved is skipped (first write wins), a stale dispatch (a request the
-  executor gave up on and retried, started 10 s ago or more by :attr:`clock`) gets
-  409, a saved checkpoint sets the queue item's attempts back to 0, the answer is 200
-  with an empty body, and the saved steps are memos of the next call in the order
-  they arrived. :attr:`LocalExecutor.checkpoint_api` has the switches (step size
-  limit, stale-dispatch check, a stall on a duplicate ``StepRun``) and the faults
-  (fail the next k calls with a status, save then drop the answer, cut the app's
-  request after k checkpoints); :attr:`LocalExecutor.checkpoints` records each call;
+- **checkpoints**: ``POST /v1/checkpoint/{run_id}/async`` (steps an SDK ran without
+  returning to the server) with the real server's rules, stale-dispatch 409 and
+  attempt reset included (``testing/_checkpoints.py`` lists them); the saved steps
+  are memos of the next call in the order they arrived. :attr:`LocalExecutor.checkpoint_api`
+  holds the switches and faults, :attr:`LocalExecutor.checkpoints` records each call;
 - **retries**: function-level 500s and failed steps are retried up to the
   function's ``retries + 1`` attempts; ``x-inngest-no-retry`` fails the run;
 - **faults**: :meth:`LocalExecutor.drop_requests` drops chosen requests (the app
@@ -807,7 +798,7 @@ class LocalExecutor:
             request_id=dispatch.request_id,
             qi_id=dispatch.job.ref,
         )
-        dispatch.record = record
+        self.checkpoint_api.bind(dispatch, record)
         if self.keep_bodies:
             record.request_body = body
             record.signature = signature.get("x-inngest-signature")
@@ -817,24 +808,18 @@ class LocalExecutor:
             return record, None
         query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": item.step})
         headers = {
-            "content-type": "application/json",
             "x-inngest-server-kind": "cloud" if self.signing_key else "dev",
             **self.checkpoint_api.headers(dispatch),
             **signature,
         }
-        cut = dispatch.cut if self.checkpoint_api.cutting else None
         async with self._slots if self._slots is not None else contextlib.nullcontext():
-            return await self._call(record, f"{self.app_url}?{query}", body, headers, cut)
+            return await self._call(record, f"{self.app_url}?{query}", body, headers)
 
     async def _call(
-        self,
-        record: RequestRecord,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-        cut: asyncio.Event | None = None,
+        self, record: RequestRecord, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[RequestRecord, httpx.Response | None]:
         assert self._http is not None
+        cut = self.checkpoint_api.watch(record)
         started = time.perf_counter()
         deadline = time.monotonic() + self.reconnect_timeout
         try:
@@ -1086,11 +1071,7 @@ class LocalExecutor:
         encoded, _ = self._request_body(run, _Item("step", 0, dispatch.job.id))
         body, signature = self._signed(encoded)
         query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": "step"})
-        headers = {
-            "content-type": "application/json",
-            **self.checkpoint_api.headers(dispatch),
-            **signature,
-        }
+        headers = {**self.checkpoint_api.headers(dispatch), **signature}
         return await self._http.post(f"{self.app_url}?{query}", content=body, headers=headers)
 
     # -- reading results ------------------------------------------------------------
