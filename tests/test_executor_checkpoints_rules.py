@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit_inngest.testing._checkpoints import _BadBody, _decode
+from agentkit_inngest.testing._checkpoint_body import BadBody, decode_body
 from agentkit_inngest.testing.executor import LocalExecutor
 from agentkit_inngest.testing.server_rules import (
     decode_queue_ref,
-    dispatch_request_id,
+    dispatch_request_id_entropy,
     is_uuid,
     parse_ulid,
 )
@@ -41,8 +41,8 @@ async def test_each_call_carries_run_function_queue_item_and_request_ids() -> No
         assert call.headers["x-inngest-generation-id"] == "1"
         parsed = parse_ulid(request_id)
         assert parsed is not None
-        # the entropy is the server's DispatchRequestID for (run, generation 1)
-        assert parsed[6:] == parse_ulid(dispatch_request_id(run.id, 1, 0))[6:]  # type: ignore[index]
+        # the entropy names the dispatch: (run, queue item, generation 1)
+        assert parsed[6:] == dispatch_request_id_entropy(run.id, job, 1)
         record = executor.requests_for(run)[0]
         assert (record.request_id, record.qi_id) == (request_id, ctx["qi_id"])
         call.answer(206, [step_op("a", 1)])
@@ -262,8 +262,8 @@ def test_any_body_decodes_to_the_servers_struct_or_is_refused_clearly(
 ) -> None:
     raw = json.dumps({**fields, "steps": steps}).encode()
     try:
-        body = _decode(raw)
-    except _BadBody as err:
+        body = decode_body(raw)
+    except BadBody as err:
         refused = str(err)
     else:
         refused = ""

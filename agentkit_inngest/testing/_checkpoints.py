@@ -9,11 +9,14 @@ queue items whose dispatches it checks, as the Inngest server has them.
    token is neither the key nor its hash (``pkg/authn``); no key is needed in dev mode.
 2. **400** ``invalid request body`` when the JSON does not decode into the server's
    struct: not JSON, a ``run_id`` that is not a ULID, an ``fn_id`` that is not a UUID, a
-   field of the wrong type, an unknown opcode. The path's run id is ignored: the body's
-   ``run_id`` and ``fn_id`` name the run.
+   field of the wrong type, an unknown opcode (``_checkpoint_body.py``). The path's
+   run id is ignored: the body's ``run_id`` and ``fn_id`` name the run.
 3. **400** ``Failed to checkpoint steps`` when the run is unknown, finished, or of
    another function, or when any op is asynchronous (``Sleep``, ``WaitForEvent``,
    ``InvokeFunction``, ``AIGateway``, ``StepError``...): nothing is saved.
+   The dispatch ids: each call of the app carries a request id (a ULID whose entropy
+   comes from the run id and the queue item's generation), and a retry of a queue
+   item bumps its generation (:meth:`CheckpointAPI.begin`).
 4. **409** on a stale dispatch (:attr:`CheckpointAPI.stale_dispatch`, on by default):
    the body names a ``request_id`` and the request started 10 s ago or more (or did not
    say when), and that id is not the current dispatch of the queue item ``qi_id`` names
@@ -40,9 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import itertools
-import json
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -53,15 +54,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ._checkpoint_body import SYNC_OPCODES, BadBody, decode_body
 from .server_rules import (
     api_key_accepted,
     decode_queue_ref,
     dispatch_request_id,
+    dispatch_request_id_entropy,
     go_json,
-    is_uuid,
     parse_ulid,
     queue_ref,
-    read_json,
 )
 
 if TYPE_CHECKING:
@@ -75,14 +76,6 @@ STALE_SKIP_SECONDS = 10.0
 CHECKPOINT_STEP_LIMIT = 4 * 1024 * 1024
 """``consts.MaxStepOutputSize``: the value tests give :attr:`CheckpointAPI.step_limit`."""
 
-SYNC_OPCODES = frozenset(
-    ("Step", "StepRun", "StepPlanned", "RunComplete", "SyncRunComplete", "StepFailed", "DeferAdd")
-).union(("DeferAbort",))
-"""``enums.OpcodeIsSync``; every other opcode is refused before anything is saved."""
-ASYNC_OPCODES = frozenset(
-    ("None", "StepError", "Sleep", "WaitForEvent", "InvokeFunction", "AIGateway", "Gateway")
-).union(("WaitForSignal", "DiscoveryRequest"))
-_BY_LOWER = {name.lower(): name for name in (*SYNC_OPCODES, *ASYNC_OPCODES)}
 _FINISHED = ("completed", "failed", "cancelled", "stalled")
 
 
@@ -131,10 +124,6 @@ class Dispatch:
     record: RequestRecord | None = None
     checkpoints: int = 0
     cut: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-
-
-class _BadBody(ValueError):
-    """The body does not decode into the server's struct."""
 
 
 class _DroppedAnswer(Response):
@@ -211,7 +200,8 @@ class CheckpointAPI:
             job.generation += 1
         job.attempt = attempt
         ms = int(self._executor.clock.now() * 1000)
-        dispatch = Dispatch(dispatch_request_id(run.id, job.generation, ms), job, job.generation)
+        request_id = dispatch_request_id(run.id, job.id, job.generation, ms)
+        dispatch = Dispatch(request_id, job, job.generation)
         job.dispatches[dispatch.request_id] = dispatch
         return dispatch
 
@@ -280,8 +270,8 @@ class CheckpointAPI:
         if key and not api_key_accepted(bearer, key):
             return self._answer(record, 401, "Authentication failed")
         try:
-            body = _decode(raw)
-        except _BadBody as err:
+            body = decode_body(raw)
+        except BadBody as err:
             return self._answer(record, 400, f"invalid request body: {err}")
         ops: list[dict[str, Any]] = body["steps"]
         record.run_id, record.ops = body["run_id"], [(op["op"], _name(op)) for op in ops]
@@ -350,11 +340,9 @@ class CheckpointAPI:
         job = self._jobs.get(ref[0])
         if job is None:
             return "stale dispatch: queue item not found"
-        seed = f"{body['run_id']}:{job.generation}".encode().ljust(10, b"\0")
+        expected = dispatch_request_id_entropy(body["run_id"], job.id, job.generation)
         generation = body["generation_id"]
-        if parsed[6:] != hashlib.sha256(seed).digest()[:10] or (
-            generation is not None and generation != job.generation
-        ):
+        if parsed[6:] != expected or (generation is not None and generation != job.generation):
             return f"stale dispatch: request id {request_id} is not generation {job.generation}"
         return None
 
@@ -406,73 +394,6 @@ class CheckpointAPI:
 
 def _name(op: Mapping[str, Any]) -> str:
     return str(op.get("displayName") or op.get("name") or op.get("id") or "")
-
-
-def _decode(raw: bytes) -> dict[str, Any]:
-    """The body as the server's ``checkpointAsyncSteps`` struct reads it (Go's decoder:
-    unknown fields ignored, ``null`` leaves a field empty)."""
-    try:
-        value = read_json(raw.decode("utf-8", "replace")) if raw.strip() else None
-    except ValueError as err:
-        raise _BadBody(str(err)) from err
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise _BadBody(f"cannot unmarshal {type(value).__name__} into the checkpoint body")
-    body: dict[str, Any] = {}
-    for key in ("run_id", "fn_id", "qi_id", "request_id"):
-        body[key] = _string(value, key)
-    if value.get("run_id") is not None and parse_ulid(body["run_id"]) is None:
-        raise _BadBody(f"run_id {body['run_id']!r} is not a ULID")
-    if value.get("fn_id") is not None and not is_uuid(body["fn_id"]):
-        raise _BadBody(f"fn_id {body['fn_id']!r} is not a UUID")
-    for key in ("ts", "request_started_at", "generation_id"):
-        body[key] = _integer(value, key)
-    steps = value.get("steps")
-    if steps is not None and not isinstance(steps, list):
-        raise _BadBody("steps is not a list")
-    body["steps"] = [_op(op) for op in steps or []]
-    return body
-
-
-def _string(value: Mapping[str, Any], key: str) -> str:
-    item = value.get(key)
-    if item is None:
-        return ""
-    if not isinstance(item, str):
-        raise _BadBody(f"{key} is not a string")
-    return item
-
-
-def _integer(value: Mapping[str, Any], key: str) -> int | None:
-    item = value.get(key)
-    if item is None:
-        return None
-    if isinstance(item, bool) or not isinstance(item, int) or not -(2**63) <= item < 2**63:
-        raise _BadBody(f"{key} is not a 64-bit integer: {json.dumps(item)[:40]}")
-    return item
-
-
-def _op(value: Any) -> dict[str, Any]:
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise _BadBody("a step is not an object")
-    op = dict(value)
-    kind = op.get("op")
-    if kind is None:
-        op["op"] = "None"
-    elif not isinstance(kind, str) or kind.lower() not in _BY_LOWER:
-        raise _BadBody(f"unknown opcode {kind!r}")
-    else:
-        op["op"] = _BY_LOWER[kind.lower()]
-    for key in ("id", "name", "displayName"):
-        if op.get(key) is not None and not isinstance(op[key], str):
-            raise _BadBody(f"step {key} is not a string")
-    for key in ("error", "timing", "userland"):
-        if op.get(key) is not None and not isinstance(op[key], dict):
-            raise _BadBody(f"step {key} is not an object")
-    return op
 
 
 async def post_unless_cut(

@@ -28,9 +28,10 @@ follows, each taken from the server's source (``inngest/inngest``):
   functions have an internal UUID (``ctx.fn_id``), ``ctx.qi_id`` is base64 of
   ``<job id>::<shard>`` (``pkg/execution/executor/queueref``), and each outbound call
   carries a request id that is a ULID whose entropy is the first 10 bytes of
-  SHA-256 of ``<run id>:<generation>`` (``pkg/execution/driver/request.go``
-  ``DispatchRequestID``, ``pkg/util`` ``DeterministicULID``): the checkpoint API
-  compares that entropy to tell a stale dispatch from the current one.
+  SHA-256 of the run, the queue item and its generation
+  (``pkg/execution/driver/request.go`` ``DispatchRequestID``, ``pkg/util``
+  ``DeterministicULID``): the checkpoint API compares that entropy to tell a stale
+  dispatch from the current one.
 - **API keys** (:func:`api_key_accepted`, from ``pkg/authn`` ``HandleSigningKey``):
   a bearer token is accepted if, with any ``signkey-<env>-`` prefix removed, it is
   the signing key itself or the hex SHA-256 of its hex-decoded bytes.
@@ -68,6 +69,7 @@ __all__ = [
     "cancels",
     "decode_queue_ref",
     "dispatch_request_id",
+    "dispatch_request_id_entropy",
     "go_json",
     "inngest_backoff",
     "is_uuid",
@@ -299,11 +301,20 @@ def parse_ulid(text: str) -> bytes | None:
     return value.to_bytes(16, "big")
 
 
-def dispatch_request_id(run_id: str, generation: int, ms: int) -> str:
-    """The request id of the call that ``generation`` of a queue item makes (``ms``:
-    when), as ``DispatchRequestID``: only its entropy identifies the dispatch."""
-    seed = f"{run_id}:{generation}".encode().ljust(10, b"\0")
-    return new_ulid(ms, hashlib.sha256(seed).digest()[:10])
+def dispatch_request_id_entropy(run_id: str, job_id: str, generation: int) -> bytes:
+    """The 10 bytes that identify a dispatch: the first 10 of SHA-256 of
+    ``<run id>:<queue item id>:<generation>`` (``DeterministicULID``'s seed padding
+    included). Server versions seed ``DispatchRequestID`` with the run and the
+    generation, or with the queue item's id too; the executor takes the item, so
+    that parallel calls of one run (generation 1, same millisecond) differ."""
+    seed = f"{run_id}:{job_id}:{generation}".encode().ljust(10, b"\0")
+    return hashlib.sha256(seed).digest()[:10]
+
+
+def dispatch_request_id(run_id: str, job_id: str, generation: int, ms: int) -> str:
+    """The request id of the call that ``generation`` of queue item ``job_id`` makes
+    (``ms``: when): a ULID whose entropy alone identifies the dispatch."""
+    return new_ulid(ms, dispatch_request_id_entropy(run_id, job_id, generation))
 
 
 def queue_ref(job_id: str, shard: str) -> str:
