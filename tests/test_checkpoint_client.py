@@ -280,7 +280,10 @@ async def test_what_cannot_be_checkpointed_is_not_sent() -> None:
         big = await client.checkpoint(context, step("big", "x" * CHECKPOINT_STEP_LIMIT))
         assert big.failed and big.calls == 0
         assert f"over the checkpoint limit of {CHECKPOINT_STEP_LIMIT}" in big.reason
-        for bad in (math.nan, math.inf, b"bytes", {1, 2}, object()):
+        deep: list[Any] = []
+        for _ in range(100_000):
+            deep = [deep]
+        for bad in (math.nan, math.inf, b"bytes", {1, 2}, object(), deep):
             outcome = await client.checkpoint(context, step("bad", bad))
             assert outcome.failed and "its output is not JSON" in outcome.reason
         bare = RequestContext(run_id=run.id)  # an old server: no fn_id / qi_id

@@ -126,6 +126,8 @@ def test_read_request_context_prefers_ctx_then_headers() -> None:
     late = b'{"event": {"ctx": {"run_id": "no"}}, "ctx": {"run_id": "yes"}}'
     assert read_request_context(late, {}, started_at_ms=0) == RequestContext(run_id="yes")
     assert read_request_context(b'{"ctx": {"attempt": 1}}', {}, started_at_ms=0) is None
+    deep = b'{"ctx": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert read_request_context(deep, {}, started_at_ms=0) is None
 
 
 _value = st.recursive(
