@@ -1,14 +1,21 @@
-"""The executor's support for what the TypeScript SDK (``inngest`` 4.x) does differently.
+"""The executor's support for what the TypeScript SDK (``inngest`` 4.x) does differently,
+and the rules of its checkpoint endpoint (``testing/_checkpoints.py``), each as the real
+server has it (``pkg/api/apiv1/checkpoint.go``, ``pkg/execution/checkpoint/checkpoint.go``).
 
 The TypeScript SDK is not installed for the test suite (the benchmark drives the real
-one, see ``bench/``); these tests play its side of the wire with a small app that
-sends exactly what it sends: a registration answered with its own message, step
-results reported through the checkpoint API, and the run's output as a
-``RunComplete`` op.
+one, see ``bench/``); the first tests play its side of the wire with a small app that
+sends exactly what ``inngest`` 4.24 sends: a registration answered with its own
+message, step results reported through the checkpoint API (``run_id``, ``fn_id``,
+``qi_id`` from ``ctx``, ``request_id`` / ``generation_id`` from the headers,
+``request_started_at``, ``ts``), and the run's output as a ``RunComplete`` op. The
+rest drive :class:`~tests.checkpoint_helpers.ProbeApp`, which holds each call while
+the test checkpoints with its context.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import httpx
@@ -48,12 +55,21 @@ def ts_style_app(executor: LocalExecutor, seen: list[dict[str, Any]]) -> Starlet
         ]
         status, answer_json = None, None
         if not body["steps"]:
+            checkpoint = {
+                "run_id": ctx["run_id"],
+                "fn_id": ctx["fn_id"],
+                "qi_id": ctx["qi_id"],
+                "request_id": request.headers["x-request-id"],
+                "generation_id": int(request.headers["x-inngest-generation-id"]),
+                "request_started_at": int(time.time() * 1000),
+                "steps": ops,
+                "ts": int(time.time() * 1000),
+            }
             async with httpx.AsyncClient() as client:
                 answer = await client.post(
-                    f"{executor.api_url}/v1/checkpoint/{ctx['run_id']}/async",
-                    json={"run_id": ctx["run_id"], "qi_id": ctx["qi_id"], "steps": ops},
+                    f"{executor.api_url}/v1/checkpoint/{ctx['run_id']}/async", json=checkpoint
                 )
-            status, answer_json = answer.status_code, answer.json()
+            status, answer_json = answer.status_code, answer.content
         seen.append({"qi_id": ctx["qi_id"], "checkpoint": status, "answer": answer_json})
         return JSONResponse(
             [{"op": "RunComplete", "id": "done", "data": {"answer": 42}}], status_code=206
@@ -78,6 +94,8 @@ async def test_checkpointed_steps_are_memoized_and_run_complete_ends_the_run() -
         assert len(executor.requests_for(run)) == 1
         assert [(c.run_id, c.ops) for c in executor.checkpoints] == [(run.id, [("StepRun", "ids")])]
         assert executor.checkpoints[0].bytes_received > 0
+        assert seen[0]["checkpoint"] == 200 and seen[0]["answer"] == b""  # 200, empty body
+        assert executor.requests_for(run)[0].checkpoints == 1
         # every call carries its own queue item id (the SDK needs one to checkpoint)
         await executor.run("checkpointed", {"x": 2})
         ids = [call["qi_id"] for call in seen]
@@ -89,13 +107,16 @@ async def test_checkpoints_the_executor_cannot_take_are_refused_clearly() -> Non
         seen: list[dict[str, Any]] = []
         await executor.attach(ts_style_app(executor, seen))
         run = await executor.run("checkpointed", {"ops": [{"op": "Sleep", "id": "s1"}]})
-        assert seen[0]["checkpoint"] == 501
-        assert "only StepRun ops, not ['Sleep']" in seen[0]["answer"]["error"]
-        assert run.memos == {} and executor.checkpoints == []
-        # a run that is not running (or does not exist) takes no checkpoint
-        for run_id in (run.id, "run-nope"):
-            late = await client.post(f"{executor.api_url}/v1/checkpoint/{run_id}/async", json={})
-            assert late.status_code == 404
+        assert seen[0]["checkpoint"] == 400
+        assert json.loads(seen[0]["answer"])["error"] == "Failed to checkpoint steps"
+        assert run.memos == {}
+        assert [(c.status, c.error) for c in executor.checkpoints] == [(400, "async steps")]
+        # a finished run (its state is gone) or an unknown one takes no checkpoint
+        for run_id in (run.id, "01ARZ3NDEKTSV4RRFFQ69G5FAV"):
+            body = {"run_id": run_id, "fn_id": executor.checkpoint_api.function_uuid(FN_ID)}
+            late = await client.post(f"{executor.api_url}/v1/checkpoint/{run_id}/async", json=body)
+            assert late.status_code == 400, late.text
+            assert late.json()["data"] == {"run_id": run_id}
 
 
 async def test_a_sync_that_registers_nothing_fails() -> None:

@@ -8,8 +8,10 @@ It does what the Inngest dev server does for one app, over real HTTP:
   server signs it, and the registration must carry the signing key's hash), or,
   with ``in_band=True``, answers a signed in-band sync as for Inngest Cloud;
 - **call**: ``POST /api/inngest?fnId=...&stepId=...`` with the event, the memoized
-  step outputs (every memo has crossed JSON) and the run context (with a fresh
-  queue item id, ``ctx.qi_id``, per call, as newer servers send);
+  step outputs (every memo has crossed JSON) and the run context as newer servers
+  send it: ULID run id, the function's UUID (``ctx.fn_id``), the queue item
+  (``ctx.qi_id``; a retry bumps its generation) and a request id (``ctx.request_id``,
+  ``x-request-id``);
 - **opcodes**: ``StepRun`` (memoize, call again), ``StepPlanned`` (call each planned
   step, concurrently, then discover), ``StepError`` / ``StepFailed`` (retry with
   ``attempt + 1`` or memoize the error), ``Sleep``, ``WaitForEvent`` (resolved by
@@ -17,10 +19,11 @@ It does what the Inngest dev server does for one app, over real HTTP:
   :meth:`LocalExecutor.expire_waits`), ``InvokeFunction`` (runs the child),
   ``AIGateway`` (the executor calls the provider, as the Inngest server would),
   ``RunComplete`` (the run's output, as an op: what the TypeScript SDK sends);
-- **checkpoints**: ``POST /v1/checkpoint/{run_id}/async``, where the TypeScript SDK
-  (``inngest`` 4.x) reports ``StepRun`` results it ran without returning to the
-  server; they are memoized like ``StepRun`` opcodes (other ops are refused, and
-  the SDK then falls back to returning them);
+- **checkpoints**: ``POST /v1/checkpoint/{run_id}/async`` (steps an SDK ran without
+  returning to the server) with the real server's rules, stale-dispatch 409 and
+  attempt reset included (``testing/_checkpoints.py`` lists them); the saved steps
+  are memos of the next call in the order they arrived. :attr:`LocalExecutor.checkpoint_api`
+  holds the switches and faults, :attr:`LocalExecutor.checkpoints` records each call;
 - **retries**: function-level 500s and failed steps are retried up to the
   function's ``retries + 1`` attempts; ``x-inngest-no-retry`` fails the run;
 - **faults**: :meth:`LocalExecutor.drop_requests` drops chosen requests (the app
@@ -76,6 +79,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ._checkpoints import Checkpoint, CheckpointAPI, Dispatch, post_unless_cut
 from .expressions import evaluate
 from .server_rules import (
     INLINE_STATE_BYTES,
@@ -84,6 +88,7 @@ from .server_rules import (
     cancels,
     go_json,
     inngest_backoff,
+    new_ulid,
     parse_retry_after,
     read_json,
     request_body,
@@ -102,7 +107,7 @@ __all__ = [
     "RunFailed",
 ]
 
-RunStatus = Literal["running", "waiting", "completed", "failed", "cancelled"]
+RunStatus = Literal["running", "waiting", "completed", "failed", "cancelled", "stalled"]
 DEFAULT_RETRIES = 4
 FUNCTION_FAILED = "inngest/function.failed"
 FUNCTION_CANCELLED = "inngest/function.cancelled"
@@ -140,15 +145,10 @@ class RequestRecord:
     signature: str | None = None
     use_api: bool = False
     """The call carried no memos: the SDK had to fetch them from the API."""
-
-
-@dataclasses.dataclass
-class Checkpoint:
-    """Step results an app reported through the checkpoint API (no call of the app)."""
-
-    run_id: str
-    ops: list[tuple[str, str]]
-    bytes_received: int
+    request_id: str | None = None
+    qi_id: str | None = None
+    checkpoints: int = 0
+    """Checkpoints the app made while handling this call."""
 
 
 @dataclasses.dataclass
@@ -227,6 +227,8 @@ class Run:
 class _Item:
     step: str
     attempt: int = 0
+    job: str = ""
+    """The queue item a retry belongs to ("" for new work)."""
 
 
 class LocalExecutor:
@@ -306,14 +308,15 @@ class LocalExecutor:
         self.runs: dict[str, Run] = {}
         self.events: list[dict[str, Any]] = []
         self.requests: list[RequestRecord] = []
-        self.checkpoints: list[Checkpoint] = []
+        self.checkpoint_api = CheckpointAPI(self)
+        self.checkpoints: list[Checkpoint] = self.checkpoint_api.records
+        self._id_rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self.registrations = 0
         self.registered_urls: list[str] = []
         self.published: list[tuple[str, str, Any]] = []
         self.retry_after_seen: list[str] = []
         self.pauses: list[Pause] = []
         self._ids = itertools.count(1)
-        self._queue_items = itertools.count(1)
         self._drop: Callable[[RequestRecord], bool] | None = None
         self._subscribers: list[asyncio.Queue[tuple[str, str, Any]]] = []
         self._server: RunningServer | None = None
@@ -325,7 +328,7 @@ class LocalExecutor:
                 Route("/e/{key}", self._event_api, methods=["POST"]),
                 Route("/v1/realtime/publish", self._publish, methods=["POST"]),
                 Route("/v1/realtime/token", self._token, methods=["POST"]),
-                Route("/v1/checkpoint/{run_id}/async", self._checkpoint, methods=["POST"]),
+                *self.checkpoint_api.routes(),
                 Route("/v0/runs/{run_id}/actions", self._run_api, methods=["GET"]),
                 Route("/v0/runs/{run_id}/batch", self._run_api, methods=["GET"]),
             ]
@@ -405,33 +408,6 @@ class LocalExecutor:
         except ValueError as err:  # the server's event API refuses what it cannot read
             return JSONResponse({"error": str(err), "status": 400}, status_code=400)
         return JSONResponse({"ids": ids, "status": 200})
-
-    async def _checkpoint(self, request: Request) -> JSONResponse:
-        raw = await request.body()
-        body = json.loads(raw or b"{}")
-        run = self.runs.get(request.path_params["run_id"])
-        if run is None or run.status != "running":
-            return JSONResponse({"error": "no such running run"}, status_code=404)
-        ops = list(body.get("steps") or [])
-        refused = sorted({str(op.get("op")) for op in ops if op.get("op") != "StepRun"})
-        if refused:
-            # the SDK treats a failed checkpoint as "return the ops to the server instead"
-            return JSONResponse(
-                {"error": f"LocalExecutor checkpoints only StepRun ops, not {refused}"},
-                status_code=501,
-            )
-        for op in ops:
-            step_id = str(op["id"])
-            run.step_names[step_id] = str(op.get("displayName") or op.get("name") or step_id)
-            self._memoize(run, op, {"data": op.get("data")})
-        self.checkpoints.append(
-            Checkpoint(
-                run_id=run.id,
-                ops=[("StepRun", str(op.get("displayName") or "")) for op in ops],
-                bytes_received=len(raw),
-            )
-        )
-        return JSONResponse({})
 
     async def _run_api(self, request: Request) -> Response:
         """``GET /v0/runs/{id}/actions`` (the memos) and ``/batch`` (the events): what the
@@ -591,7 +567,7 @@ class LocalExecutor:
         retries = ((config.get("steps") or {}).get("step") or {}).get("retries") or {}
         attempts = int(retries.get("attempts", DEFAULT_RETRIES)) + 1
         run = Run(
-            id=f"run-{next(self._ids)}",
+            id=new_ulid(int(self.clock.now() * 1000), self._id_rng.randbytes(10)),
             fn_id=full_id,
             event=server_value(dict(event)),  # stored as the server stores events
             max_attempts=attempts,
@@ -692,7 +668,7 @@ class LocalExecutor:
             while work and run.status == "running":
                 stored = len(run.stack)
                 results = await asyncio.gather(*(self._process(run, item) for item in work))
-                if self.seed is not None:
+                if self.seed is not None and len(work) > 1:
                     self._interleave(run, stored)
                 following: list[_Item] = []
                 for items in results:
@@ -751,8 +727,9 @@ class LocalExecutor:
 
     def _request_body(self, run: Run, item: _Item) -> tuple[bytes, bool]:
         """The encoded call, and whether its memos are left to the API (``use_api``)."""
+        dispatch = self.checkpoint_api.current(run, item.job, item.attempt)
         ctx = {
-            "fn_id": run.fn_id,
+            "fn_id": self.checkpoint_api.function_uuid(run.fn_id),
             "run_id": run.id,
             "env": "",
             "step_id": item.step,
@@ -760,7 +737,9 @@ class LocalExecutor:
             "max_attempts": run.max_attempts,
             "stack": {"stack": run.stack, "current": len(run.stack)},
             "disable_immediate_execution": run.disable_immediate,
-            "qi_id": f"{run.id}-q{next(self._queue_items)}",
+            "qi_id": dispatch.job.ref,
+            "request_id": dispatch.request_id,
+            "job_id": dispatch.job.id,
         }
         return request_body(
             event=run.event,
@@ -794,7 +773,9 @@ class LocalExecutor:
         if not hmac.compare_digest(expected.hexdigest(), parsed["s"][0]):
             raise RuntimeError("the app's response signature does not verify")
 
-    async def _post(self, run: Run, item: _Item) -> tuple[RequestRecord, httpx.Response | None]:
+    async def _post(
+        self, run: Run, item: _Item, dispatch: Dispatch
+    ) -> tuple[RequestRecord, httpx.Response | None]:
         assert self._http is not None
         assert self.app_url is not None
         run.requests += 1
@@ -814,7 +795,10 @@ class LocalExecutor:
             bytes_received=0,
             seconds=0.0,
             use_api=use_api,
+            request_id=dispatch.request_id,
+            qi_id=dispatch.job.ref,
         )
+        self.checkpoint_api.bind(dispatch, record)
         if self.keep_bodies:
             record.request_body = body
             record.signature = signature.get("x-inngest-signature")
@@ -824,8 +808,8 @@ class LocalExecutor:
             return record, None
         query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": item.step})
         headers = {
-            "content-type": "application/json",
             "x-inngest-server-kind": "cloud" if self.signing_key else "dev",
+            **self.checkpoint_api.headers(dispatch),
             **signature,
         }
         async with self._slots if self._slots is not None else contextlib.nullcontext():
@@ -835,12 +819,13 @@ class LocalExecutor:
         self, record: RequestRecord, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[RequestRecord, httpx.Response | None]:
         assert self._http is not None
+        cut = self.checkpoint_api.watch(record)
         started = time.perf_counter()
         deadline = time.monotonic() + self.reconnect_timeout
         try:
             while True:
                 try:
-                    response = await self._http.post(url, content=body, headers=headers)
+                    response = await post_unless_cut(self._http, url, body, headers, cut)
                     break
                 except httpx.ConnectError:
                     if time.monotonic() >= deadline:
@@ -867,29 +852,41 @@ class LocalExecutor:
     async def _retry(
         self, run: Run, item: _Item, error: Any, retry_after: str | None = None
     ) -> list[_Item]:
-        if item.attempt + 1 >= run.max_attempts:
+        if self._attempt(item) + 1 >= run.max_attempts:
             return self._fail(run, error)
+        return await self._again(run, item, retry_after)
+
+    def _attempt(self, item: _Item) -> int:
+        """The attempt count of ``item``'s queue item (a checkpoint sets it back to 0)."""
+        return self.checkpoint_api.attempt(item.job, item.attempt)
+
+    async def _again(self, run: Run, item: _Item, retry_after: str | None = None) -> list[_Item]:
+        """Back off, then the next attempt of ``item``'s queue item."""
+        attempt = self._attempt(item)
         await self._back_off(run, item, retry_after)
-        return [] if run.cancelled else [_Item(item.step, item.attempt + 1)]
+        return [] if run.cancelled else [_Item(item.step, attempt + 1, item.job)]
 
     async def _back_off(self, run: Run, item: _Item, retry_after: str | None = None) -> None:
         """Wait before the attempt after ``item``, as the server would (``backoff``)."""
         delay: float | None = None
+        attempt = self._attempt(item)
         if self.backoff == "inngest":
             if retry_after:
                 delay = parse_retry_after(retry_after, self.clock.now())
             if delay is None:
-                delay = inngest_backoff(item.attempt, self._rng)
+                delay = inngest_backoff(attempt, self._rng)
         else:
             delay = self.retry_delay
             if retry_after and self.honour_retry_after:
                 delay = max(delay, min(_seconds_until(retry_after), self.max_retry_after))
-        self.retries.append(Retry(run.id, item.step, item.attempt, delay, retry_after))
+        self.retries.append(Retry(run.id, item.step, attempt, delay, retry_after))
         if delay > 0:
             await self.clock.sleep(delay)
 
     async def _process(self, run: Run, item: _Item) -> list[_Item]:
-        record, response = await self._post(run, item)
+        dispatch = self.checkpoint_api.begin(run, item.attempt, item.job)
+        item = dataclasses.replace(item, job=dispatch.job.id)
+        record, response = await self._post(run, item, dispatch)
         if run.cancelled:
             return []  # the step in flight finished; its result is dropped
         if response is None:
@@ -907,6 +904,8 @@ class LocalExecutor:
         if response.status_code == 206:
             ops = answer
             record.ops = [(op.get("op", ""), op.get("displayName", "")) for op in ops]
+            if self.checkpoint_api.stalls(run, ops):
+                return []
             if len(ops) > 1:
                 run.disable_immediate = True
             no_retry = response.headers.get("x-inngest-no-retry") == "true"
@@ -953,6 +952,8 @@ class LocalExecutor:
         step_id = str(op.get("id"))
         run.step_names[step_id] = str(op.get("displayName") or op.get("name") or step_id)
         if kind == "StepRun":
+            if step_id in run.memos:  # already saved (checkpointed): the first write wins
+                return []
             if self._too_large(run, f"step {run.step_names[step_id]!r}", op.get("data")):
                 return []
             self._memoize(run, op, {"data": op.get("data")})
@@ -963,11 +964,10 @@ class LocalExecutor:
         if kind == "StepPlanned":
             return [] if step_id in run.memos else [_Item(step_id)]
         if kind == "StepError":
-            if no_retry or item.attempt + 1 >= run.max_attempts:
+            if no_retry or self._attempt(item) + 1 >= run.max_attempts:
                 self._memoize(run, op, {"error": op.get("error")})
                 return []
-            await self._back_off(run, item)
-            return [] if run.cancelled else [_Item(item.step, item.attempt + 1)]
+            return await self._again(run, item)
         if kind == "StepFailed":
             self._memoize(run, op, {"error": op.get("error")})
             return []
@@ -1002,9 +1002,8 @@ class LocalExecutor:
             if ok:
                 self._memoize(run, op, {"data": value})
                 return []
-            if item.attempt + 1 < run.max_attempts:
-                await self._back_off(run, item)
-                return [] if run.cancelled else [_Item(item.step, item.attempt + 1)]
+            if self._attempt(item) + 1 < run.max_attempts:
+                return await self._again(run, item)
             self._memoize(run, op, {"error": value})
             return []
         return self._fail(run, {"name": "UnknownOpcode", "message": f"unknown opcode {kind!r}"})
@@ -1068,10 +1067,11 @@ class LocalExecutor:
         the same output, without touching tools or models."""
         assert self._http is not None
         assert self.app_url is not None
-        encoded, _ = self._request_body(run, _Item("step"))
+        dispatch = self.checkpoint_api.begin(run, 0)
+        encoded, _ = self._request_body(run, _Item("step", 0, dispatch.job.id))
         body, signature = self._signed(encoded)
         query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": "step"})
-        headers = {"content-type": "application/json", **signature}
+        headers = {**self.checkpoint_api.headers(dispatch), **signature}
         return await self._http.post(f"{self.app_url}?{query}", content=body, headers=headers)
 
     # -- reading results ------------------------------------------------------------

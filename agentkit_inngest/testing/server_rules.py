@@ -23,17 +23,34 @@ follows, each taken from the server's source (``inngest/inngest``):
   event from the run's start; an event with that name whose ``if`` expression holds
   (``event`` is the run's trigger, ``async`` the new event) within the entry's
   ``timeout`` cancels the run. A step already running finishes; no later step runs.
+- **Run, function and dispatch ids** (:func:`new_ulid`, :func:`parse_ulid`,
+  :func:`dispatch_request_id`, :func:`queue_ref`, :func:`is_uuid`): runs are ULIDs,
+  functions have an internal UUID (``ctx.fn_id``), ``ctx.qi_id`` is base64 of
+  ``<job id>::<shard>`` (``pkg/execution/executor/queueref``), and each outbound call
+  carries a request id that is a ULID whose entropy is the first 10 bytes of
+  SHA-256 of the run, the queue item and its generation
+  (``pkg/execution/driver/request.go`` ``DispatchRequestID``, ``pkg/util``
+  ``DeterministicULID``): the checkpoint API compares that entropy to tell a stale
+  dispatch from the current one.
+- **API keys** (:func:`api_key_accepted`, from ``pkg/authn`` ``HandleSigningKey``):
+  a bearer token is accepted if, with any ``signkey-<env>-`` prefix removed, it is
+  the signing key itself or the hex SHA-256 of its hex-decoded bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import datetime
 import email.utils
+import hashlib
+import hmac
 import json
 import random
 import re
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -48,10 +65,18 @@ __all__ = [
     "MAX_BODY_BYTES",
     "ManualClock",
     "SystemClock",
+    "api_key_accepted",
     "cancels",
+    "decode_queue_ref",
+    "dispatch_request_id",
+    "dispatch_request_id_entropy",
     "go_json",
     "inngest_backoff",
+    "is_uuid",
+    "new_ulid",
     "parse_retry_after",
+    "parse_ulid",
+    "queue_ref",
     "read_json",
     "request_body",
     "server_value",
@@ -101,7 +126,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def read_json(raw: bytes) -> Any:
+def read_json(raw: bytes | str) -> Any:
     """Parse an app's answer as the server does: ``NaN`` and ``Infinity`` are not JSON."""
     return json.loads(raw, parse_constant=_reject_constant)
 
@@ -243,3 +268,92 @@ def _duration(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"cannot read the duration {text!r}")
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+# -- ids ----------------------------------------------------------------------------------
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_VALUES = {c: i for i, c in enumerate(_CROCKFORD)} | {
+    c.lower(): i for i, c in enumerate(_CROCKFORD)
+}
+_SIGNING_KEY_PREFIX = re.compile(r"^signkey-\w+-")
+
+
+def new_ulid(ms: int, entropy: bytes) -> str:
+    """A ULID: 48 bits of Unix milliseconds then 80 bits of ``entropy`` (10 bytes)."""
+    if len(entropy) != 10:
+        raise ValueError("a ULID takes 10 bytes of entropy")
+    value = int.from_bytes((ms & (2**48 - 1)).to_bytes(6, "big") + entropy, "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def parse_ulid(text: str) -> bytes | None:
+    """The 16 bytes of a ULID, or ``None`` where the server's decoder fails: it wants
+    26 characters and a first one no higher than ``7`` (``oklog/ulid`` ``Parse``)."""
+    if len(text) != 26 or text[0] > "7":
+        return None
+    value = 0
+    for char in text:
+        digit = _CROCKFORD_VALUES.get(char)
+        if digit is None:  # the lenient decoder reads garbage: it can match nothing
+            return None
+        value = (value << 5) | digit
+    return value.to_bytes(16, "big")
+
+
+def dispatch_request_id_entropy(run_id: str, job_id: str, generation: int) -> bytes:
+    """The 10 bytes that identify a dispatch: the first 10 of SHA-256 of
+    ``<run id>:<queue item id>:<generation>`` (``DeterministicULID``'s seed padding
+    included). Server versions seed ``DispatchRequestID`` with the run and the
+    generation, or with the queue item's id too; the executor takes the item, so
+    that parallel calls of one run (generation 1, same millisecond) differ."""
+    seed = f"{run_id}:{job_id}:{generation}".encode().ljust(10, b"\0")
+    return hashlib.sha256(seed).digest()[:10]
+
+
+def dispatch_request_id(run_id: str, job_id: str, generation: int, ms: int) -> str:
+    """The request id of the call that ``generation`` of queue item ``job_id`` makes
+    (``ms``: when): a ULID whose entropy alone identifies the dispatch."""
+    return new_ulid(ms, dispatch_request_id_entropy(run_id, job_id, generation))
+
+
+def queue_ref(job_id: str, shard: str) -> str:
+    """``ctx.qi_id``: base64 of ``<job id>::<shard>``."""
+    return base64.b64encode(f"{job_id}::{shard}".encode()).decode()
+
+
+def decode_queue_ref(ref: str) -> tuple[str, str] | None:
+    """(job id, shard) of a ``qi_id``; ``None`` when it does not decode (the checkpoint
+    then resets no attempts and a stale-dispatch check fails)."""
+    try:
+        parts = base64.b64decode(ref, validate=True).decode().split("::")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return (parts[0], parts[1]) if len(parts) == 2 else None
+
+
+def is_uuid(text: str) -> bool:
+    """Whether Go's ``uuid.Parse`` reads ``text`` (36, 38 with braces, 45 as a URN, or
+    32 hex characters)."""
+    if len(text) not in (32, 36, 38, 45):
+        return False
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def api_key_accepted(token: str, signing_key: str) -> bool:
+    """Whether the bearer ``token`` authenticates against ``signing_key``."""
+    given = _SIGNING_KEY_PREFIX.sub("", token)
+    key = _SIGNING_KEY_PREFIX.sub("", signing_key)
+    if not given:
+        return False
+    try:
+        hashed = hashlib.sha256(bytes.fromhex(key)).hexdigest()
+    except ValueError:
+        hashed = ""
+    return hmac.compare_digest(given.encode(), key.encode()) or (
+        bool(hashed) and hmac.compare_digest(given.encode(), hashed.encode())
+    )
