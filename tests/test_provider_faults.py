@@ -29,8 +29,8 @@ from agentkit_inngest import (
 )
 from agentkit_inngest.errors import MAX_RETRY_AFTER
 from agentkit_inngest.functions import network_function
+from agentkit_inngest.models import ModelRequest
 from agentkit_inngest.models._common import redact
-from agentkit_inngest.models.base import ModelRequest
 from agentkit_inngest.network import Network
 from agentkit_inngest.testing import text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault

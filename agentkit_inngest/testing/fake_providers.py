@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..models.base import ModelResponse
+from ..models import ModelResponse
 from ._fake_wire import (
     ProviderKind,
     anthropic_body,

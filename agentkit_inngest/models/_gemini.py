@@ -24,6 +24,7 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
+from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 from ._common import (
     UNREADABLE,
     LoopLocal,
@@ -37,7 +38,7 @@ from ._common import (
     unreadable,
     within_deadline,
 )
-from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._schema import GeminiDialect
 
 if TYPE_CHECKING:
     from inngest.experimental.ai.base import BaseAdapter
@@ -60,6 +61,7 @@ class GeminiModel(Model):
     """A Gemini model. See :func:`gemini`."""
 
     provider: ClassVar[str] = "gemini"
+    _dialect = GeminiDialect()
 
     def __init__(
         self,
@@ -108,7 +110,7 @@ class GeminiModel(Model):
             declarations = []
             for tool in request.tools:
                 declaration: dict[str, Any] = {"name": tool.name, "description": tool.description}
-                schema = tool.schema_for("gemini")
+                schema = self._dialect.schema(tool).parameters
                 if schema.get("properties"):
                     declaration["parameters"] = schema
                 declarations.append(declaration)

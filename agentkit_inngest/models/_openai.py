@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._tool_definition import ToolDefinition
 from ..errors import ConfigurationError, FatalProviderError
 from ..messages import (
     Message,
@@ -16,6 +17,7 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
+from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 from ._common import (
     LoopLocal,
     as_dict,
@@ -25,7 +27,7 @@ from ._common import (
     stream_cut,
     within_deadline,
 )
-from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._schema import OpenAIDialect, StrictTools
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -49,7 +51,8 @@ class OpenAIModel(Model):
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     key_variables: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     url_variables: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL",)
-    strict_tools: ClassVar[bool] = True
+    default_strict_tools: ClassVar[StrictTools] = "auto"
+    _dialect: OpenAIDialect
 
     def __init__(
         self,
@@ -61,8 +64,10 @@ class OpenAIModel(Model):
         inference: Inference = "in_process",
         timeout: float = 120.0,
         headers: Mapping[str, str] | None = None,
+        strict_tools: StrictTools | None = None,
     ) -> None:
         super().__init__(model=model, default_parameters=default_parameters, inference=inference)
+        self._dialect = OpenAIDialect(strict_tools or self.default_strict_tools)
         self._api_key = api_key
         self._base_url = base_url
         self.timeout = timeout
@@ -70,6 +75,11 @@ class OpenAIModel(Model):
         self._clients: LoopLocal[openai_sdk.AsyncOpenAI] = LoopLocal(self._new_client)
 
     # -- configuration --------------------------------------------------------------
+
+    @property
+    def strict_tools(self) -> StrictTools:
+        """How tool schemas are sent: see :data:`~agentkit_inngest.models.StrictTools`."""
+        return self._dialect.strict_tools
 
     @property
     def base_url(self) -> str:
@@ -110,20 +120,7 @@ class OpenAIModel(Model):
             "messages": to_openai_messages(request.messages),
         }
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.schema_for("openai")
-                        if self.strict_tools
-                        else tool.json_schema,
-                        "strict": tool.openai_strict() if self.strict_tools else False,
-                    },
-                }
-                for tool in request.tools
-            ]
+            body["tools"] = [self._function(tool) for tool in request.tools]
             choice = request.tool_choice
             if choice == "auto":
                 body["tool_choice"] = "auto"
@@ -133,6 +130,17 @@ class OpenAIModel(Model):
                 body["tool_choice"] = {"type": "function", "function": {"name": choice}}
         body.update(self.default_parameters)
         return body
+
+    def _function(self, tool: ToolDefinition) -> dict[str, Any]:
+        schema = self._dialect.schema(tool)
+        function: dict[str, Any] = {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": schema.parameters,
+        }
+        if schema.strict is not None:
+            function["strict"] = schema.strict
+        return {"type": "function", "function": function}
 
     def parse_response(self, raw: Mapping[str, Any]) -> ModelResponse:
         return parse_openai_response(raw, provider=self.provider)
@@ -178,6 +186,7 @@ def openai(
     inference: Inference = "in_process",
     timeout: float = 120.0,
     headers: Mapping[str, str] | None = None,
+    strict_tools: StrictTools = "auto",
 ) -> OpenAIModel:
     """An OpenAI (or OpenAI-compatible) chat model.
 
@@ -192,6 +201,10 @@ def openai(
         timeout: seconds an in-process call may take in all (connecting, reading,
             streaming) before it gives up and is retried.
         headers: extra HTTP headers.
+        strict_tools: ``"auto"`` (strict schemas whenever a tool's parameters allow
+            it), ``"off"`` (plain schemas, ``"strict": false``) or ``"omit"`` (plain
+            schemas and no ``strict`` field, for compatible servers that reject it);
+            see :data:`~agentkit_inngest.models.StrictTools`.
     """
     return OpenAIModel(
         model=model,
@@ -201,6 +214,7 @@ def openai(
         inference=inference,
         timeout=timeout,
         headers=headers,
+        strict_tools=strict_tools,
     )
 
 

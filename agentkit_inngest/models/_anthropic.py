@@ -16,6 +16,7 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
+from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 from ._common import (
     LoopLocal,
     as_dict,
@@ -25,7 +26,6 @@ from ._common import (
     stream_cut,
     within_deadline,
 )
-from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
@@ -131,7 +131,7 @@ class AnthropicModel(Model):
                 {
                     "name": tool.name,
                     "description": tool.description,
-                    "input_schema": tool.schema_for("anthropic"),
+                    "input_schema": self._dialect.schema(tool).parameters,
                 }
                 for tool in request.tools
             ]
