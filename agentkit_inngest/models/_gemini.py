@@ -38,6 +38,7 @@ from ._common import (
     unreadable,
     within_deadline,
 )
+from ._gemini_config import gemini_parameters
 from ._schema import GeminiDialect
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class GeminiModel(Model):
         inference: Inference = "in_process",
         timeout: float = 120.0,
     ) -> None:
-        super().__init__(model=model, default_parameters=default_parameters, inference=inference)
+        parameters = gemini_parameters(f"{self.provider}/{model}", default_parameters)
+        super().__init__(model=model, default_parameters=parameters, inference=inference)
         self._api_key = api_key
         self._base_url = base_url
         self.timeout = timeout
@@ -198,8 +200,19 @@ def gemini(
         model: e.g. ``"gemini-2.5-flash"``.
         api_key: default ``$GEMINI_API_KEY`` (or ``$GOOGLE_API_KEY``).
         base_url: default ``$GEMINI_BASE_URL`` or the public ``v1beta`` endpoint.
-        default_parameters: top-level body fields for every request, e.g.
-            ``{"generationConfig": {"temperature": 0.2, "maxOutputTokens": 1024}}``.
+        default_parameters: settings for every request. Sampling settings may be
+            given flat, as for other providers, and are sent inside
+            ``generationConfig``: ``{"temperature": 0.2, "max_tokens": 1024}`` sends
+            ``{"generationConfig": {"temperature": 0.2, "maxOutputTokens": 1024}}``
+            (``temperature``, ``top_p``, ``top_k``, ``max_tokens`` /
+            ``max_output_tokens``, ``stop`` / ``stop_sequences``, ``candidate_count``,
+            ``seed``, ``presence_penalty``, ``frequency_penalty``,
+            ``response_mime_type``, ``response_schema``, ``thinking_config``... in
+            snake_case or camelCase). The native request fields are kept as they are:
+            ``generationConfig``, ``safetySettings``, ``systemInstruction``,
+            ``toolConfig``, ``cachedContent``, ``labels``. Any other field raises a
+            :class:`ConfigurationError` listing what is accepted (Gemini would
+            reject the request).
         inference: ``"in_process"`` or ``"offload"`` (``step.ai.infer``; the key then
             travels in the URL the Inngest server calls).
         timeout: seconds an in-process call may take in all (connecting, reading,
