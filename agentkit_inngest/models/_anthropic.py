@@ -17,8 +17,8 @@ from ..messages import (
     Usage,
 )
 from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._clients import LoopLocal
 from ._common import (
-    LoopLocal,
     as_dict,
     error_detail,
     sdk_errors,
@@ -74,7 +74,9 @@ class AnthropicModel(Model):
         self.beta_headers = list(beta_headers)
         self.timeout = timeout
         self.headers = dict(headers or {})
-        self._clients: LoopLocal[anthropic_sdk.AsyncAnthropic] = LoopLocal(self._new_client)
+        self._clients: LoopLocal[anthropic_sdk.AsyncAnthropic] = LoopLocal(
+            self._new_client, close=_close_client
+        )
 
     @property
     def base_url(self) -> str:
@@ -106,6 +108,8 @@ class AnthropicModel(Model):
             max_retries=0,
             timeout=self.timeout,
             default_headers=self._extra_headers() or None,
+            # a plain client, closed with its loop (see LoopLocal)
+            http_client=anthropic_sdk.DefaultAsyncHttpxClient(timeout=self.timeout),
         )
 
     def ai_adapter(self) -> BaseAdapter:
@@ -178,6 +182,10 @@ class AnthropicModel(Model):
             )
             async with sdk_events(stream) as events:  # closed however the call ends
                 return await accumulate_anthropic_stream(events, on_text)
+
+
+async def _close_client(client: anthropic_sdk.AsyncAnthropic) -> None:
+    await client.close()
 
 
 def anthropic(

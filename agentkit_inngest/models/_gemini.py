@@ -25,9 +25,9 @@ from ..messages import (
     Usage,
 )
 from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._clients import LoopLocal
 from ._common import (
     UNREADABLE,
-    LoopLocal,
     as_dict,
     clipped,
     decimal_seconds,
@@ -80,7 +80,7 @@ class GeminiModel(Model):
         self._base_url = base_url
         self.timeout = timeout
         self._clients: LoopLocal[httpx.AsyncClient] = LoopLocal(
-            lambda: httpx.AsyncClient(timeout=self.timeout)
+            lambda: httpx.AsyncClient(timeout=self.timeout), close=httpx.AsyncClient.aclose
         )
 
     @property

@@ -18,8 +18,8 @@ from ..messages import (
     Usage,
 )
 from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._clients import LoopLocal
 from ._common import (
-    LoopLocal,
     as_dict,
     error_detail,
     sdk_errors,
@@ -72,7 +72,9 @@ class OpenAIModel(Model):
         self._base_url = base_url
         self.timeout = timeout
         self.headers = dict(headers or {})
-        self._clients: LoopLocal[openai_sdk.AsyncOpenAI] = LoopLocal(self._new_client)
+        self._clients: LoopLocal[openai_sdk.AsyncOpenAI] = LoopLocal(
+            self._new_client, close=_close_client
+        )
 
     # -- configuration --------------------------------------------------------------
 
@@ -103,6 +105,9 @@ class OpenAIModel(Model):
             max_retries=0,
             timeout=self.timeout,
             default_headers=self.headers or None,
+            # a plain client: the SDK's own closes itself on whatever loop runs when it
+            # is collected (see LoopLocal, which closes it with its loop instead)
+            http_client=openai_sdk.DefaultAsyncHttpxClient(timeout=self.timeout),
         )
 
     def ai_adapter(self) -> BaseAdapter:
@@ -175,6 +180,10 @@ class OpenAIModel(Model):
             )
             async with sdk_events(stream) as events:  # closed however the call ends
                 return await accumulate_openai_stream(events, on_text, provider=self.provider)
+
+
+async def _close_client(client: openai_sdk.AsyncOpenAI) -> None:
+    await client.close()
 
 
 def openai(
