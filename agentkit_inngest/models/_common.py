@@ -22,6 +22,7 @@ from ..errors import (
     RetriableProviderError,
     bounded_retry_after,
 )
+from ..limits import MAX_STEP_DEPTH
 
 T = TypeVar("T")
 
@@ -325,9 +326,11 @@ def error_detail(body: object) -> str:
         return repr(body)
 
 
-MAX_DEPTH = 256
-"""How deeply an answer may nest. Real answers nest a dozen levels; JSON libraries
-(Python's, the SDK's) give up near 1,000."""
+MAX_DEPTH = MAX_STEP_DEPTH - 10
+"""How deeply an answer may nest (170). Real answers nest a dozen levels. An answer is
+memoized as a step's output (a fast turn wraps it a level deeper), so it must stay
+within :data:`~agentkit_inngest.limits.MAX_STEP_DEPTH`: a deeper one is an answer that
+cannot be read (retriable), not a step output the SDK could not read back."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
