@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._tool_definition import ToolDefinition
@@ -24,10 +24,10 @@ from ._common import (
     error_detail,
     sdk_errors,
     sdk_events,
-    stream_cut,
     within_deadline,
 )
 from ._schema import OpenAIDialect, StrictTools
+from ._streams import accumulate_openai_stream
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -73,7 +73,7 @@ class OpenAIModel(Model):
         self.timeout = timeout
         self.headers = dict(headers or {})
         self._clients: LoopLocal[openai_sdk.AsyncOpenAI] = LoopLocal(
-            self._new_client, close=_close_client
+            self._new_client, close=lambda client: client.close()
         )
 
     # -- configuration --------------------------------------------------------------
@@ -182,10 +182,6 @@ class OpenAIModel(Model):
                 return await accumulate_openai_stream(events, on_text, provider=self.provider)
 
 
-async def _close_client(client: openai_sdk.AsyncOpenAI) -> None:
-    await client.close()
-
-
 def openai(
     model: str,
     *,
@@ -225,64 +221,6 @@ def openai(
         headers=headers,
         strict_tools=strict_tools,
     )
-
-
-# -- streaming ----------------------------------------------------------------------------
-
-
-async def accumulate_openai_stream(
-    stream: AsyncIterable[Any], on_text: TextSink, *, provider: str
-) -> dict[str, Any]:
-    """Consume a Chat Completions stream, passing text to ``on_text``; return the
-    answer in the shape of a non-streamed completion.
-
-    Raises:
-        RetriableProviderError: the stream ended before a ``finish_reason`` (the
-            connection closed mid-answer): what arrived may be cut anywhere.
-    """
-    answer: dict[str, Any] = {"object": "chat.completion", "choices": []}
-    content: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
-    finish: str | None = None
-    usage: dict[str, Any] | None = None
-    async for chunk in stream:
-        data = chunk.model_dump(warnings=False) if hasattr(chunk, "model_dump") else dict(chunk)
-        for key in ("id", "created", "model"):
-            if data.get(key) is not None:
-                answer[key] = data[key]
-        if data.get("usage"):
-            usage = data["usage"]
-        for choice in data.get("choices") or []:
-            delta = choice.get("delta") or {}
-            piece = delta.get("content")
-            if piece:
-                if not isinstance(piece, str):
-                    raise TypeError(f"a streamed text delta is a {type(piece).__name__}")
-                content.append(piece)
-                await on_text(piece)
-            for item in delta.get("tool_calls") or []:
-                slot = calls.setdefault(
-                    int(item.get("index") or 0),
-                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
-                )
-                if item.get("id"):
-                    slot["id"] = item["id"]
-                function = item.get("function") or {}
-                if function.get("name"):
-                    slot["function"]["name"] += function["name"]
-                if function.get("arguments"):
-                    slot["function"]["arguments"] += function["arguments"]
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-    if finish is None:
-        raise stream_cut(provider, "finish_reason")
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
-    if calls:
-        message["tool_calls"] = [calls[i] for i in sorted(calls)]
-    answer["choices"] = [{"index": 0, "finish_reason": finish, "message": message}]
-    if usage is not None:
-        answer["usage"] = usage
-    return answer
 
 
 # -- converters ---------------------------------------------------------------------------
