@@ -48,6 +48,7 @@ class ToolDefinition:
     _key: tuple[str, str, bool | None, str] = dataclasses.field(
         init=False, repr=False, compare=False
     )
+    _hash: int = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -82,12 +83,14 @@ class ToolDefinition:
                 f"tool {self.name!r}: its definition is not plain JSON ({reason})"
             ) from None
         object.__setattr__(self, "parameters", parameters)
-        object.__setattr__(self, "_key", (self.name, self.description, self.strict, text))
+        key = (self.name, self.description, self.strict, text)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_hash", hash(key))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ToolDefinition):
             return NotImplemented
-        return self._key == other._key
+        return self is other or (self._hash == other._hash and self._key == other._key)
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return self._hash
