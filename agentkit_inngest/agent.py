@@ -26,7 +26,7 @@ from .errors import (
 )
 from .limits import json_size, not_json_reason
 from .messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
-from .models.base import Model, ModelRequest, TextSink, ToolChoice
+from .models import Model, ModelRequest, TextSink, ToolChoice
 from .state import AgentResult, State, interleave
 from .steps import NoSteps, StepTools
 from .tools import Tool, ToolContext, ToolOutcome, ToolSource, tool_names
@@ -416,7 +416,9 @@ class Agent:
         tools: dict[str, Tool],
     ) -> None:
         request = ModelRequest(
-            messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
+            messages=messages,
+            tools=[t.definition for t in tools.values()],
+            tool_choice=self.tool_choice,
         )
         step_id = scope.id("infer")
         on_text = self._text_sink(network, scope, model, step_id)
@@ -439,7 +441,9 @@ class Agent:
         """Inference and the turn's tool calls as one step (``fast_turns``): one round
         trip per turn. Returns the outputs of the tool calls made inside the step."""
         request = ModelRequest(
-            messages=messages, tools=list(tools.values()), tool_choice=self.tool_choice
+            messages=messages,
+            tools=[t.definition for t in tools.values()],
+            tool_choice=self.tool_choice,
         )
         step_id = scope.id("turn")
         on_text = self._text_sink(network, scope, model, step_id)

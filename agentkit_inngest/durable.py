@@ -29,7 +29,7 @@ from .steps import REQUEST_BYTES, Body, EventWait, Invocation, StepRunner, build
 from .streaming.stream import STEP_ATTEMPT
 
 if TYPE_CHECKING:
-    from .models.base import Model
+    from .models import Model
 
 __all__ = ["InngestRunner", "count_fetched_memos", "to_inngest_error"]
 

@@ -22,7 +22,7 @@ from .steps import InlineRunner, StepRunner
 if TYPE_CHECKING:
     from .agent import Agent
     from .history import ContextWindow, HistoryStore
-    from .models.base import Model
+    from .models import Model
 
 __all__ = ["Network", "NetworkRun", "create_network"]
 

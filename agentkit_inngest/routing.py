@@ -38,7 +38,7 @@ from .state import AgentResult
 from .tools import Tool, ToolContext, create_tool
 
 if TYPE_CHECKING:
-    from .models.base import Model, ToolChoice
+    from .models import Model, ToolChoice
     from .network import NetworkRun
 
 __all__ = [

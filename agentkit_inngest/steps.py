@@ -47,7 +47,7 @@ from .limits import (
 from .streaming.stream import EXECUTING_STEP, STEP_ATTEMPT, RunStream
 
 if TYPE_CHECKING:
-    from .models.base import Model, TextSink
+    from .models import Model, TextSink
     from .streaming.publishers import Publisher
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Tools: typed parameters, validated input, and JSON Schema for each provider.
+"""Tools: typed parameters, validated input, and a neutral definition for models.
 
 A tool's parameters come from a pydantic model (``parameters=``), from its
 handler's signature, or from a raw JSON Schema (``Tool(json_schema=...)``, as MCP
@@ -7,6 +7,10 @@ arguments, or the arguments dict) and a :class:`ToolContext`; it may be sync or
 async. Whatever it returns goes back to the model as JSON (a :class:`ToolOutcome`
 is sent as it is, error flag included). Invalid arguments and exceptions become
 tool errors that the model reads and can correct; they never crash the run.
+
+Models receive a tool as its :class:`ToolDefinition` (:attr:`Tool.definition`):
+name, description and plain JSON Schema. Each model adapter converts that schema into
+its provider's dialect; nothing here knows about providers.
 
 Tools that orchestrate steps themselves (an event wait, an invoke) are declared
 with ``uses_steps=True``: they are not wrapped in a step (steps cannot nest) and
@@ -25,6 +29,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    NamedTuple,
     Protocol,
     TypeAlias,
     cast,
@@ -39,6 +44,7 @@ import pydantic_core
 import referencing
 import referencing.exceptions
 
+from ._tool_definition import ToolDefinition
 from .errors import ConfigurationError, ToolRetry
 from .messages import ToolCall, ToolResultMessage
 
@@ -49,17 +55,14 @@ if TYPE_CHECKING:
     from .steps import StepTools
 
 __all__ = [
-    "Provider",
     "Tool",
     "ToolContext",
+    "ToolDefinition",
     "ToolOutcome",
     "ToolSource",
     "create_tool",
     "tool",
 ]
-
-Provider: TypeAlias = Literal["openai", "anthropic", "gemini"]
-"""Schema dialects: OpenAI (strict where possible), Anthropic, Gemini (OpenAPI subset)."""
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -117,6 +120,13 @@ class ToolSource(Protocol):
 
 
 Handler: TypeAlias = Callable[..., Any]
+
+
+class _Defined(NamedTuple):
+    source: tuple[str, str, bool | None]
+    value: ToolDefinition
+
+
 _Style: TypeAlias = Literal["model", "kwargs", "json", "none"]
 
 
@@ -183,42 +193,36 @@ class Tool:
             self._schema = parameters.model_json_schema()
         else:
             self._schema = {"type": "object", "properties": {}}
-        self._cache: dict[str, dict[str, Any]] = {}
+        self._definition: _Defined | None = None
 
     def __repr__(self) -> str:
         return f"Tool(name={self.name!r})"
 
-    # -- schemas ------------------------------------------------------------------------
+    # -- what models see ----------------------------------------------------------------
+
+    @property
+    def definition(self) -> ToolDefinition:
+        """What models are told about this tool: name, description, the parameters'
+        JSON Schema (references inlined, titles dropped) and :attr:`strict`. Built
+        once (and again only if the name, description or ``strict`` change); each
+        model converts it into its provider's dialect."""
+        cached = self._definition
+        if cached is None or cached.source != (self.name, self.description, self.strict):
+            parameters = cached.value.parameters if cached else _inline(self._schema)
+            value = ToolDefinition(
+                name=self.name,
+                description=self.description,
+                parameters=parameters,
+                strict=self.strict,
+            )
+            cached = self._definition = _Defined((self.name, self.description, self.strict), value)
+        return cached.value
 
     @property
     def json_schema(self) -> dict[str, Any]:
-        """The parameters' JSON Schema, references inlined and titles dropped."""
-        return self.schema_for("anthropic")
-
-    def openai_strict(self) -> bool:
-        """Whether the OpenAI schema is sent with ``strict: true``."""
-        if self.strict is False:
-            return False
-        compatible = _strict_compatible(_inline(self._schema))
-        if self.strict and not compatible:
-            raise ConfigurationError(
-                f"tool {self.name!r} asks for strict=True but its parameters cannot be "
-                "expressed in OpenAI's strict mode (free-form objects or dict fields)"
-            )
-        return compatible
-
-    def schema_for(self, provider: Provider) -> dict[str, Any]:
-        """The parameters' schema in a provider's dialect (cached, do not modify)."""
-        key = provider
-        if key not in self._cache:
-            base = _inline(self._schema)
-            if provider == "openai":
-                self._cache[key] = _to_openai(base) if self.openai_strict() else base
-            elif provider == "gemini":
-                self._cache[key] = _to_gemini(base)
-            else:
-                self._cache[key] = base
-        return self._cache[key]
+        """The parameters' JSON Schema, references inlined and titles dropped
+        (``definition.parameters``; do not modify it)."""
+        return self.definition.parameters
 
     # -- calling ------------------------------------------------------------------------
 
@@ -560,7 +564,7 @@ def _describe_errors(err: pydantic.ValidationError) -> list[str]:
     return described
 
 
-# -- schema dialects --------------------------------------------------------------------
+# -- the neutral schema -----------------------------------------------------------------
 
 _DROP_EVERYWHERE = {"title", "$schema"}
 
@@ -610,115 +614,6 @@ def _inline(schema: Mapping[str, Any]) -> dict[str, Any]:
     if result["type"] == "object":
         result.setdefault("properties", {})
     return result
-
-
-def _walk_objects(node: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(node, dict):
-        if node.get("type") == "object" or "properties" in node:
-            found.append(node)
-        for value in node.values():
-            found.extend(_walk_objects(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_walk_objects(item))
-    return found
-
-
-def _strict_compatible(schema: dict[str, Any]) -> bool:
-    if "$defs" in schema:
-        return False
-    for obj in _walk_objects(schema):
-        extra = obj.get("additionalProperties")
-        if isinstance(extra, dict) or extra is True:
-            return False
-        if obj.get("type") == "object" and not obj.get("properties") and obj is not schema:
-            return False
-    return True
-
-
-_OPENAI_UNSUPPORTED = {"default"}
-
-
-def _nullable(node: dict[str, Any]) -> dict[str, Any]:
-    kind = node.get("type")
-    if isinstance(kind, str):
-        if kind == "null":
-            return node
-        return {**node, "type": [kind, "null"]}
-    if isinstance(kind, list):
-        return node if "null" in kind else {**node, "type": [*kind, "null"]}
-    if "anyOf" in node:
-        options = node["anyOf"]
-        if any(isinstance(o, dict) and o.get("type") == "null" for o in options):
-            return node
-        return {**node, "anyOf": [*options, {"type": "null"}]}
-    if "enum" in node:
-        return {"anyOf": [node, {"type": "null"}]}
-    return {"anyOf": [node, {"type": "null"}]}
-
-
-def _to_openai(schema: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI strict mode: closed objects, every property required, optional ones nullable."""
-
-    def convert(node: Any) -> Any:
-        if isinstance(node, list):
-            return [convert(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        out = {k: convert(v) for k, v in node.items() if k not in _OPENAI_UNSUPPORTED}
-        if out.get("type") == "object" or "properties" in out:
-            props: dict[str, Any] = dict(out.get("properties") or {})
-            required = set(out.get("required") or [])
-            out["properties"] = {
-                name: (prop if name in required else _nullable(prop))
-                for name, prop in props.items()
-            }
-            out["required"] = list(props)
-            out["additionalProperties"] = False
-        return out
-
-    return cast(dict[str, Any], convert(copy.deepcopy(schema)))
-
-
-_GEMINI_DROP = {"additionalProperties", "default", "examples", "$defs", "const", "$ref"}
-
-
-def _to_gemini(schema: dict[str, Any]) -> dict[str, Any]:
-    """Gemini's OpenAPI subset: no ``additionalProperties``, nullable instead of null types."""
-
-    def convert(node: Any) -> Any:
-        if isinstance(node, list):
-            return [convert(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        node = dict(node)
-        if "const" in node and "enum" not in node:
-            node["enum"] = [node["const"]]
-        options = node.get("anyOf")
-        if isinstance(options, list):
-            non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
-            if len(non_null) < len(options):
-                node.pop("anyOf")
-                if len(non_null) == 1:
-                    node = {**non_null[0], **node, "nullable": True}
-                else:
-                    node = {**node, "anyOf": non_null, "nullable": True}
-        kind = node.get("type")
-        if isinstance(kind, list):
-            rest = [k for k in kind if k != "null"]
-            node["type"] = rest[0] if len(rest) == 1 else rest
-            if "null" in kind:
-                node["nullable"] = True
-        out = {k: convert(v) for k, v in node.items() if k not in _GEMINI_DROP}
-        if out.get("enum") is not None:
-            out["enum"] = [str(v) for v in out["enum"]]
-            out.setdefault("type", "string")
-            if out["type"] != "string":
-                out["type"] = "string"
-        return out
-
-    return cast(dict[str, Any], convert(copy.deepcopy(schema)))
 
 
 def tool_names(tools: list[Tool]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import pytest
+
 import agentkit_inngest
 import agentkit_inngest.testing
 
@@ -35,3 +37,25 @@ def test_no_duplicates_and_sorted_groups() -> None:
 
 def test_testing_kit_exports() -> None:
     assert set(agentkit_inngest.testing.__all__) == _public_names(agentkit_inngest.testing)
+
+
+def test_models_exports_and_names_the_factories_not_modules() -> None:
+    import importlib
+
+    import agentkit_inngest.models as models
+    import agentkit_inngest.tools as tools
+
+    assert set(models.__all__) == _public_names(models)
+    assert len(models.__all__) == len(set(models.__all__))
+    for name in models.__all__:
+        value = getattr(models, name)
+        if isinstance(value, (types.FunctionType, type)):
+            assert value.__doc__, f"models.{name} has no docstring"
+    for provider in ("openai", "anthropic", "gemini", "grok"):
+        factory = getattr(models, provider)
+        assert isinstance(factory, types.FunctionType), provider
+        assert factory is getattr(agentkit_inngest, provider)
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(f"agentkit_inngest.models.{provider}")
+    assert models.ToolDefinition is tools.ToolDefinition
+    assert "ToolDefinition" in tools.__all__ and "Provider" not in tools.__all__

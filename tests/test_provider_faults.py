@@ -29,8 +29,8 @@ from agentkit_inngest import (
 )
 from agentkit_inngest.errors import MAX_RETRY_AFTER
 from agentkit_inngest.functions import network_function
+from agentkit_inngest.models import ModelRequest, anthropic
 from agentkit_inngest.models._common import redact
-from agentkit_inngest.models.base import ModelRequest
 from agentkit_inngest.network import Network
 from agentkit_inngest.testing import text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
@@ -398,3 +398,33 @@ async def test_a_huge_retry_after_under_the_executor_asks_inngest_for_at_most_th
     for header in executor.retry_after_seen:  # what the app asked Inngest for
         retry_at = datetime.datetime.fromisoformat(header.replace("Z", "+00:00")).timestamp()
         assert retry_at - asked <= MAX_RETRY_AFTER + 5, header
+
+
+def test_an_answer_too_deep_to_memoize_is_a_retriable_unreadable_answer(
+    fake_provider: FakeProvider, provider_url: str
+) -> None:
+    """An answer is memoized as a step's output: one nested deeper than a step may
+    hold (MAX_STEP_DEPTH) is an unreadable answer, retried, never a configuration
+    error that fails the run."""
+    from agentkit_inngest import InlineRunner, StepError
+    from agentkit_inngest.limits import MAX_STEP_DEPTH
+
+    deep: object = "x"
+    for _ in range(MAX_STEP_DEPTH):
+        deep = [deep]
+    answer = {
+        "id": "m",
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": "hi", "extra": deep}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+    }
+    fake_provider.reply(answer, answer)
+    model = anthropic("claude-test", base_url=provider_url, api_key="ant-test")
+    agent = create_agent(name="A", model=model)
+    with pytest.raises(StepError) as caught:
+        agent.run_sync("q", runner=InlineRunner(max_attempts=2, backoff=0))
+    assert "answered with a response that cannot be read" in str(caught.value)
+    assert "nests deeper than 170 levels" in str(caught.value)
+    assert len(fake_provider.requests) == 2  # retried, as an unreadable answer is

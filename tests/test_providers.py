@@ -21,8 +21,7 @@ from agentkit_inngest import (
     create_agent,
     tool,
 )
-from agentkit_inngest.models import anthropic, gemini, grok, openai
-from agentkit_inngest.models.base import ModelRequest
+from agentkit_inngest.models import ModelRequest, anthropic, gemini, grok, openai
 from agentkit_inngest.testing import text, tool_call, tool_calls
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 

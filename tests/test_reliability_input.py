@@ -36,9 +36,8 @@ from agentkit_inngest import (
     tool,
 )
 from agentkit_inngest.functions import EventPayload
-from agentkit_inngest.models import anthropic, gemini, openai
-from agentkit_inngest.models.base import Model
-from agentkit_inngest.models.openai import parse_tool_arguments
+from agentkit_inngest.models import Model, anthropic, gemini, openai
+from agentkit_inngest.models._openai import parse_tool_arguments
 from agentkit_inngest.network import Network
 from agentkit_inngest.routing import route_in_order
 from agentkit_inngest.server import create_server

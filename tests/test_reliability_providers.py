@@ -33,8 +33,8 @@ from agentkit_inngest import (
 )
 from agentkit_inngest.durable import to_inngest_error
 from agentkit_inngest.errors import MAX_RETRY_AFTER
+from agentkit_inngest.models import ModelRequest
 from agentkit_inngest.models._common import retry_after_seconds
-from agentkit_inngest.models.base import ModelRequest
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 from agentkit_inngest.testing.servers import serve
 

@@ -240,7 +240,7 @@ async def test_offload_mode_hands_the_provider_key_to_inngest_and_nowhere_else(
 
 def test_a_secret_in_a_chained_provider_exception_drops_the_chain() -> None:
     from agentkit_inngest import FatalProviderError
-    from agentkit_inngest.models.base import redact_error
+    from agentkit_inngest.models._base import redact_error
 
     try:
         try:

@@ -7,7 +7,7 @@ import collections
 from typing import Any
 
 from agentkit_inngest import create_agent, create_network, tool
-from agentkit_inngest.models.base import ModelRequest
+from agentkit_inngest.models import ModelRequest
 from agentkit_inngest.server import create_server
 from agentkit_inngest.steps import InlineRunner
 from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call

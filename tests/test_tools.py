@@ -20,7 +20,7 @@ from agentkit_inngest import (
 )
 from agentkit_inngest.network import NetworkRun
 from agentkit_inngest.steps import NoSteps
-from agentkit_inngest.tools import ToolOutcome
+from agentkit_inngest.tools import ToolDefinition, ToolOutcome
 
 
 class Weather(pydantic.BaseModel):
@@ -101,13 +101,9 @@ def test_tool_without_parameters() -> None:
         return "noon"
 
     assert now.parameters is None
-    assert now.schema_for("openai") == {
-        "type": "object",
-        "properties": {},
-        "required": [],
-        "additionalProperties": False,
-    }
-    assert now.schema_for("gemini") == {"type": "object", "properties": {}}
+    assert now.definition == ToolDefinition(
+        name="now", description="Tell the time.", parameters={"type": "object", "properties": {}}
+    )
     assert asyncio.run(_call(now, {})).content == "noon"
 
 
@@ -180,68 +176,14 @@ def test_null_for_optional_field_means_not_given() -> None:
     assert asyncio.run(_call(t, {"name": None})).is_error
 
 
-def test_openai_strict_schema_makes_optional_fields_nullable() -> None:
-    t = create_tool(name="order", parameters=Order, handler=lambda p, ctx: None)
-    schema = t.schema_for("openai")
-    assert t.openai_strict()
-    assert schema["additionalProperties"] is False
-    assert schema["required"] == ["items", "ship_to", "note"]
-    assert schema["properties"]["note"]["anyOf"][-1] == {"type": "null"}
-    nested = schema["properties"]["ship_to"]
-    assert nested["additionalProperties"] is False and nested["required"] == ["street", "zip"]
-    assert "$defs" not in schema and "title" not in nested
-
-
-def test_openai_schema_nullable_forms() -> None:
-    t = create_tool(name="weather", parameters=Weather, handler=lambda p, ctx: None)
-    props = t.schema_for("openai")["properties"]
-    assert props["days"]["type"] == ["integer", "null"] and "default" not in props["days"]
-    assert props["city"] == {"type": "string", "description": "City name"}
-
-
-def test_free_form_objects_fall_back_to_non_strict() -> None:
-    class Free(pydantic.BaseModel):
-        labels: dict[str, str]
-
-    t = create_tool(name="label", parameters=Free, handler=lambda p, ctx: None)
-    assert not t.openai_strict()
-    assert "additionalProperties" in t.schema_for("openai")["properties"]["labels"]
-    forced = create_tool(name="label2", parameters=Free, handler=lambda p, ctx: None, strict=True)
-    with pytest.raises(ConfigurationError, match="strict"):
-        forced.openai_strict()
-    off = create_tool(name="w", parameters=Weather, handler=lambda p, ctx: None, strict=False)
-    assert not off.openai_strict() and "additionalProperties" not in off.schema_for("openai")
-
-
-def test_gemini_schema_is_the_openapi_subset() -> None:
-    class Choice(pydantic.BaseModel):
-        mode: Literal["fast"]
-        level: Literal[1, 2]
-        ship_to: Address | None = None
-        tags: list[str] | None = None
-
-    schema = create_tool(name="g", parameters=Choice, handler=lambda p, ctx: None).schema_for(
-        "gemini"
-    )
-    text = str(schema)
-    for banned in ("additionalProperties", "$ref", "$defs", "const", "'null'", "title"):
-        assert banned not in text
-    props = schema["properties"]
-    assert props["mode"] == {"enum": ["fast"], "type": "string"}
-    assert props["level"]["enum"] == ["1", "2"]
-    assert props["ship_to"]["nullable"] is True and props["ship_to"]["type"] == "object"
-    assert props["tags"] == {"items": {"type": "string"}, "type": "array", "nullable": True}
-
-
 def test_recursive_models_keep_their_definitions() -> None:
     class Node(pydantic.BaseModel):
         name: str
         children: list[Node] = []
 
     t = create_tool(name="tree", parameters=Node, handler=lambda p, ctx: None)
-    schema = t.schema_for("anthropic")
+    schema = t.definition.parameters
     assert "$defs" in schema or "$ref" in str(schema)
-    assert not t.openai_strict()
 
 
 @pytest.mark.parametrize(
@@ -309,7 +251,8 @@ def test_raw_json_schema_tool_validates_and_passes_the_arguments() -> None:
     assert seen[0][0] == {"query": "mvcc", "filters": {"lang": "en"}}
     assert isinstance(seen[0][1], ToolContext)
     # the schema reaches the model as given, references inlined and titles dropped
-    schema = t.schema_for("anthropic")
+    schema = t.definition.parameters
+    assert schema == t.json_schema
     assert schema["properties"]["limit"] == {"type": "integer", "minimum": 1, "default": 5}
     assert schema["properties"]["filters"]["properties"]["lang"] == {"enum": ["en", "de"]}
     assert "title" not in schema and "$schema" not in schema
@@ -364,3 +307,50 @@ def test_a_handler_may_return_a_tool_outcome_to_report_an_error() -> None:
 
     out = asyncio.run(_call(lookup, {"key": "k"}))
     assert out == ToolOutcome({"error": "not_found", "key": "k"}, is_error=True)
+
+
+def test_the_definition_is_built_once_and_follows_the_tool() -> None:
+    t = create_tool(name="weather", description="Get weather", parameters=Weather, handler=print)
+    first = t.definition
+    assert t.definition is first  # cached: the schema is inlined once
+    assert first.name == "weather" and first.description == "Get weather"
+    assert first.strict is None and first.parameters["required"] == ["city"]
+    assert "title" not in first.parameters
+    t.description = "Weather for a city"
+    assert t.definition.description == "Weather for a city" and t.definition is not first
+    assert t.definition.parameters == first.parameters
+    strict = create_tool(name="w", parameters=Weather, handler=print, strict=True).definition
+    assert strict.strict is True and strict != first
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": ""}, "needs a name"),
+        ({"description": None}, "description must be a string"),
+        ({"strict": 1}, "strict must be True, False or None"),
+        ({"parameters": [1]}, "must be a JSON Schema object"),
+        ({"parameters": {"x": float("nan")}}, "not plain JSON"),
+        ({"parameters": {"x": b"bytes"}}, "not plain JSON"),
+        ({"parameters": {"x": "\ud800"}}, "not plain JSON"),
+        ({"description": "\ud800"}, "not plain JSON"),
+    ],
+)
+def test_a_definition_that_could_not_be_sent_is_a_configuration_error(
+    fields: dict[str, object], message: str
+) -> None:
+    given: dict[str, object] = {"name": "t", "description": "", "parameters": {}, **fields}
+    with pytest.raises(ConfigurationError, match=message):
+        ToolDefinition(**given)  # type: ignore[arg-type]
+
+
+def test_a_definition_keeps_its_own_copy_of_the_schema() -> None:
+    schema: dict[str, object] = {"type": "object", "properties": {"q": {"type": "string"}}}
+    definition = ToolDefinition(name="t", description="", parameters=schema)
+    schema["properties"] = {}
+    assert definition.parameters["properties"] == {"q": {"type": "string"}}
+    assert definition == ToolDefinition(
+        name="t",
+        description="",
+        parameters={"properties": {"q": {"type": "string"}}, "type": "object"},
+    )

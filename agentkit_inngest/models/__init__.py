@@ -1,11 +1,19 @@
-"""Model adapters: one small interface, one module per provider."""
+"""Model adapters: one small interface, one private module per provider.
 
-from .anthropic import AnthropicModel, anthropic
-from .base import Inference, Model, ModelRequest, ModelResponse, ToolChoice
-from .environment import from_environment
-from .gemini import GeminiModel, gemini
-from .grok import GrokModel, grok
-from .openai import OpenAIModel, openai
+``openai``, ``anthropic``, ``gemini`` and ``grok`` are the factory functions; the
+modules that implement them are private (``_openai``...). A model receives tools as
+neutral :class:`ToolDefinition` s and converts their schemas into its provider's
+dialect itself (OpenAI's strict mode, Gemini's OpenAPI subset).
+"""
+
+from .._tool_definition import ToolDefinition
+from ._anthropic import AnthropicModel, anthropic
+from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, ToolChoice
+from ._environment import from_environment
+from ._gemini import GeminiModel, gemini
+from ._grok import GrokModel, grok
+from ._openai import OpenAIModel, openai
+from ._schema import StrictTools
 
 __all__ = [
     "AnthropicModel",
@@ -16,7 +24,10 @@ __all__ = [
     "ModelRequest",
     "ModelResponse",
     "OpenAIModel",
+    "StrictTools",
+    "TextSink",
     "ToolChoice",
+    "ToolDefinition",
     "anthropic",
     "from_environment",
     "gemini",

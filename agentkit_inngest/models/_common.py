@@ -1,5 +1,5 @@
 """Helpers shared by the provider adapters: error classification, redaction, the
-call deadline, answer checks and client caching."""
+call deadline and answer checks."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import math
 import re
 import time
 import traceback
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import (
     FatalProviderError,
@@ -23,8 +22,8 @@ from ..errors import (
     RetriableProviderError,
     bounded_retry_after,
 )
+from ..limits import MAX_STEP_DEPTH
 
-C = TypeVar("C")
 T = TypeVar("T")
 
 RETRIABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -327,9 +326,11 @@ def error_detail(body: object) -> str:
         return repr(body)
 
 
-MAX_DEPTH = 256
-"""How deeply an answer may nest. Real answers nest a dozen levels; JSON libraries
-(Python's, the SDK's) give up near 1,000."""
+MAX_DEPTH = MAX_STEP_DEPTH - 10
+"""How deeply an answer may nest (170). Real answers nest a dozen levels. An answer is
+memoized as a step's output (a fast turn wraps it a level deeper), so it must stay
+within :data:`~agentkit_inngest.limits.MAX_STEP_DEPTH`: a deeper one is an answer that
+cannot be read (retriable), not a step output the SDK could not read back."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -381,24 +382,6 @@ def json_answer(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_answer(item, depth + 1) for item in value]
     raise ValueError(f"the answer holds a {type(value).__name__}, which JSON cannot hold")
-
-
-class LoopLocal(Generic[C]):
-    """One client per running event loop (HTTP connection pools belong to their loop)."""
-
-    def __init__(self, factory: Callable[[], C]) -> None:
-        self._factory = factory
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, C] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def get(self) -> C:
-        loop = asyncio.get_running_loop()
-        client = self._by_loop.get(loop)
-        if client is None:
-            client = self._factory()
-            self._by_loop[loop] = client
-        return client
 
 
 def as_dict(value: Any, provider: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final, Literal, TypeAlias
 
 from ..messages import TextMessage, ToolCallMessage
-from ..models.base import ModelResponse
+from ..models import ModelResponse
 from .models import text_pieces
 
 ProviderKind: TypeAlias = Literal["openai", "anthropic", "gemini"]

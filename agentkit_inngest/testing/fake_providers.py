@@ -6,7 +6,9 @@ for Grok), Anthropic Messages (``POST /v1/messages``) and Gemini
 Tests queue neutral answers (:func:`~agentkit_inngest.testing.text`,
 :func:`~agentkit_inngest.testing.tool_call`), raw wire JSON, or :class:`Fault` s
 (HTTP errors, delays, malformed bodies, streams cut short, answers sent slowly),
-and read back every request the official SDKs sent::
+and read back every request the official SDKs sent. As Gemini does, the Gemini
+endpoint answers HTTP 400 ("Unknown name") to a body with a top-level field that
+Gemini's ``GenerateContentRequest`` does not have::
 
     fake = FakeProvider()
     fake.reply(tool_call("save", {"x": 1}), text("done"))
@@ -28,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..models.base import ModelResponse
+from ..models import ModelResponse
 from ._fake_wire import (
     ProviderKind,
     anthropic_body,
@@ -156,8 +158,11 @@ class FakeProvider:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
         )
+        rejected = _gemini_unknown_fields(body) if provider == "gemini" else []
         with self._lock:
             self.requests.append(recorded)
+            if rejected:  # as Gemini does, before (and without) answering
+                return recorded, Fault(status=400, message=_unknown_names(rejected))
             answer: Any = self._queue.pop(0) if self._queue else None
         if callable(answer) and not isinstance(answer, (Fault, ModelResponse)):
             answer = answer(recorded)
@@ -188,6 +193,40 @@ class FakeProvider:
 
     async def _gemini(self, request: Request) -> Response:
         return await self._answer(request, "gemini")
+
+
+_GEMINI_REQUEST = frozenset(
+    {
+        "model",
+        "contents",
+        "tools",
+        "toolConfig",
+        "tool_config",
+        "safetySettings",
+        "safety_settings",
+        "systemInstruction",
+        "system_instruction",
+        "generationConfig",
+        "generation_config",
+        "cachedContent",
+        "cached_content",
+        "labels",  # Vertex AI's
+    }
+)
+"""The fields of Gemini's ``GenerateContentRequest`` (JSON names, and the proto names
+its parser also reads)."""
+
+
+def _gemini_unknown_fields(body: dict[str, Any]) -> list[str]:
+    return [key for key in body if key not in _GEMINI_REQUEST and key != "_unparseable"]
+
+
+def _unknown_names(fields: list[str]) -> str:
+    """Gemini's words for a request with unknown fields (HTTP 400 INVALID_ARGUMENT)."""
+    return " ".join(
+        f'Invalid JSON payload received. Unknown name "{field}": Cannot find field.'
+        for field in fields
+    )
 
 
 def _wants_stream(provider: ProviderKind, request: RecordedRequest) -> bool:

@@ -25,7 +25,7 @@ from ..messages import (
     dump_history,
     load_history,
 )
-from ..models.base import Model, ModelResponse, TextSink
+from ..models import Model, ModelResponse, TextSink
 
 __all__ = [
     "FunctionModel",

@@ -58,8 +58,7 @@ from agentkit_inngest import (
 from agentkit_inngest.functions import network_function
 from agentkit_inngest.history.memory import MemoryStore
 from agentkit_inngest.messages import TextMessage
-from agentkit_inngest.models import anthropic, openai
-from agentkit_inngest.models.base import TextSink
+from agentkit_inngest.models import TextSink, anthropic, openai
 from agentkit_inngest.server import create_client, create_server
 from agentkit_inngest.streaming import BrokerPublisher, MemoryBroker
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call

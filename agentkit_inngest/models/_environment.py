@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from .anthropic import anthropic
-from .base import Model
-from .openai import openai
+from ._anthropic import anthropic
+from ._base import Model
+from ._openai import openai
 
 __all__ = ["from_environment"]
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._tool_definition import ToolDefinition
 from ..errors import ConfigurationError, FatalProviderError
 from ..messages import (
     Message,
@@ -16,16 +17,17 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
+from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._clients import LoopLocal
 from ._common import (
-    LoopLocal,
     as_dict,
     error_detail,
     sdk_errors,
     sdk_events,
-    stream_cut,
     within_deadline,
 )
-from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._schema import OpenAIDialect, StrictTools
+from ._streams import accumulate_openai_stream
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -49,7 +51,8 @@ class OpenAIModel(Model):
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     key_variables: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     url_variables: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL",)
-    strict_tools: ClassVar[bool] = True
+    default_strict_tools: ClassVar[StrictTools] = "auto"
+    _dialect: OpenAIDialect
 
     def __init__(
         self,
@@ -61,15 +64,24 @@ class OpenAIModel(Model):
         inference: Inference = "in_process",
         timeout: float = 120.0,
         headers: Mapping[str, str] | None = None,
+        strict_tools: StrictTools | None = None,
     ) -> None:
         super().__init__(model=model, default_parameters=default_parameters, inference=inference)
+        self._dialect = OpenAIDialect(strict_tools or self.default_strict_tools)
         self._api_key = api_key
         self._base_url = base_url
         self.timeout = timeout
         self.headers = dict(headers or {})
-        self._clients: LoopLocal[openai_sdk.AsyncOpenAI] = LoopLocal(self._new_client)
+        self._clients: LoopLocal[openai_sdk.AsyncOpenAI] = LoopLocal(
+            self._new_client, close=lambda client: client.close()
+        )
 
     # -- configuration --------------------------------------------------------------
+
+    @property
+    def strict_tools(self) -> StrictTools:
+        """How tool schemas are sent: see :data:`~agentkit_inngest.models.StrictTools`."""
+        return self._dialect.strict_tools
 
     @property
     def base_url(self) -> str:
@@ -93,6 +105,9 @@ class OpenAIModel(Model):
             max_retries=0,
             timeout=self.timeout,
             default_headers=self.headers or None,
+            # a plain client: the SDK's own closes itself on whatever loop runs when it
+            # is collected (see LoopLocal, which closes it with its loop instead)
+            http_client=openai_sdk.DefaultAsyncHttpxClient(timeout=self.timeout),
         )
 
     def ai_adapter(self) -> BaseAdapter:
@@ -110,20 +125,7 @@ class OpenAIModel(Model):
             "messages": to_openai_messages(request.messages),
         }
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.schema_for("openai")
-                        if self.strict_tools
-                        else tool.json_schema,
-                        "strict": tool.openai_strict() if self.strict_tools else False,
-                    },
-                }
-                for tool in request.tools
-            ]
+            body["tools"] = [self._function(tool) for tool in request.tools]
             choice = request.tool_choice
             if choice == "auto":
                 body["tool_choice"] = "auto"
@@ -133,6 +135,17 @@ class OpenAIModel(Model):
                 body["tool_choice"] = {"type": "function", "function": {"name": choice}}
         body.update(self.default_parameters)
         return body
+
+    def _function(self, tool: ToolDefinition) -> dict[str, Any]:
+        schema = self._dialect.schema(tool)
+        function: dict[str, Any] = {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": schema.parameters,
+        }
+        if schema.strict is not None:
+            function["strict"] = schema.strict
+        return {"type": "function", "function": function}
 
     def parse_response(self, raw: Mapping[str, Any]) -> ModelResponse:
         return parse_openai_response(raw, provider=self.provider)
@@ -178,6 +191,7 @@ def openai(
     inference: Inference = "in_process",
     timeout: float = 120.0,
     headers: Mapping[str, str] | None = None,
+    strict_tools: StrictTools = "auto",
 ) -> OpenAIModel:
     """An OpenAI (or OpenAI-compatible) chat model.
 
@@ -192,6 +206,10 @@ def openai(
         timeout: seconds an in-process call may take in all (connecting, reading,
             streaming) before it gives up and is retried.
         headers: extra HTTP headers.
+        strict_tools: ``"auto"`` (strict schemas whenever a tool's parameters allow
+            it), ``"off"`` (plain schemas, ``"strict": false``) or ``"omit"`` (plain
+            schemas and no ``strict`` field, for compatible servers that reject it);
+            see :data:`~agentkit_inngest.models.StrictTools`.
     """
     return OpenAIModel(
         model=model,
@@ -201,65 +219,8 @@ def openai(
         inference=inference,
         timeout=timeout,
         headers=headers,
+        strict_tools=strict_tools,
     )
-
-
-# -- streaming ----------------------------------------------------------------------------
-
-
-async def accumulate_openai_stream(
-    stream: AsyncIterable[Any], on_text: TextSink, *, provider: str
-) -> dict[str, Any]:
-    """Consume a Chat Completions stream, passing text to ``on_text``; return the
-    answer in the shape of a non-streamed completion.
-
-    Raises:
-        RetriableProviderError: the stream ended before a ``finish_reason`` (the
-            connection closed mid-answer): what arrived may be cut anywhere.
-    """
-    answer: dict[str, Any] = {"object": "chat.completion", "choices": []}
-    content: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
-    finish: str | None = None
-    usage: dict[str, Any] | None = None
-    async for chunk in stream:
-        data = chunk.model_dump(warnings=False) if hasattr(chunk, "model_dump") else dict(chunk)
-        for key in ("id", "created", "model"):
-            if data.get(key) is not None:
-                answer[key] = data[key]
-        if data.get("usage"):
-            usage = data["usage"]
-        for choice in data.get("choices") or []:
-            delta = choice.get("delta") or {}
-            piece = delta.get("content")
-            if piece:
-                if not isinstance(piece, str):
-                    raise TypeError(f"a streamed text delta is a {type(piece).__name__}")
-                content.append(piece)
-                await on_text(piece)
-            for item in delta.get("tool_calls") or []:
-                slot = calls.setdefault(
-                    int(item.get("index") or 0),
-                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
-                )
-                if item.get("id"):
-                    slot["id"] = item["id"]
-                function = item.get("function") or {}
-                if function.get("name"):
-                    slot["function"]["name"] += function["name"]
-                if function.get("arguments"):
-                    slot["function"]["arguments"] += function["arguments"]
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-    if finish is None:
-        raise stream_cut(provider, "finish_reason")
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
-    if calls:
-        message["tool_calls"] = [calls[i] for i in sorted(calls)]
-    answer["choices"] = [{"index": 0, "finish_reason": finish, "message": message}]
-    if usage is not None:
-        answer["usage"] = usage
-    return answer
 
 
 # -- converters ---------------------------------------------------------------------------

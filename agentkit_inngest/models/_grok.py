@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import Inference
-from .openai import OpenAIModel
+from ._base import Inference
+from ._openai import OpenAIModel
+from ._schema import StrictTools
 
 if TYPE_CHECKING:
     from inngest.experimental.ai.base import BaseAdapter
@@ -16,13 +17,14 @@ __all__ = ["GrokModel", "grok"]
 
 class GrokModel(OpenAIModel):
     """A Grok model. xAI always follows tool schemas, so tools are sent as plain
-    JSON Schema (``strict: false``); optional parameters stay optional."""
+    JSON Schema (``strict: false``) unless ``strict_tools`` says otherwise; optional
+    parameters stay optional."""
 
     provider: ClassVar[str] = "grok"
     default_base_url: ClassVar[str] = "https://api.x.ai/v1"
     key_variables: ClassVar[tuple[str, ...]] = ("XAI_API_KEY",)
     url_variables: ClassVar[tuple[str, ...]] = ("XAI_BASE_URL",)
-    strict_tools: ClassVar[bool] = False
+    default_strict_tools: ClassVar[StrictTools] = "off"
 
     def ai_adapter(self) -> BaseAdapter:
         from inngest.experimental.ai import grok as ai_grok
@@ -41,6 +43,7 @@ def grok(
     inference: Inference = "in_process",
     timeout: float = 120.0,
     headers: Mapping[str, str] | None = None,
+    strict_tools: StrictTools = "off",
 ) -> GrokModel:
     """An xAI Grok model.
 
@@ -53,6 +56,9 @@ def grok(
         timeout: seconds an in-process call may take in all (connecting, reading,
             streaming) before it gives up and is retried.
         headers: extra HTTP headers.
+        strict_tools: ``"off"`` (plain schemas, ``"strict": false``), ``"auto"``
+            (OpenAI's strict schemas where they apply) or ``"omit"``; see
+            :data:`~agentkit_inngest.models.StrictTools`.
     """
     return GrokModel(
         model=model,
@@ -62,4 +68,5 @@ def grok(
         inference=inference,
         timeout=timeout,
         headers=headers,
+        strict_tools=strict_tools,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import httpx
@@ -12,7 +12,6 @@ import httpx
 from ..errors import (
     ConfigurationError,
     FatalProviderError,
-    RetriableProviderError,
     bounded_retry_after,
 )
 from ..messages import (
@@ -24,20 +23,21 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
+from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._clients import LoopLocal
 from ._common import (
     UNREADABLE,
-    LoopLocal,
     as_dict,
-    clipped,
     decimal_seconds,
     error_detail,
     status_error,
-    stream_cut,
     transport_error,
     unreadable,
     within_deadline,
 )
-from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._gemini_config import gemini_parameters
+from ._schema import GeminiDialect
+from ._streams import accumulate_gemini_stream
 
 if TYPE_CHECKING:
     from inngest.experimental.ai.base import BaseAdapter
@@ -60,6 +60,7 @@ class GeminiModel(Model):
     """A Gemini model. See :func:`gemini`."""
 
     provider: ClassVar[str] = "gemini"
+    _dialect = GeminiDialect()
 
     def __init__(
         self,
@@ -71,12 +72,13 @@ class GeminiModel(Model):
         inference: Inference = "in_process",
         timeout: float = 120.0,
     ) -> None:
-        super().__init__(model=model, default_parameters=default_parameters, inference=inference)
+        parameters = gemini_parameters(f"{self.provider}/{model}", default_parameters)
+        super().__init__(model=model, default_parameters=parameters, inference=inference)
         self._api_key = api_key
         self._base_url = base_url
         self.timeout = timeout
         self._clients: LoopLocal[httpx.AsyncClient] = LoopLocal(
-            lambda: httpx.AsyncClient(timeout=self.timeout)
+            lambda: httpx.AsyncClient(timeout=self.timeout), close=httpx.AsyncClient.aclose
         )
 
     @property
@@ -108,7 +110,7 @@ class GeminiModel(Model):
             declarations = []
             for tool in request.tools:
                 declaration: dict[str, Any] = {"name": tool.name, "description": tool.description}
-                schema = tool.schema_for("gemini")
+                schema = self._dialect.schema(tool).parameters
                 if schema.get("properties"):
                     declaration["parameters"] = schema
                 declarations.append(declaration)
@@ -196,8 +198,13 @@ def gemini(
         model: e.g. ``"gemini-2.5-flash"``.
         api_key: default ``$GEMINI_API_KEY`` (or ``$GOOGLE_API_KEY``).
         base_url: default ``$GEMINI_BASE_URL`` or the public ``v1beta`` endpoint.
-        default_parameters: top-level body fields for every request, e.g.
-            ``{"generationConfig": {"temperature": 0.2, "maxOutputTokens": 1024}}``.
+        default_parameters: settings for every request. The native request fields
+            (``generationConfig``, ``safetySettings``, ``systemInstruction``,
+            ``toolConfig``, ``cachedContent``, ``labels``) are sent as they are;
+            sampling settings given flat, as for other providers (``temperature``,
+            ``top_p``, ``max_tokens``, ``stop``, ``seed``...), go into
+            ``generationConfig``. Anything else raises a :class:`ConfigurationError`
+            listing what is accepted (Gemini would reject the request).
         inference: ``"in_process"`` or ``"offload"`` (``step.ai.infer``; the key then
             travels in the URL the Inngest server calls).
         timeout: seconds an in-process call may take in all (connecting, reading,
@@ -210,72 +217,6 @@ def gemini(
         default_parameters=default_parameters,
         inference=inference,
         timeout=timeout,
-    )
-
-
-# -- streaming ----------------------------------------------------------------------------
-
-
-async def accumulate_gemini_stream(
-    lines: AsyncIterator[str], on_text: TextSink, *, secrets: Sequence[str] = ()
-) -> dict[str, Any]:
-    """Consume ``streamGenerateContent?alt=sse`` lines, passing text to ``on_text``;
-    return the answer in the shape of a non-streamed response.
-
-    Raises:
-        RetriableProviderError: the stream ended before a chunk with a
-            ``finishReason`` (or a blocked prompt's ``promptFeedback``): what arrived
-            may be cut anywhere. Also for an error chunk with a retriable code.
-        FatalProviderError: an error chunk with any other code.
-    """
-    parts: list[dict[str, Any]] = []
-    answer: dict[str, Any] = {}
-    finish: str | None = None
-    async for line in lines:
-        if not line.startswith("data:"):
-            continue  # blank lines, comments (keep-alives), event names
-        chunk = json.loads(line[5:].strip() or "{}")
-        if not isinstance(chunk, dict):
-            raise ValueError(f"a stream chunk is a {type(chunk).__name__}, not an object")
-        if chunk.get("error"):
-            raise _stream_error(chunk, secrets)
-        for key in ("usageMetadata", "modelVersion", "responseId", "promptFeedback"):
-            if chunk.get(key) is not None:
-                answer[key] = chunk[key]
-        for candidate in chunk.get("candidates") or []:
-            finish = candidate.get("finishReason") or finish
-            for part in (candidate.get("content") or {}).get("parts") or []:
-                text = part.get("text")
-                if isinstance(text, str) and not part.get("thought"):
-                    if text:
-                        await on_text(text)
-                    if parts and set(parts[-1]) == {"text"}:
-                        parts[-1] = {"text": parts[-1]["text"] + text}
-                        continue
-                parts.append(dict(part))
-    blocked = (answer.get("promptFeedback") or {}).get("blockReason")
-    if finish is None and not blocked:
-        raise stream_cut("gemini", "finishReason")
-    if parts or finish:
-        answer["candidates"] = [
-            {
-                "content": {"role": "model", "parts": parts},
-                "finishReason": finish,
-                "index": 0,
-            }
-        ]
-    return answer
-
-
-def _stream_error(chunk: dict[str, Any], secrets: Sequence[str]) -> Exception:
-    """An error chunk inside a stream, classified by its code as an HTTP error is."""
-    error = chunk.get("error")
-    code = error.get("code") if isinstance(error, dict) else None
-    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
-        return status_error("gemini", code, error_detail(chunk), secrets=secrets)
-    return RetriableProviderError(
-        f"gemini failed while streaming (will retry): {clipped(error_detail(chunk), secrets)}",
-        provider="gemini",
     )
 
 

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
+from .._tool_definition import ToolDefinition
 from ..errors import AgentKitError, ConfigurationError, ProviderError, RetriableProviderError
 from ..messages import Message, StopReason, Usage
+from ..tools import Tool
 from ._common import json_answer, json_text, redact
+from ._schema import SchemaDialect
 
 if TYPE_CHECKING:
     from inngest.experimental.ai.base import BaseAdapter
-
-    from ..tools import Tool
 
 __all__ = [
     "Inference",
@@ -47,11 +49,44 @@ default), or on the Inngest server through ``step.ai.infer``."""
 
 @dataclasses.dataclass(frozen=True)
 class ModelRequest:
-    """A provider-neutral request: the conversation, the tools and the tool choice."""
+    """A provider-neutral request: the conversation, the tools and the tool choice.
+
+    Attributes:
+        messages: the conversation so far.
+        tools: what the model is told about each tool it may call (neutral
+            :class:`ToolDefinition` s: ``[tool.definition for tool in tools]``).
+            Deprecated, for one version: :class:`~agentkit_inngest.Tool` objects are
+            still accepted and replaced by their ``definition`` (with a
+            :class:`DeprecationWarning`).
+        tool_choice: see :data:`ToolChoice`.
+    """
 
     messages: list[Message]
-    tools: list[Tool] = dataclasses.field(default_factory=list)
+    tools: list[ToolDefinition] = dataclasses.field(default_factory=list)
     tool_choice: ToolChoice = "auto"
+
+    def __post_init__(self) -> None:
+        given: list[object] = list(self.tools)
+        if all(isinstance(item, ToolDefinition) for item in given):
+            return
+        definitions: list[ToolDefinition] = []
+        for item in given:
+            if isinstance(item, ToolDefinition):
+                definitions.append(item)
+            elif isinstance(item, Tool):
+                definitions.append(item.definition)
+            else:
+                raise TypeError(
+                    "ModelRequest.tools holds ToolDefinition objects (tool.definition), "
+                    f"not {type(item).__name__}"
+                )
+        warnings.warn(
+            "ModelRequest(tools=[Tool, ...]) is deprecated: pass the tools' definitions "
+            "([tool.definition for tool in tools])",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        object.__setattr__(self, "tools", definitions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +110,7 @@ class Model(ABC):
     """
 
     provider: ClassVar[str] = "custom"
+    _dialect: SchemaDialect = SchemaDialect()  # how the provider wants tool schemas
 
     def __init__(
         self,
@@ -179,7 +215,7 @@ class Model(ABC):
                 {
                     "name": tool.name,
                     "description": tool.description,
-                    "parameters": tool.json_schema,
+                    "parameters": tool.parameters,
                 }
                 for tool in request.tools
             ],

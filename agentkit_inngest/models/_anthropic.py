@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ConfigurationError, FatalProviderError
@@ -16,16 +15,16 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
+from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._clients import LoopLocal
 from ._common import (
-    LoopLocal,
     as_dict,
     error_detail,
     sdk_errors,
     sdk_events,
-    stream_cut,
     within_deadline,
 )
-from .base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
+from ._streams import accumulate_anthropic_stream
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
@@ -74,7 +73,9 @@ class AnthropicModel(Model):
         self.beta_headers = list(beta_headers)
         self.timeout = timeout
         self.headers = dict(headers or {})
-        self._clients: LoopLocal[anthropic_sdk.AsyncAnthropic] = LoopLocal(self._new_client)
+        self._clients: LoopLocal[anthropic_sdk.AsyncAnthropic] = LoopLocal(
+            self._new_client, close=lambda client: client.close()
+        )
 
     @property
     def base_url(self) -> str:
@@ -106,6 +107,8 @@ class AnthropicModel(Model):
             max_retries=0,
             timeout=self.timeout,
             default_headers=self._extra_headers() or None,
+            # a plain client, closed with its loop (see LoopLocal)
+            http_client=anthropic_sdk.DefaultAsyncHttpxClient(timeout=self.timeout),
         )
 
     def ai_adapter(self) -> BaseAdapter:
@@ -131,7 +134,7 @@ class AnthropicModel(Model):
                 {
                     "name": tool.name,
                     "description": tool.description,
-                    "input_schema": tool.schema_for("anthropic"),
+                    "input_schema": self._dialect.schema(tool).parameters,
                 }
                 for tool in request.tools
             ]
@@ -216,73 +219,6 @@ def anthropic(
         timeout=timeout,
         headers=headers,
     )
-
-
-# -- streaming ----------------------------------------------------------------------------
-
-
-async def accumulate_anthropic_stream(
-    stream: AsyncIterable[Any], on_text: TextSink
-) -> dict[str, Any]:
-    """Consume a Messages stream, passing text to ``on_text``; return the answer in
-    the shape of a non-streamed message.
-
-    Raises:
-        RetriableProviderError: the stream ended before ``message_stop`` (the
-            connection closed mid-answer): what arrived may be cut anywhere.
-    """
-    message: dict[str, Any] = {"type": "message", "role": "assistant", "content": []}
-    blocks: dict[int, dict[str, Any]] = {}
-    partial: dict[int, list[str]] = {}
-    usage: dict[str, Any] = {}
-    stopped = False
-    async for item in stream:
-        event = item.model_dump(warnings=False) if hasattr(item, "model_dump") else dict(item)
-        kind = event.get("type")
-        if kind == "message_start":
-            start = dict(event.get("message") or {})
-            usage.update(start.pop("usage", None) or {})
-            start.pop("content", None)
-            message.update({k: v for k, v in start.items() if v is not None})
-        elif kind == "content_block_start":
-            index = int(event.get("index") or 0)
-            block = dict(event.get("content_block") or {})
-            if block.get("type") == "tool_use":
-                block["input"] = {}
-                partial[index] = []
-            blocks[index] = block
-        elif kind == "content_block_delta":
-            index = int(event.get("index") or 0)
-            delta = event.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                piece = str(delta.get("text") or "")
-                blocks.setdefault(index, {"type": "text", "text": ""})
-                blocks[index]["text"] = str(blocks[index].get("text") or "") + piece
-                if piece:
-                    await on_text(piece)
-            elif delta.get("type") == "input_json_delta":
-                partial.setdefault(index, []).append(str(delta.get("partial_json") or ""))
-        elif kind == "content_block_stop":
-            index = int(event.get("index") or 0)
-            if index in partial:
-                text = "".join(partial.pop(index))
-                try:
-                    blocks[index]["input"] = json.loads(text) if text.strip() else {}
-                except ValueError:
-                    blocks[index]["input"] = text  # reported to the model as unreadable
-        elif kind == "message_delta":
-            delta = event.get("delta") or {}
-            if delta.get("stop_reason"):
-                message["stop_reason"] = delta["stop_reason"]
-            usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-        elif kind == "message_stop":
-            stopped = True
-    if not stopped:
-        raise stream_cut("anthropic", "message_stop")
-    message["content"] = [blocks[i] for i in sorted(blocks)]
-    message["usage"] = usage
-    message.setdefault("stop_reason", "end_turn")
-    return message
 
 
 # -- converters ---------------------------------------------------------------------------
