@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from agentkit_inngest import FatalProviderError, RetriableProviderError
-from agentkit_inngest.durable import to_inngest_error
+from agentkit_inngest import FatalProviderError, RetriableProviderError, to_inngest_error
 from agentkit_inngest.errors import ConfigurationError, ToolRetry
 from agentkit_inngest.models._common import (
     as_dict,
