@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import inspect
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from ._context import NetworkRun, SystemPrompt, ToolSource
 from ._run import StartResult, check_tool_choice, run_agent
@@ -125,6 +125,8 @@ class Agent:
             asks for) one step: one round trip per turn instead of two or more.
             ``None`` follows the network's setting. See the README for the trade-offs.
     """
+
+    __agentkit_agent__: ClassVar[bool] = True  # the run layer's AGENT_MARKER
 
     name: str
     description: str = ""

@@ -131,6 +131,7 @@ class NetworkRun:
         self.routing_usage = Usage()
         self.cache: dict[str, Any] = {}
         self._first_result = len(state.results)
+        self._agents: Mapping[str, AgentView] | None = None
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
@@ -182,9 +183,10 @@ class NetworkRun:
     @property
     def agents(self) -> Mapping[str, AgentView]:
         """The network's agents by name."""
-        if self.network is None:
-            return {}
-        return {agent.name: agent for agent in self.network.agents}
+        if self._agents is None:
+            found = self.network.agents if self.network is not None else ()
+            self._agents = {agent.name: agent for agent in found}
+        return self._agents
 
     @property
     def default_model(self) -> Model | None:

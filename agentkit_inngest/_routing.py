@@ -27,7 +27,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeAlias
+from typing import ClassVar, Protocol, TypeAlias
 
 from ._agent import Agent
 from ._context import NetworkRun, ToolContext
@@ -83,6 +83,8 @@ class RoutingAgent(Agent):
         decided: when set, the call infers again (within ``max_iter``) until
             ``decided(result)`` is true, instead of only while tools ran.
     """
+
+    __agentkit_routing_agent__: ClassVar[bool] = True  # the run layer's ROUTING_MARKER
 
     on_route: OnRoute
     decided: Callable[[AgentResult], bool] | None = None

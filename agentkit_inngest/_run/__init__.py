@@ -9,6 +9,8 @@ from ._outcome import ToolCallOutcome
 from ._prepare import check_tool_choice, resolve_model
 from ._routing import ROUTER_ARGUMENTS, check_router, route, run_routing_agent
 from ._specs import (
+    AGENT_MARKER,
+    ROUTING_MARKER,
     AgentSpec,
     CodeRouter,
     Hook,
@@ -17,10 +19,14 @@ from ._specs import (
     RouterSpec,
     RoutingSpec,
     StartResult,
+    is_agent,
+    is_routing_agent,
 )
 
 __all__ = [
+    "AGENT_MARKER",
     "ROUTER_ARGUMENTS",
+    "ROUTING_MARKER",
     "AgentCall",
     "AgentSpec",
     "CodeRouter",
@@ -34,6 +40,8 @@ __all__ = [
     "call_agent",
     "check_router",
     "check_tool_choice",
+    "is_agent",
+    "is_routing_agent",
     "maybe_await",
     "resolve_model",
     "route",

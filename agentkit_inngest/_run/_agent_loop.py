@@ -30,7 +30,7 @@ from ..tools import Tool
 from ._events import CallEvents
 from ._plain import plain_calls
 from ._prepare import fast_turns_for, prompt_and_history, resolve_tools
-from ._specs import AgentSpec, RoutingSpec, StartResult
+from ._specs import AgentSpec, StartResult, is_routing_agent
 from ._tool_calls import CallScope, ToolCalls, runs_in_turn
 
 __all__ = ["AgentCall", "maybe_await"]
@@ -67,6 +67,7 @@ class AgentCall:
         self.scope = CallScope(run.runner.next_call(agent.name))
         self.events = CallEvents(run.runner.stream, agent.name, self.scope.key)
         self.fast = fast_turns_for(agent, run, model)
+        self.decided = agent.decided if is_routing_agent(agent) else None
 
     async def __call__(self) -> AgentResult:
         """Run the call: turns until no tool ran (or ``max_iter``), then ``on_finish``."""
@@ -207,9 +208,8 @@ class AgentCall:
     def _continues(self, result: AgentResult, tool_results: list[ToolResultMessage]) -> bool:
         """Whether another inference follows (within ``max_iter``): when tools ran, or,
         for a routing agent with ``decided``, until it has decided."""
-        agent = self.agent
-        if isinstance(agent, RoutingSpec) and agent.decided is not None:
-            return not agent.decided(result)
+        if self.decided is not None:
+            return not self.decided(result)
         return bool(tool_results)
 
     # -- hooks ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ..models.base import Model
 from ._agent_loop import AgentCall
 from ._prepare import resolve_model
 from ._routing import check_router, route
-from ._specs import AgentSpec, NetworkSpec, RouterSpec, RoutingSpec
+from ._specs import AgentSpec, NetworkSpec, RouterSpec, is_agent, is_routing_agent
 from ._threads import open_thread, save_results
 
 __all__ = ["call_agent", "run_agent", "run_network"]
@@ -150,7 +150,7 @@ async def _loop(network: NetworkSpec, run: NetworkRun, router: RouterSpec) -> No
     run.stack.extend(await route(run, router, last))
     while run.stack and (limit is None or run.call_count < limit):
         agent = run.stack.pop(0)
-        if not isinstance(agent, AgentSpec):
+        if not is_agent(agent):
             raise ConfigurationError(
                 f"network {network.name!r}: the stack holds {type(agent).__name__}, not an agent"
             )
@@ -175,7 +175,7 @@ def _check_models(network: NetworkSpec, router: RouterSpec | None) -> None:
             f"network {network.name!r} has no router, and the default routing agent needs a "
             "model: pass router= or default_model= to create_network"
         )
-    if isinstance(router, RoutingSpec) and router.model is None and not network.default_model:
+    if is_routing_agent(router) and router.model is None and not network.default_model:
         raise ConfigurationError(
             f"network {network.name!r}: routing agent {router.name!r} has no model and the "
             "network has no default_model"

@@ -20,7 +20,7 @@ from .._state import AgentResult
 from ..errors import ConfigurationError
 from ._agent_loop import AgentCall, maybe_await
 from ._prepare import resolve_model
-from ._specs import AgentSpec, CodeRouter, RouterSpec, RoutingSpec
+from ._specs import AgentSpec, CodeRouter, RouterSpec, RoutingSpec, is_agent, is_routing_agent
 
 __all__ = ["ROUTER_ARGUMENTS", "check_router", "route", "run_routing_agent"]
 
@@ -30,9 +30,9 @@ ROUTER_ARGUMENTS = frozenset({"input", "network", "stack", "call_count", "last_r
 
 def check_router(router: object, *, where: str) -> None:
     """Fail early, with a clear message, on a router that cannot be called."""
-    if router is None or isinstance(router, RoutingSpec):
+    if router is None or is_routing_agent(router):
         return
-    if isinstance(router, AgentSpec):
+    if is_agent(router):
         raise ConfigurationError(
             f"{where}: router is a plain agent {router.name!r}; use create_routing_agent "
             "(with on_route) or a function that returns the agent"
@@ -87,7 +87,7 @@ def _lookup(run: NetworkRun, name: str, *, where: str) -> AgentSpec:
             f"{where} chose unknown agent {name!r}; the network has: "
             f"{', '.join(run.agents) or '(none)'}"
         )
-    if not isinstance(agent, AgentSpec):  # pragma: no cover - networks hold agents
+    if not is_agent(agent):  # pragma: no cover - networks hold agents
         raise ConfigurationError(f"{where}: {name!r} is not an agent")
     return agent
 
@@ -96,8 +96,10 @@ async def route(
     run: NetworkRun, router: RouterSpec, last_result: AgentResult | None
 ) -> list[AgentSpec]:
     """Ask ``router`` what runs next in ``run``."""
-    if isinstance(router, RoutingSpec):
+    if is_routing_agent(router):
         return await run_routing_agent(router, run)
+    if not callable(router):
+        raise ConfigurationError("the router must be a function or a routing agent")
     values = {
         "input": run.input,
         "network": run,
@@ -141,9 +143,9 @@ def _names(chosen: object, router: str) -> list[str]:
 async def _normalize(decided: object, run: NetworkRun) -> list[AgentSpec]:
     if decided is None:
         return []
-    if isinstance(decided, RoutingSpec):
+    if is_routing_agent(decided):
         return await run_routing_agent(decided, run)
-    if isinstance(decided, AgentSpec):
+    if is_agent(decided):
         return [decided]
     if isinstance(decided, str):
         return [_lookup(run, decided, where="router")]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeGuard
 
 from .._context import AgentView, NetworkView, SystemPrompt, ToolSource
 from .._state import AgentResult, State
@@ -21,6 +21,8 @@ from ..messages import Message
 from ..models.base import Model, ToolChoice
 
 __all__ = [
+    "AGENT_MARKER",
+    "ROUTING_MARKER",
     "AgentSpec",
     "CodeRouter",
     "Hook",
@@ -29,6 +31,8 @@ __all__ = [
     "RouterSpec",
     "RoutingSpec",
     "StartResult",
+    "is_agent",
+    "is_routing_agent",
 ]
 
 Hook: TypeAlias = Callable[..., object]
@@ -68,7 +72,6 @@ class LifecycleView(Protocol):
         ...
 
 
-@runtime_checkable
 class AgentSpec(AgentView, Protocol):
     """An agent definition, as the run layer runs it."""
 
@@ -123,7 +126,6 @@ class AgentSpec(AgentView, Protocol):
         ...
 
 
-@runtime_checkable
 class RoutingSpec(AgentSpec, Protocol):
     """A routing agent: its result is turned into the agents that run next."""
 
@@ -136,6 +138,25 @@ class RoutingSpec(AgentSpec, Protocol):
     def decided(self) -> Callable[[AgentResult], bool] | None:
         """When set, the call infers again (within ``max_iter``) until it is true."""
         ...
+
+
+AGENT_MARKER = "__agentkit_agent__"
+ROUTING_MARKER = "__agentkit_routing_agent__"
+"""Class attributes that mark agent and routing-agent definitions (set to ``True``).
+
+The run layer tells definitions apart on every replay (is a router a routing agent,
+did a router return an agent?): a class attribute is read in well under a
+microsecond, a ``runtime_checkable`` protocol check costs about 90 µs."""
+
+
+def is_agent(value: object) -> TypeGuard[AgentSpec]:
+    """Whether ``value`` is an agent definition (routing agents included)."""
+    return getattr(type(value), AGENT_MARKER, False) is True
+
+
+def is_routing_agent(value: object) -> TypeGuard[RoutingSpec]:
+    """Whether ``value`` is a routing agent definition."""
+    return getattr(type(value), ROUTING_MARKER, False) is True
 
 
 RouterSpec: TypeAlias = "CodeRouter | RoutingSpec"
