@@ -17,6 +17,7 @@ from agentkit_inngest import (
     Agent,
     AgentResult,
     ConfigurationError,
+    InlineRunner,
     Lifecycle,
     Network,
     NetworkRun,
@@ -224,3 +225,19 @@ def test_a_hook_that_returns_the_wrong_type_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="on_finish must return an AgentResult"):
         agent.run_sync("q")
     assert AgentResult  # the type the hook must return
+
+
+async def test_a_routing_agent_routes_alone_and_a_network_finds_agents_by_name() -> None:
+    a = create_agent(name="A", model=ScriptedModel([]))
+    routing = create_routing_agent(
+        name="R",
+        model=ScriptedModel([text("A")]),
+        on_route=lambda *, result, **_: result.text,
+    )
+    network = create_network(name="N", agents=[a], router=routing)
+    run = NetworkRun(network=network, state=State(), runner=InlineRunner(), input="q")
+    assert await routing.route(run) == [a]
+    assert run.routing_usage.total_tokens > 0  # the routing call's tokens count for the run
+    assert network.agent("A") is a
+    with pytest.raises(KeyError):
+        network.agent("B")
