@@ -47,11 +47,9 @@ def broker_stats(broker: Any) -> str:
 
 
 async def runs(count: int, result_kb: int, linger_wait: float) -> None:
-    from agentkit_inngest import create_agent, create_network, route_in_order, tool
-    from agentkit_inngest.server import create_server
+    from agentkit_inngest import create_agent, create_network, create_server, route_in_order, tool
     from agentkit_inngest.streaming import MemoryBroker
-    from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
-    from agentkit_inngest.testing.executor import LocalExecutor
+    from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
 
     made = iter(range(10**9))
 

@@ -17,9 +17,7 @@ import time
 import uuid
 
 from agentkit_inngest import TextMessage
-from agentkit_inngest.history import HistoryStore
-from agentkit_inngest.history.postgres import PostgresStore
-from agentkit_inngest.history.sqlite import SQLiteStore
+from agentkit_inngest.history import HistoryStore, PostgresStore, SQLiteStore
 
 SEQUENTIAL = 500
 TASKS, PER_TASK = 20, 25

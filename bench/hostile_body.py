@@ -37,7 +37,7 @@ def build_app() -> object:
     """The app under test: one trivial function, production mode, defaults only."""
     import inngest
 
-    from agentkit_inngest.server import create_server
+    from agentkit_inngest import create_server
 
     client = inngest.Inngest(
         app_id="hostile",

@@ -10,7 +10,8 @@ import statistics
 import time
 from typing import Any
 
-from agentkit_inngest.testing.executor import LocalExecutor, Run
+from agentkit_inngest.testing import LocalExecutor
+from agentkit_inngest.testing.executor import Run
 
 from .processes import AppProcess, node_app, python_app
 from .variants import Variant

@@ -42,6 +42,8 @@ import pydantic
 from agentkit_inngest import (
     ConfigurationError,
     InlineRunner,
+    InngestRunner,
+    Invocation,
     Message,
     Model,
     ModelRequest,
@@ -49,13 +51,12 @@ from agentkit_inngest import (
     TextMessage,
     ToolResultMessage,
     create_agent,
+    create_function,
     create_network,
+    function_tool,
     route_in_order,
 )
-from agentkit_inngest.durable import InngestRunner
-from agentkit_inngest.functions import create_function, function_tool
 from agentkit_inngest.models import anthropic, openai
-from agentkit_inngest.steps import Invocation
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 
 APP_ID = os.environ.get("INNGEST_APP_ID", "agentkit-inngest")

@@ -40,6 +40,7 @@ import inngest
 import pydantic
 
 from agentkit_inngest import (
+    InngestRunner,
     Model,
     NetworkRun,
     State,
@@ -47,11 +48,10 @@ from agentkit_inngest import (
     ToolContext,
     ToolResultMessage,
     create_agent,
+    create_function,
     create_network,
     tool,
 )
-from agentkit_inngest.durable import InngestRunner
-from agentkit_inngest.functions import create_function
 from agentkit_inngest.models import from_environment
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 

@@ -45,7 +45,9 @@ import pydantic
 from agentkit_inngest import (
     AgentKitError,
     AgentResult,
+    EventWait,
     InlineRunner,
+    InngestRunner,
     InputError,
     Model,
     NetworkRun,
@@ -55,14 +57,13 @@ from agentkit_inngest import (
     ToolContext,
     ToolResultMessage,
     create_agent,
+    create_human_tool,
     create_network,
     create_routing_agent,
     create_tool,
+    to_inngest_error,
 )
-from agentkit_inngest.durable import InngestRunner, to_inngest_error
-from agentkit_inngest.hitl import create_human_tool
 from agentkit_inngest.models import from_environment
-from agentkit_inngest.steps import EventWait
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 
 TICKET_CREATED = "app/support.ticket.created"

@@ -23,9 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # so `examples` imports when served from elsewhere
     sys.path.insert(0, str(ROOT))
 
+from agentkit_inngest import (  # noqa: E402
+    create_client,
+    create_server,
+    network_function,
+)
 from agentkit_inngest.errors import ConfigurationError  # noqa: E402
-from agentkit_inngest.functions import network_function  # noqa: E402
-from agentkit_inngest.server import create_client, create_server  # noqa: E402
 from examples import (  # noqa: E402
     multi_step_tool,
     multitenancy,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

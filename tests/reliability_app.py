@@ -31,17 +31,18 @@ from typing import Any
 
 from agentkit_inngest import (
     AgentResult,
+    InngestRunner,
     Model,
+    NetworkRun,
     State,
     ToolContext,
     create_agent,
+    create_client,
     create_network,
+    create_server,
     tool,
 )
-from agentkit_inngest.durable import InngestRunner
 from agentkit_inngest.messages import dump_history, load_history
-from agentkit_inngest.network import NetworkRun
-from agentkit_inngest.server import create_client, create_server
 
 DB = os.environ.get("RELIABILITY_DB", "reliability.sqlite3")
 HANG_TOOL = os.environ.get("RELIABILITY_HANG_TOOL", "")

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from agentkit_inngest.testing import text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor, Run
+from agentkit_inngest.testing import LocalExecutor, text, tool_call
+from agentkit_inngest.testing.executor import Run
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
 ROOT = Path(__file__).resolve().parents[1]

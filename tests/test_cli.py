@@ -27,7 +27,7 @@ from starlette.routing import Route
 from typer.testing import CliRunner, Result
 
 from agentkit_inngest.cli import app, function_configs
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor
 from agentkit_inngest.testing.servers import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -609,7 +609,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     from rich.console import Console
 
-    import agentkit_inngest.cli as cli
+    import agentkit_inngest.cli._app as cli
 
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=100, height=30, color_system=None)

@@ -277,7 +277,7 @@ LISTENER = """
 
 
 def _stored(path: Path, thread: str) -> list[str]:
-    from agentkit_inngest.history.sqlite import SQLiteStore
+    from agentkit_inngest.history import SQLiteStore
 
     async def load() -> list[str]:
         store = SQLiteStore(path)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -17,27 +17,30 @@ import pydantic
 import pytest
 
 from agentkit_inngest import (
+    Network,
+    NetworkRun,
     State,
     ToolContext,
     create_agent,
+    create_function,
+    create_human_tool,
     create_network,
+    create_server,
+    function_tool,
+    network_function,
     route_in_order,
     tool,
 )
-from agentkit_inngest.functions import create_function, function_tool, network_function
-from agentkit_inngest.hitl import create_human_tool
 from agentkit_inngest.models import openai
-from agentkit_inngest.network import Network, NetworkRun
-from agentkit_inngest.server import create_server
 from agentkit_inngest.testing import (
     FunctionModel,
+    LocalExecutor,
     ModelCall,
     ScriptedModel,
     text,
     tool_call,
     tool_calls,
 )
-from agentkit_inngest.testing.executor import LocalExecutor
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
 
@@ -569,7 +572,7 @@ async def test_replaying_a_finished_run_changes_nothing() -> None:
 
 
 async def test_two_runners_in_one_function_are_told_apart_by_a_prefix() -> None:
-    from agentkit_inngest.durable import InngestRunner
+    from agentkit_inngest import InngestRunner
 
     model = ScriptedModel([text("first"), text("second")])
     agent = create_agent(name="A", model=model)

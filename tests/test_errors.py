@@ -8,8 +8,7 @@ import time
 import inngest
 import pytest
 
-from agentkit_inngest import FatalProviderError, RetriableProviderError
-from agentkit_inngest.durable import to_inngest_error
+from agentkit_inngest import FatalProviderError, RetriableProviderError, to_inngest_error
 from agentkit_inngest.errors import MAX_RETRY_AFTER, ConfigurationError, ToolRetry
 from agentkit_inngest.models._common import (
     as_dict,

@@ -10,8 +10,13 @@ from types import ModuleType
 
 import pytest
 
-from agentkit_inngest import ConfigurationError, InlineRunner, WaitUnavailableError
-from agentkit_inngest.steps import EventWait, Invocation
+from agentkit_inngest import (
+    ConfigurationError,
+    EventWait,
+    InlineRunner,
+    Invocation,
+    WaitUnavailableError,
+)
 from agentkit_inngest.testing import text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider
 

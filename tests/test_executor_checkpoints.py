@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor
 
 FN_ID = "ts-app-checkpointed"
 

@@ -14,11 +14,17 @@ from typing import Any
 import inngest
 import pytest
 
-from agentkit_inngest import ToolContext, ToolRetry, create_agent, create_network, tool
-from agentkit_inngest.functions import network_function
-from agentkit_inngest.hitl import create_human_tool
-from agentkit_inngest.network import Network
-from agentkit_inngest.routing import route_in_order
+from agentkit_inngest import (
+    Network,
+    ToolContext,
+    ToolRetry,
+    create_agent,
+    create_human_tool,
+    create_network,
+    network_function,
+    route_in_order,
+    tool,
+)
 from agentkit_inngest.testing import ScriptedModel, text, tool_call, tool_calls
 from agentkit_inngest.testing.server_rules import (
     BACKOFF_TABLE,

@@ -7,17 +7,24 @@ from typing import Any
 
 from agentkit_inngest import (
     InlineRunner,
+    Lifecycle,
     ToolContext,
     ToolRetry,
     create_agent,
     create_network,
+    create_server,
     route_in_order,
     tool,
 )
 from agentkit_inngest.models import openai
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call, tool_calls
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import (
+    FunctionModel,
+    LocalExecutor,
+    ModelCall,
+    text,
+    tool_call,
+    tool_calls,
+)
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
 TURNS = 4
@@ -95,7 +102,7 @@ async def test_a_tool_retry_inside_a_turn_is_retried_in_place(monkeypatch: Any) 
     async def no_wait(delay: float) -> None:
         return None
 
-    monkeypatch.setattr("agentkit_inngest.agent.asyncio.sleep", no_wait)
+    monkeypatch.setattr("agentkit_inngest._steps._retry.asyncio.sleep", no_wait)
 
     @tool
     def flaky(ctx: ToolContext) -> str:
@@ -163,7 +170,7 @@ async def test_offloaded_inference_keeps_separate_steps(
 
 
 async def test_fast_turns_stream_the_same_events_once() -> None:
-    from agentkit_inngest.functions import network_function
+    from agentkit_inngest import network_function
 
     from .test_streaming import EXPECTED, Recorder, _respond
 
@@ -186,3 +193,41 @@ async def test_fast_turns_stream_the_same_events_once() -> None:
     seqs = [e.seq for e in recorder.events]
     assert len(seqs) == len(set(seqs))
     assert recorder.summary() == EXPECTED
+
+
+async def _response_hook_calls(fast: bool) -> list[int]:
+    """The inferences each ``on_response`` call saw, in a two-turn call."""
+    inferences: list[int] = []
+
+    def on_response(*, agent: Any, network: Any, result: Any) -> None:
+        inferences.append(len(result.raw))  # the inferences the result holds so far
+
+    @tool
+    def record(n: int, ctx: ToolContext) -> int:
+        """Record a turn."""
+        ctx.state.kv.set("n", n)
+        return n
+
+    model = FunctionModel(
+        lambda call: (
+            text("done")
+            if call.last is not None and call.last.kind == "tool_result"
+            else tool_call("record", {"n": 0}, id="r0")
+        )
+    )
+    agent = create_agent(
+        name="A",
+        model=model,
+        tools=[record],
+        max_iter=3,
+        fast_turns=fast,
+        lifecycle=Lifecycle(on_response=on_response),
+    )
+    result = await agent.run("go", runner=InlineRunner())
+    assert result.text == "done"
+    return inferences
+
+
+async def test_on_response_runs_once_per_inference_with_or_without_fast_turns() -> None:
+    assert await _response_hook_calls(fast=False) == [1, 2]
+    assert await _response_hook_calls(fast=True) == [1, 2]

@@ -9,22 +9,24 @@ import inngest
 import pydantic
 import pytest
 
-from agentkit_inngest import ConfigurationError, create_agent, create_network, route_in_order
-from agentkit_inngest.functions import (
+from agentkit_inngest import (
+    ConfigurationError,
     EventPayload,
     FlowControl,
     agent_function,
+    create_agent,
+    create_client,
     create_function,
+    create_human_tool,
+    create_network,
+    create_server,
     function_tool,
     network_function,
     parse_duration,
-    served_functions,
-    slugify,
+    route_in_order,
 )
-from agentkit_inngest.hitl import create_human_tool
-from agentkit_inngest.server import create_client, create_server
-from agentkit_inngest.testing import ScriptedModel, text
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest._functions import served_functions, slugify
+from agentkit_inngest.testing import LocalExecutor, ScriptedModel, text
 
 CLIENT = inngest.Inngest(app_id="unit", is_production=False)
 

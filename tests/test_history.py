@@ -14,13 +14,17 @@ from agentkit_inngest import (
     ToolResultMessage,
     create_agent,
     create_network,
+    create_server,
     route_in_order,
 )
-from agentkit_inngest.history import last_messages, last_turns, thread_id_for, token_budget
-from agentkit_inngest.history.memory import MemoryStore
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import ScriptedModel, text
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.history import (
+    MemoryStore,
+    last_messages,
+    last_turns,
+    thread_id_for,
+    token_budget,
+)
+from agentkit_inngest.testing import LocalExecutor, ScriptedModel, text
 
 
 def _network(store: MemoryStore, model: ScriptedModel, **kw: object):  # type: ignore[no-untyped-def]

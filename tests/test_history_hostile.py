@@ -26,16 +26,13 @@ from agentkit_inngest import (
     ToolResultMessage,
     create_agent,
     create_network,
+    create_server,
     route_in_order,
     tool,
 )
-from agentkit_inngest.history import HistoryStore, StoredMessage
-from agentkit_inngest.history.postgres import PostgresStore
-from agentkit_inngest.history.sqlite import SQLiteStore
+from agentkit_inngest.history import HistoryStore, PostgresStore, SQLiteStore, StoredMessage
 from agentkit_inngest.messages import Message, dump_history, load_history
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
 
 from .test_history_stores import Backend, backend, postgres_dsn, postgres_server
 

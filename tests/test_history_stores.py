@@ -41,15 +41,18 @@ from agentkit_inngest import (
     TextMessage,
     create_agent,
     create_network,
+    create_server,
     route_in_order,
 )
-from agentkit_inngest.history import HistoryStore, StoredMessage, thread_id_for
-from agentkit_inngest.history.postgres import PostgresStore
-from agentkit_inngest.history.sqlite import SQLiteStore
+from agentkit_inngest.history import (
+    HistoryStore,
+    PostgresStore,
+    SQLiteStore,
+    StoredMessage,
+    thread_id_for,
+)
 from agentkit_inngest.messages import Message
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import FunctionModel, ScriptedModel, text
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import FunctionModel, LocalExecutor, ScriptedModel, text
 from agentkit_inngest.testing.models import ModelCall
 
 T = TypeVar("T")

@@ -27,17 +27,29 @@ from mcp.server import Server
 from agentkit_inngest import (
     ConfigurationError,
     InlineRunner,
+    MCPServerError,
+    NetworkRun,
     StepError,
     ToolResultMessage,
     create_agent,
     create_network,
+    create_server,
 )
-from agentkit_inngest.mcp import MCPServer, MCPServerError, agent_tool_names, shape_result
-from agentkit_inngest.mcp_websocket import WebSocketTransport, websocket_app
-from agentkit_inngest.network import NetworkRun
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.mcp import (
+    MCPServer,
+    WebSocketTransport,
+    agent_tool_names,
+    shape_result,
+    websocket_app,
+)
+from agentkit_inngest.testing import (
+    FunctionModel,
+    LocalExecutor,
+    ModelCall,
+    ScriptedModel,
+    text,
+    tool_call,
+)
 from agentkit_inngest.testing.servers import RunningServer, serve
 
 from .mcp_test_server import build

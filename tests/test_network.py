@@ -8,6 +8,7 @@ from agentkit_inngest import (
     ConfigurationError,
     InputError,
     Lifecycle,
+    NetworkRun,
     State,
     ToolContext,
     create_agent,
@@ -16,7 +17,6 @@ from agentkit_inngest import (
     default_routing_agent,
     tool,
 )
-from agentkit_inngest.network import NetworkRun
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
 
 

@@ -11,12 +11,17 @@ import httpx
 import inngest
 import pytest
 
-from agentkit_inngest import ToolContext, create_agent, create_network, route_in_order, tool
-from agentkit_inngest.functions import network_function
-from agentkit_inngest.server import create_server
+from agentkit_inngest import (
+    ToolContext,
+    create_agent,
+    create_network,
+    create_server,
+    network_function,
+    route_in_order,
+    tool,
+)
 from agentkit_inngest.streaming import EVENT_TYPES, MemoryBroker, RealtimePublisher, StreamEvent
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
 
 
 def _network() -> Any:

@@ -23,17 +23,17 @@ import pytest
 
 from agentkit_inngest import (
     InlineRunner,
+    Network,
     StepError,
     ToolContext,
     ToolRetry,
     create_agent,
     create_network,
+    network_function,
+    route_in_order,
     tool,
 )
-from agentkit_inngest.functions import network_function
 from agentkit_inngest.models import openai
-from agentkit_inngest.network import Network
-from agentkit_inngest.routing import route_in_order
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault, RecordedRequest
 

@@ -22,9 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentkit_inngest import (
+    EventPayload,
     FatalProviderError,
     InlineRunner,
     InputError,
+    Network,
     ProviderError,
     State,
     StepError,
@@ -32,18 +34,16 @@ from agentkit_inngest import (
     ToolContext,
     create_agent,
     create_network,
+    create_server,
     create_tool,
+    route_in_order,
     tool,
 )
-from agentkit_inngest.functions import EventPayload
+from agentkit_inngest._steps import NoSteps
 from agentkit_inngest.models import Model, anthropic, gemini, openai
 from agentkit_inngest.models._openai import parse_tool_arguments
-from agentkit_inngest.network import Network
-from agentkit_inngest.routing import route_in_order
-from agentkit_inngest.server import create_server
-from agentkit_inngest.steps import NoSteps
-from agentkit_inngest.testing import FunctionModel, text
-from agentkit_inngest.testing.executor import LocalExecutor, Run
+from agentkit_inngest.testing import FunctionModel, LocalExecutor, text
+from agentkit_inngest.testing.executor import Run
 from agentkit_inngest.testing.fake_providers import FakeProvider
 from agentkit_inngest.testing.servers import serve
 

@@ -20,19 +20,27 @@ from agentkit_inngest import (
     ConfigurationError,
     InlineRunner,
     Limits,
+    Network,
     SizeLimitError,
     ToolContext,
     create_agent,
     create_network,
+    create_server,
+    network_function,
+    route_in_order,
     tool,
 )
-from agentkit_inngest.functions import bounded_output, network_function
-from agentkit_inngest.limits import INNGEST_STEP_BYTES, json_size
-from agentkit_inngest.network import Network
-from agentkit_inngest.routing import route_in_order
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest._functions import bounded_output
+from agentkit_inngest._json import json_size
+from agentkit_inngest._limits import INNGEST_STEP_BYTES
+from agentkit_inngest.testing import (
+    FunctionModel,
+    LocalExecutor,
+    ModelCall,
+    ScriptedModel,
+    text,
+    tool_call,
+)
 
 from .test_durable import app_with
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agentkit_inngest.testing.executor import LocalExecutor, Run
+from agentkit_inngest.testing import LocalExecutor
+from agentkit_inngest.testing.executor import Run
 
 from .app_process import AppProcess, app_env
 

@@ -18,13 +18,12 @@ from agentkit_inngest import (
     ToolResultMessage,
     create_agent,
     create_network,
+    create_server,
     route_in_order,
 )
-from agentkit_inngest.mcp_websocket import websocket_app
-from agentkit_inngest.server import create_server
+from agentkit_inngest.mcp import websocket_app
 from agentkit_inngest.streaming import MemoryBroker
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
 from agentkit_inngest.testing.servers import serve
 
 from .mcp_test_server import build

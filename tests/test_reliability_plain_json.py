@@ -26,25 +26,25 @@ from hypothesis import strategies as st
 from agentkit_inngest import (
     ConfigurationError,
     InlineRunner,
+    Network,
     ToolContext,
     create_agent,
     create_network,
+    create_server,
+    route_in_order,
     tool,
 )
-from agentkit_inngest.limits import MAX_JSON_DEPTH, MAX_STEP_DEPTH, NotJSONError, plain_json
+from agentkit_inngest._json import MAX_JSON_DEPTH, MAX_STEP_DEPTH, NotJSONError, plain_json
 from agentkit_inngest.models import openai
-from agentkit_inngest.network import Network
-from agentkit_inngest.routing import route_in_order
-from agentkit_inngest.server import create_server
 from agentkit_inngest.testing import (
     FunctionModel,
+    LocalExecutor,
     ModelCall,
     ScriptedModel,
     text,
     tool_call,
     tool_calls,
 )
-from agentkit_inngest.testing.executor import LocalExecutor
 from agentkit_inngest.testing.fake_providers import FakeProvider
 from agentkit_inngest.testing.server_rules import server_value
 from agentkit_inngest.testing.servers import serve

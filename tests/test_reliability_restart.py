@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from agentkit_inngest.testing.executor import LocalExecutor, RequestRecord, Run
+from agentkit_inngest.testing import LocalExecutor
+from agentkit_inngest.testing.executor import RequestRecord, Run
 
 from .app_process import AppProcess, app_env, free_port
 
@@ -149,8 +150,7 @@ async def test_killed_while_a_tool_runs_the_step_reruns_and_its_idempotent_effec
 async def test_an_app_that_never_comes_back_fails_the_run_after_its_attempts() -> None:
     """Waiting for a restart is bounded: each attempt waits ``reconnect_timeout``,
     then counts as failed, and the run fails when its attempts are spent."""
-    from agentkit_inngest import create_agent, create_network, route_in_order
-    from agentkit_inngest.server import create_server
+    from agentkit_inngest import create_agent, create_network, create_server, route_in_order
     from agentkit_inngest.testing import ScriptedModel, text
 
     agent = create_agent(name="A", model=ScriptedModel([text("never")]))

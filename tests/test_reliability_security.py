@@ -18,11 +18,9 @@ import httpx
 import inngest._internal.net as inngest_net
 import pytest
 
-from agentkit_inngest import create_agent, create_network, route_in_order
+from agentkit_inngest import create_agent, create_network, create_server, route_in_order
 from agentkit_inngest.models import anthropic, openai
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import ScriptedModel, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor, ScriptedModel, text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
 SIGNING_KEY = "signkey-prod-" + "5e7e1a11" * 8

@@ -25,11 +25,9 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from agentkit_inngest import create_agent, create_network, route_in_order, tool
+from agentkit_inngest import create_agent, create_network, create_server, route_in_order, tool
 from agentkit_inngest._security import DEFAULT_MAX_BODY_BYTES, INNGEST_REQUEST_BYTES
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import ScriptedModel, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor, ScriptedModel, text, tool_call
 from agentkit_inngest.testing.servers import serve
 
 from .security_helpers import (

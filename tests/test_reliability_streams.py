@@ -21,12 +21,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentkit_inngest import create_agent, create_network, route_in_order, tool
-from agentkit_inngest.server import create_server
-from agentkit_inngest.streaming import Gap, MemoryBroker, StreamEvent
-from agentkit_inngest.streaming.sse import stream_router
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call, tool_calls
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest import create_agent, create_network, create_server, route_in_order, tool
+from agentkit_inngest.streaming import Gap, MemoryBroker, StreamEvent, stream_router
+from agentkit_inngest.testing import (
+    FunctionModel,
+    LocalExecutor,
+    ModelCall,
+    text,
+    tool_call,
+    tool_calls,
+)
 from agentkit_inngest.testing.servers import serve_async
 
 from .test_sse import WAIT, Listener

@@ -16,11 +16,15 @@ import httpx
 import inngest
 import pytest
 
-from agentkit_inngest import ConfigurationError, create_agent, create_network, route_in_order
-from agentkit_inngest.server import create_server
+from agentkit_inngest import (
+    ConfigurationError,
+    create_agent,
+    create_network,
+    create_server,
+    route_in_order,
+)
 from agentkit_inngest.streaming import MemoryBroker
-from agentkit_inngest.testing import ScriptedModel, text
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor, ScriptedModel, text
 from agentkit_inngest.testing.servers import serve_async
 
 from .security_helpers import SIGNING_KEY

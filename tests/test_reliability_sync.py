@@ -21,10 +21,14 @@ import httpx
 import inngest
 import pytest
 
-from agentkit_inngest import ConfigurationError, create_agent, create_network, route_in_order
-from agentkit_inngest.server import create_server
-from agentkit_inngest.testing import ScriptedModel, text
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest import (
+    ConfigurationError,
+    create_agent,
+    create_network,
+    create_server,
+    route_in_order,
+)
+from agentkit_inngest.testing import LocalExecutor, ScriptedModel, text
 
 from .security_helpers import OTHER_KEY, SIGNING_KEY, mac
 
@@ -108,7 +112,7 @@ async def test_a_pinned_origin_is_registered_whatever_the_host_header_says(
 def test_unsigned_syncs_are_refused_by_default_and_allowed_by_name_or_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from agentkit_inngest.server import _unsigned_sync
+    from agentkit_inngest._server import _unsigned_sync
 
     monkeypatch.delenv("INNGEST_ENABLE_UNAUTHED_SYNC", raising=False)
     assert _unsigned_sync(None) is False  # the SDK's own default would be True

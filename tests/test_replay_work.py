@@ -6,12 +6,9 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from agentkit_inngest import create_agent, create_network, tool
+from agentkit_inngest import InlineRunner, create_agent, create_network, create_server, tool
 from agentkit_inngest.models import ModelRequest
-from agentkit_inngest.server import create_server
-from agentkit_inngest.steps import InlineRunner
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
 
 
 class CountingModel(FunctionModel):

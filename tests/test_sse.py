@@ -13,12 +13,16 @@ import fastapi
 import httpx
 import pytest
 
-from agentkit_inngest import ToolContext, create_agent, create_network, route_in_order, tool
-from agentkit_inngest.server import create_server
-from agentkit_inngest.streaming import MemoryBroker, StreamEvent
-from agentkit_inngest.streaming.sse import stream_router
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest import (
+    ToolContext,
+    create_agent,
+    create_network,
+    create_server,
+    route_in_order,
+    tool,
+)
+from agentkit_inngest.streaming import MemoryBroker, StreamEvent, stream_router
+from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
 from agentkit_inngest.testing.servers import serve_async
 
 WAIT = 30  # seconds: a bound on waits for events that must come, never a pause

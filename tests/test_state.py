@@ -7,8 +7,8 @@ import pydantic
 import pytest
 
 from agentkit_inngest import AgentResult, InputError, State, TextMessage, ToolCall, ToolCallMessage
+from agentkit_inngest._patch import apply_patch, diff
 from agentkit_inngest.messages import ToolResultMessage, Usage
-from agentkit_inngest.state import apply_patch, diff
 
 
 class Plan(pydantic.BaseModel):

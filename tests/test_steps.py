@@ -6,8 +6,10 @@ import pytest
 
 from agentkit_inngest import (
     ConfigurationError,
+    EventWait,
     FatalProviderError,
     InlineRunner,
+    Invocation,
     RetriableProviderError,
     StepError,
     StepTools,
@@ -17,7 +19,6 @@ from agentkit_inngest import (
     create_agent,
     tool,
 )
-from agentkit_inngest.steps import EventWait, Invocation
 from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
 
 
@@ -42,7 +43,7 @@ async def test_retriable_errors_are_retried_honouring_retry_after(
     async def fake_sleep(delay: float) -> None:
         slept.append(delay)
 
-    monkeypatch.setattr("agentkit_inngest.steps.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("agentkit_inngest._steps._retry.asyncio.sleep", fake_sleep)
     answers = [
         RetriableProviderError("busy", provider="p", retry_after=2.0),
         RetriableProviderError("busy", provider="p"),

@@ -11,15 +11,16 @@ from agentkit_inngest import (
     InlineRunner,
     State,
     ToolContext,
+    agent_function,
     create_agent,
     create_network,
+    create_server,
+    network_function,
     route_in_order,
     tool,
 )
 from agentkit_inngest.errors import FatalProviderError, RetriableProviderError
-from agentkit_inngest.functions import agent_function, network_function
 from agentkit_inngest.models import anthropic, gemini, grok, openai
-from agentkit_inngest.server import create_server
 from agentkit_inngest.streaming import (
     BrokerPublisher,
     CallbackPublisher,
@@ -27,8 +28,14 @@ from agentkit_inngest.streaming import (
     MemoryBroker,
     StreamEvent,
 )
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call, tool_calls
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import (
+    FunctionModel,
+    LocalExecutor,
+    ModelCall,
+    text,
+    tool_call,
+    tool_calls,
+)
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
 

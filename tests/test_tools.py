@@ -9,18 +9,19 @@ import pytest
 
 from agentkit_inngest import (
     ConfigurationError,
+    NetworkRun,
     State,
     Tool,
     ToolCall,
     ToolContext,
+    ToolOutcome,
     ToolRetry,
     create_agent,
     create_tool,
     tool,
 )
-from agentkit_inngest.network import NetworkRun
-from agentkit_inngest.steps import NoSteps
-from agentkit_inngest.tools import ToolDefinition, ToolOutcome
+from agentkit_inngest._steps import NoSteps
+from agentkit_inngest.tools import ToolDefinition
 
 
 class Weather(pydantic.BaseModel):

@@ -16,8 +16,7 @@ import pytest
 
 from agentkit_inngest.errors import FatalProviderError
 from agentkit_inngest.messages import TextMessage
-from agentkit_inngest.testing import ModelCall
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor, ModelCall
 from agentkit_inngest.testing.models import text_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +101,7 @@ class Chat:
         return ui._offline(call)
 
     def calls(self, agent: str) -> list[ModelCall]:
-        return list(self.app.state.network.agents[agent].model.calls)
+        return list(self.app.state.network.agent(agent).model.calls)
 
 
 @pytest.fixture

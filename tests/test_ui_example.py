@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agentkit_inngest.testing.executor import LocalExecutor
+from agentkit_inngest.testing import LocalExecutor
 from agentkit_inngest.testing.servers import serve_async
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ async def test_a_thread_remembers_earlier_questions() -> None:
             await http.post("/chat", json={"message": question, "thread_id": "trip-1"})
             for run in list(executor.runs.values()):
                 await run.wait()
-        model = app.state.network.agents["Forecaster"].model
+        model = app.state.network.agent("Forecaster").model
     forecaster_calls = [c for c in model.calls if c.system.startswith("You are the forecaster")]
     said = [getattr(m, "content", "") for m in forecaster_calls[-2].messages]
     assert "What about Oslo?" in said and "And Tokyo?" in said

@@ -22,12 +22,12 @@ from rich.console import Console, Group, RenderableType
 from rich.markdown import Markdown
 from rich.text import Text
 
-from ..agent import Agent
+from .._agent import Agent
+from .._network import Network
+from .._state import State
+from .._steps import EventWait, InlineRunner
 from ..history import HistoryStore
 from ..messages import TextMessage
-from ..network import Network
-from ..state import State
-from ..steps import EventWait, InlineRunner
 from ..streaming import StreamEvent
 from .execute import agent_names
 from .live import STYLES

@@ -8,10 +8,10 @@ from typing import Any
 
 from rich.console import Console
 
-from ..agent import Agent
-from ..network import Network
-from ..state import State
-from ..steps import EventWait, InlineRunner, StepRunner
+from .._agent import Agent
+from .._network import Network
+from .._state import State
+from .._steps import EventWait, InlineRunner, StepRunner
 from ..streaming import FanOut
 from .live import RunView
 from .shared import ask_reply
@@ -21,7 +21,7 @@ __all__ = ["agent_names", "run_target", "wait_answerer"]
 
 def agent_names(target: Network[Any] | Agent) -> list[str]:
     """The names of the agents a run of ``target`` calls (others are routing agents)."""
-    return list(target.agents) if isinstance(target, Network) else [target.name]
+    return [a.name for a in target.agents] if isinstance(target, Network) else [target.name]
 
 
 def wait_answerer(

@@ -20,7 +20,7 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from ..steps import EventWait
+from .._steps import EventWait
 from ..streaming import StreamEvent
 from .progress import CallView, RunProgress, ToolView
 from .shared import (

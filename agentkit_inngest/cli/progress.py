@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeAlias
 
-from ..steps import EventWait
+from .._steps import EventWait
 from ..streaming import StreamEvent
 
 __all__ = ["CallView", "RunProgress", "ToolView"]

@@ -17,8 +17,8 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from ..state import State
-from ..steps import EventWait
+from .._state import State
+from .._steps import EventWait
 from .progress import ToolView
 
 __all__ = [

@@ -6,7 +6,7 @@ neutral :class:`ToolDefinition` s and converts their schemas into its provider's
 dialect itself (OpenAI's strict mode, Gemini's OpenAPI subset).
 """
 
-from .._tool_definition import ToolDefinition
+from ..tools._definition import ToolDefinition
 from ._anthropic import AnthropicModel, anthropic
 from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, ToolChoice
 from ._environment import from_environment

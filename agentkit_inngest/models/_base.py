@@ -17,10 +17,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
-from .._tool_definition import ToolDefinition
 from ..errors import AgentKitError, ConfigurationError, ProviderError, RetriableProviderError
 from ..messages import Message, StopReason, Usage
 from ..tools import Tool
+from ..tools._definition import ToolDefinition
 from ._common import json_answer, json_text, redact
 from ._schema import SchemaDialect
 

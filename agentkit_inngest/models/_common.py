@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequenc
 from types import ModuleType
 from typing import Any, TypeVar
 
+from .._json import MAX_STEP_DEPTH
 from ..errors import (
     FatalProviderError,
     ProviderError,
     RetriableProviderError,
     bounded_retry_after,
 )
-from ..limits import MAX_STEP_DEPTH
 
 T = TypeVar("T")
 

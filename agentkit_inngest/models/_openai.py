@@ -6,7 +6,6 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._tool_definition import ToolDefinition
 from ..errors import ConfigurationError, FatalProviderError
 from ..messages import (
     Message,
@@ -17,6 +16,7 @@ from ..messages import (
     ToolResultMessage,
     Usage,
 )
+from ..tools._definition import ToolDefinition
 from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
 from ._clients import LoopLocal
 from ._common import (

@@ -15,8 +15,8 @@ import dataclasses
 import functools
 from typing import Any, ClassVar, Literal, TypeAlias, cast
 
-from .._tool_definition import ToolDefinition
 from ..errors import ConfigurationError
+from ..tools._definition import ToolDefinition
 
 __all__ = [
     "GeminiDialect",

@@ -1,8 +1,12 @@
-"""Streaming a run's progress: typed events, publishers, brokers, an SSE endpoint."""
+"""Streaming a run's progress: typed events, publishers, brokers, an SSE endpoint.
 
-from .broker import Broker, Gap, MemoryBroker
-from .events import EVENT_TYPES, EventType, StreamEvent
-from .publishers import (
+See docs/streaming.md. A run's events are emitted by the run layer and published,
+exactly once per step across replays, by the step seam's ``RunStream``.
+"""
+
+from ._broker import Broker, MemoryBroker
+from ._events import EVENT_TYPES, EventType, Gap, StreamEvent
+from ._publishers import (
     BrokerPublisher,
     CallbackPublisher,
     FanOut,
@@ -10,6 +14,7 @@ from .publishers import (
     RealtimePublisher,
     realtime_token,
 )
+from ._sse import stream_router
 
 __all__ = [
     "EVENT_TYPES",
@@ -24,4 +29,5 @@ __all__ = [
     "RealtimePublisher",
     "StreamEvent",
     "realtime_token",
+    "stream_router",
 ]

@@ -1,4 +1,4 @@
-"""The bookkeeping of :class:`~agentkit_inngest.streaming.broker.MemoryBroker`: what
+"""The bookkeeping of :class:`~agentkit_inngest.streaming.MemoryBroker`: what
 it keeps per channel, and each reader of a channel."""
 
 from __future__ import annotations
@@ -7,12 +7,8 @@ import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from .events import StreamEvent
-
-if TYPE_CHECKING:
-    from .broker import Gap
+from ._events import Gap, StreamEvent
 
 __all__ = ["ID_COST", "NOTHING_KEPT", "Channel", "Kept", "Subscription"]
 
@@ -27,7 +23,7 @@ class Subscription:
 
     ``gap`` is set when the subscription resumed after an event and the broker no
     longer held every event published since (see
-    :class:`~agentkit_inngest.streaming.broker.Gap`).
+    :class:`~agentkit_inngest.streaming.Gap`).
     """
 
     def __init__(

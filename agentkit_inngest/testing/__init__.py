@@ -1,5 +1,8 @@
-"""The public testing kit: model doubles and a guard against real provider calls."""
+"""The public testing kit: model doubles, a guard against real provider calls, and
+:class:`LocalExecutor`, which drives an app's ``/api/inngest`` over HTTP as the
+Inngest server does (see ``testing/executor.py``)."""
 
+from .executor import LocalExecutor
 from .guard import PROVIDER_KEY_VARIABLES, RealNetworkBlocked, block_real_providers
 from .models import (
     FunctionModel,
@@ -14,6 +17,7 @@ from .models import (
 __all__ = [
     "PROVIDER_KEY_VARIABLES",
     "FunctionModel",
+    "LocalExecutor",
     "ModelCall",
     "RealNetworkBlocked",
     "Reply",

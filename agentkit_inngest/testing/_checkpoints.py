@@ -42,11 +42,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 from starlette.requests import Request
@@ -55,7 +54,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ._checkpoint_body import SYNC_OPCODES, BadBody, decode_body
+from ._records import Checkpoint, Dispatch, QueueItem, RequestRecord, Run
 from .server_rules import (
+    Clock,
     api_key_accepted,
     decode_queue_ref,
     dispatch_request_id,
@@ -64,9 +65,6 @@ from .server_rules import (
     parse_ulid,
     queue_ref,
 )
-
-if TYPE_CHECKING:
-    from .executor import LocalExecutor, RequestRecord, Run
 
 __all__ = ["Checkpoint", "CheckpointAPI", "Dispatch", "QueueItem", "post_unless_cut"]
 
@@ -77,53 +75,6 @@ CHECKPOINT_STEP_LIMIT = 4 * 1024 * 1024
 """``consts.MaxStepOutputSize``: the value tests give :attr:`CheckpointAPI.step_limit`."""
 
 _FINISHED = ("completed", "failed", "cancelled", "stalled")
-
-
-@dataclasses.dataclass
-class Checkpoint:
-    """One call of the checkpoint API, whatever its answer."""
-
-    run_id: str
-    ops: list[tuple[str, str]]
-    """``(opcode, display name)`` of each op sent."""
-    bytes_received: int
-    status: int = 0
-    error: str | None = None
-    saved: list[str] = dataclasses.field(default_factory=list)
-    """Display names of the steps stored by this call, in order."""
-    skipped: list[str] = dataclasses.field(default_factory=list)
-    """Steps already stored (first write wins)."""
-    request_id: str | None = None
-    qi_id: str | None = None
-    generation_id: int | None = None
-    request_index: int | None = None
-    """:attr:`RequestRecord.index` of the app request that sent it, when known."""
-    dropped: bool = False
-    """Saved, then the connection dropped before the answer (:meth:`CheckpointAPI.drop_next`)."""
-
-
-@dataclasses.dataclass
-class QueueItem:
-    """A queue item (job) of a run: one step to call, retried under the same id."""
-
-    id: str
-    run_id: str
-    ref: str
-    generation: int = 1
-    attempt: int = 0
-    dispatches: dict[str, Dispatch] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class Dispatch:
-    """One call of the app for a queue item (one generation of it)."""
-
-    request_id: str
-    job: QueueItem
-    generation: int
-    record: RequestRecord | None = None
-    checkpoints: int = 0
-    cut: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
 class _DroppedAnswer(Response):
@@ -139,10 +90,20 @@ class _DroppedAnswer(Response):
         )
 
 
+class _Executor(Protocol):
+    """What the checkpoint endpoint needs of its executor."""
+
+    clock: Clock
+    signing_key: str | None
+    runs: dict[str, Run]
+
+    def _memoize(self, run: Run, op: Mapping[str, Any], value: Any) -> None: ...
+
+
 class CheckpointAPI:
     """The checkpoint endpoint and queue-item bookkeeping of one executor."""
 
-    def __init__(self, executor: LocalExecutor) -> None:
+    def __init__(self, executor: _Executor) -> None:
         self._executor = executor
         self.records: list[Checkpoint] = []
         self.stale_dispatch = True

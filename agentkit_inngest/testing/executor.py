@@ -80,6 +80,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._checkpoints import Checkpoint, CheckpointAPI, Dispatch, post_unless_cut
+from ._records import ApiRead, Pause, RequestRecord, Retry, Run, RunFailed
 from .expressions import evaluate
 from .server_rules import (
     INLINE_STATE_BYTES,
@@ -107,120 +108,12 @@ __all__ = [
     "RunFailed",
 ]
 
-RunStatus = Literal["running", "waiting", "completed", "failed", "cancelled", "stalled"]
 DEFAULT_RETRIES = 4
 FUNCTION_FAILED = "inngest/function.failed"
 FUNCTION_CANCELLED = "inngest/function.cancelled"
 MAX_REQUESTS_PER_RUN = 20_000
 INNGEST_OUTPUT_LIMIT = 4 * 1024 * 1024
 RECONNECT_POLL = 0.05
-
-
-class RunFailed(AssertionError):
-    """Raised by :meth:`LocalExecutor.run` (``check=True``) when a run fails."""
-
-    def __init__(self, run: Run) -> None:
-        super().__init__(f"run {run.id} of {run.fn_id} failed: {run.error}")
-        self.run = run
-
-
-@dataclasses.dataclass
-class RequestRecord:
-    """One call of the app, as the executor made it."""
-
-    index: int
-    run_id: str
-    fn_id: str
-    step: str
-    attempt: int
-    status: int | None
-    ops: list[tuple[str, str]]
-    bytes_sent: int
-    bytes_received: int
-    seconds: float
-    dropped: bool = False
-    reconnects: int = 0
-    request_body: bytes | None = None
-    response_body: bytes | None = None
-    signature: str | None = None
-    use_api: bool = False
-    """The call carried no memos: the SDK had to fetch them from the API."""
-    request_id: str | None = None
-    qi_id: str | None = None
-    checkpoints: int = 0
-    """Checkpoints the app made while handling this call."""
-
-
-@dataclasses.dataclass
-class Retry:
-    """A retry the executor scheduled: after ``attempt`` (0-based) of ``step`` failed,
-    the next attempt waited ``delay`` seconds (``retry_after``: what the app asked)."""
-
-    run_id: str
-    step: str
-    attempt: int
-    delay: float
-    retry_after: str | None = None
-
-
-@dataclasses.dataclass
-class ApiRead:
-    """A fetch of a run's memos (``actions``) or events (``batch``) through the API."""
-
-    run_id: str
-    what: str
-    status: int
-    bytes_sent: int
-
-
-@dataclasses.dataclass
-class Pause:
-    """A run waiting for an event."""
-
-    run_id: str
-    step_id: str
-    name: str
-    event: str
-    if_exp: str | None
-    future: asyncio.Future[Any]
-
-
-@dataclasses.dataclass
-class Run:
-    """One function run driven by the executor."""
-
-    id: str
-    fn_id: str
-    event: dict[str, Any]
-    max_attempts: int
-    memos: dict[str, Any] = dataclasses.field(default_factory=dict)
-    stack: list[str] = dataclasses.field(default_factory=list)
-    state_bytes: int = 0
-    """Bytes of JSON of every stored memo (the server's ``state_size``)."""
-    started: float = 0.0
-    status: RunStatus = "running"
-    output: Any = None
-    error: Any = None
-    disable_immediate: bool = False
-    requests: int = 0
-    step_names: dict[str, str] = dataclasses.field(default_factory=dict)
-    done: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-    def memo_for(self, display_name: str) -> Any:
-        """The memo of the step whose readable id is ``display_name``."""
-        for hashed, name in self.step_names.items():
-            if name == display_name and hashed in self.memos:
-                return self.memos[hashed]
-        raise KeyError(display_name)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.status == "cancelled"
-
-    async def wait(self, timeout: float | None = 60.0) -> Run:
-        await asyncio.wait_for(self.done.wait(), timeout)
-        return self
 
 
 @dataclasses.dataclass(frozen=True)

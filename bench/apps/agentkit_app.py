@@ -13,9 +13,15 @@ from typing import Any
 import fastapi
 import inngest
 
-from agentkit_inngest import NetworkRun, create_agent, create_network, openai, tool
-from agentkit_inngest.functions import network_function
-from agentkit_inngest.server import create_server
+from agentkit_inngest import (
+    NetworkRun,
+    create_agent,
+    create_network,
+    create_server,
+    network_function,
+    openai,
+    tool,
+)
 
 from ..workload import TOOL, TOOL_DESCRIPTION, Plan, record_effect
 

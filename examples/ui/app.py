@@ -51,15 +51,16 @@ from agentkit_inngest import (
     Network,
     ToolContext,
     create_agent,
+    create_client,
     create_network,
+    create_server,
+    network_function,
     route_in_order,
     tool,
 )
-from agentkit_inngest.functions import network_function
-from agentkit_inngest.history.memory import MemoryStore
+from agentkit_inngest.history import MemoryStore
 from agentkit_inngest.messages import TextMessage
 from agentkit_inngest.models import TextSink, anthropic, openai
-from agentkit_inngest.server import create_client, create_server
 from agentkit_inngest.streaming import BrokerPublisher, MemoryBroker
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 
@@ -317,7 +318,7 @@ def build_app(
 
 async def serve_local(*, host: str, port: int) -> None:
     """Serve the app with the testing kit's local executor standing in for Inngest."""
-    from agentkit_inngest.testing.executor import LocalExecutor
+    from agentkit_inngest.testing import LocalExecutor
     from agentkit_inngest.testing.servers import serve_async
 
     async with LocalExecutor() as executor:

@@ -1,0 +1,130 @@
+"""Typed Inngest functions, and Inngest functions as agent tools.
+
+:func:`create_function` makes an Inngest function whose event data is validated
+against a pydantic model; :func:`function_tool` gives such a function to an agent
+as a tool that runs it with ``step.invoke``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import inngest
+import pydantic
+
+from .._context import ToolContext
+from .._durations import Duration, parse_duration
+from ..errors import ConfigurationError
+from ..tools import Tool, create_tool
+from ._flow import FlowControl
+
+__all__ = ["create_function", "function_tool"]
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+_INPUT_MODELS: weakref.WeakKeyDictionary[inngest.Function[Any], type[pydantic.BaseModel]] = (
+    weakref.WeakKeyDictionary()
+)
+_DESCRIPTIONS: weakref.WeakKeyDictionary[inngest.Function[Any], str] = weakref.WeakKeyDictionary()
+
+
+def create_function(
+    *,
+    client: inngest.Inngest,
+    fn_id: str,
+    input: type[M],
+    trigger: inngest.TriggerEvent | inngest.TriggerCron | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    **flow: Any,
+) -> Callable[[Callable[[inngest.Context, M], Awaitable[Any]]], inngest.Function[Any]]:
+    """Decorate ``async def fn(ctx, input)`` into an Inngest function with a typed input.
+
+    The event's ``data`` is validated against ``input`` (a pydantic model) before the
+    handler runs; invalid data fails the run at once. Such a function can be given
+    to an agent as a tool (see :func:`function_tool`): its parameters are ``input``.
+
+    Args:
+        client: the Inngest client.
+        fn_id: the function's id.
+        input: the pydantic model of ``event.data``.
+        trigger: default: the event ``<app_id>/<fn_id>``.
+        name: display name.
+        description: what it does (used as the tool description); default the
+            handler's docstring.
+        **flow: flow-control options, see :class:`FlowControl`.
+    """
+    if not (isinstance(input, type) and issubclass(input, pydantic.BaseModel)):
+        raise ConfigurationError(f"function {fn_id!r}: input must be a pydantic model class")
+    options = FlowControl.build(f"function {fn_id!r}", flow)
+
+    def decorate(fn: Callable[[inngest.Context, M], Awaitable[Any]]) -> inngest.Function[Any]:
+        if not inspect.iscoroutinefunction(fn):
+            raise ConfigurationError(f"function {fn_id!r}: the handler must be async")
+
+        async def handler(ctx: inngest.Context) -> Any:
+            data = {k: v for k, v in ctx.event.data.items() if k != "_inngest"}
+            try:
+                parsed = input.model_validate(data)
+            except pydantic.ValidationError as err:
+                first = err.errors()[0]
+                field = "data." + ".".join(str(p) for p in first.get("loc", ()))
+                raise inngest.NonRetriableError(
+                    f"invalid event data for {fn_id!r}: {field}: {first.get('msg')}"
+                ) from err
+            return await fn(ctx, parsed)
+
+        function = client.create_function(
+            fn_id=fn_id,
+            name=name or fn_id,
+            trigger=trigger or inngest.TriggerEvent(event=f"{client.app_id}/{fn_id}"),
+            **options.sdk_options(),
+        )(handler)
+        _INPUT_MODELS[function] = input
+        _DESCRIPTIONS[function] = description or (inspect.getdoc(fn) or "").split("\n\n")[0]
+        return function
+
+    return decorate
+
+
+def function_tool(
+    function: inngest.Function[Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    parameters: type[pydantic.BaseModel] | None = None,
+    timeout: Duration | None = None,
+) -> Tool:
+    """A tool that runs an Inngest function with ``step.invoke`` and returns its output.
+
+    The parameters are the function's declared input model (see
+    :func:`create_function`) unless ``parameters`` is given.
+    """
+    model = parameters or _INPUT_MODELS.get(function)
+    if model is None:
+        raise ConfigurationError(
+            f"function {function.local_id!r} has no declared input model: build it with "
+            "agentkit_inngest.create_function(input=...) or pass parameters="
+        )
+    local_id = function.local_id
+    wait = None if timeout is None else parse_duration(timeout, field="timeout")
+
+    async def invoke(params: pydantic.BaseModel, ctx: ToolContext) -> Any:
+        return await ctx.step.invoke(
+            "invoke",
+            function_id=local_id,
+            data=params.model_dump(mode="json"),
+            timeout=wait,
+        )
+
+    return create_tool(
+        name=name or re.sub(r"[^a-zA-Z0-9_-]", "_", local_id)[:64],
+        description=description or _DESCRIPTIONS.get(function) or f"Run {local_id}",
+        parameters=model,
+        handler=invoke,
+        uses_steps=True,
+    )

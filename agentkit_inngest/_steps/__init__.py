@@ -1,0 +1,40 @@
+"""The step seam (private): runners, the retry policy, the step API of tools, and
+the stream of a run's events. Public names are exported by :mod:`agentkit_inngest`."""
+
+from ._inline import InlineRunner
+from ._inngest import InngestRunner, count_fetched_memos, to_inngest_error
+from ._retry import RetryPolicy
+from ._runner import StepRunner
+from ._step_tools import NoSteps, StepTools
+from ._stream import LAST_SEQ, RunStream
+from ._types import (
+    REQUEST_BYTES,
+    Body,
+    CarriedMemos,
+    EventSender,
+    EventWait,
+    EventWaiter,
+    Invocation,
+    Invoker,
+)
+
+__all__ = [
+    "LAST_SEQ",
+    "REQUEST_BYTES",
+    "Body",
+    "CarriedMemos",
+    "EventSender",
+    "EventWait",
+    "EventWaiter",
+    "InlineRunner",
+    "InngestRunner",
+    "Invocation",
+    "Invoker",
+    "NoSteps",
+    "RetryPolicy",
+    "RunStream",
+    "StepRunner",
+    "StepTools",
+    "count_fetched_memos",
+    "to_inngest_error",
+]
