@@ -39,6 +39,9 @@ LAYERS: dict[str, int] = {
     # 4 the step seam: runners, retry policy, the stream of a run
     "agentkit_inngest._steps": 4,
     "agentkit_inngest.durable": 4,
+    #   and its Inngest-facing parts: the request context, the checkpoint client
+    "agentkit_inngest._request_context": 4,
+    "agentkit_inngest._checkpoint": 4,
     # 5 the leaf run context, and what runs against it without running agents:
     #   tool sources (MCP) and tools that use steps (human in the loop)
     "agentkit_inngest._context": 5,

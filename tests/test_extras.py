@@ -74,12 +74,12 @@ def test_the_postgres_store_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> 
     assert MemoryStore() and SQLiteStore(":memory:")
 
 
-def test_mcp_servers_name_their_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    _hide(monkeypatch, "mcp")
-    with pytest.raises(MissingExtraError, match=r"MCPServer.*agentkit-inngest\[mcp\]"):
-        MCPServer.stdio("calc", command="python", args=["server.py"])
+def test_mcp_over_a_websocket_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide(monkeypatch, "websockets")
+    # the mcp SDK is a core dependency: the other transports need nothing more
+    assert MCPServer.stdio("calc", command="python", args=["server.py"])
     _forget(monkeypatch, "agentkit_inngest.mcp._websocket", "agentkit_inngest.mcp_websocket")
-    with pytest.raises(ImportError, match=r"websocket_app.*agentkit-inngest\[mcp\]"):
+    with pytest.raises(ImportError, match=r"websocket_app.*agentkit-inngest\[websocket\]"):
         from agentkit_inngest.mcp import websocket_app  # noqa: F401
 
 

@@ -19,19 +19,19 @@ from agentkit_inngest import (
     FatalProviderError,
     InlineRunner,
     Model,
+    Network,
     RetriableProviderError,
     TextMessage,
     ToolContext,
     create_agent,
     create_network,
+    network_function,
     route_in_order,
     tool,
 )
 from agentkit_inngest.errors import MAX_RETRY_AFTER
-from agentkit_inngest.functions import network_function
 from agentkit_inngest.models import ModelRequest, anthropic
 from agentkit_inngest.models._common import redact
-from agentkit_inngest.network import Network
 from agentkit_inngest.testing import text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
@@ -407,7 +407,7 @@ def test_an_answer_too_deep_to_memoize_is_a_retriable_unreadable_answer(
     hold (MAX_STEP_DEPTH) is an unreadable answer, retried, never a configuration
     error that fails the run."""
     from agentkit_inngest import InlineRunner, StepError
-    from agentkit_inngest.limits import MAX_STEP_DEPTH
+    from agentkit_inngest._json import MAX_STEP_DEPTH
 
     deep: object = "x"
     for _ in range(MAX_STEP_DEPTH):

@@ -1,4 +1,4 @@
-"""MCP servers as agent tools (needs the ``mcp`` extra: ``pip install 'agentkit-inngest[mcp]'``).
+"""MCP servers as agent tools (the websocket transport needs the ``websocket`` extra).
 
 An :class:`MCPServer` is a tool source: give it to ``create_agent(mcp_servers=[...])``
 and each tool of the server becomes a tool of the agent, named ``<server>-<tool>``.
@@ -45,9 +45,9 @@ _WEBSOCKET = frozenset(
 
 
 def __getattr__(name: str) -> object:
-    """The websocket helpers are imported on first use: they need the ``mcp`` SDK."""
+    """The websocket helpers are imported on first use: they need ``websockets``."""
     if name in _WEBSOCKET:
-        _require("mcp", extra="mcp", feature=name)
+        _require("websockets", extra="websocket", feature=name)
         from . import _websocket
 
         return getattr(_websocket, name)

@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from .._context import NetworkRun, ToolContext
-from .._extras import require
 from ..errors import ConfigurationError, MCPServerError
 from ..tools import Tool, ToolOutcome
 from ._calls import call_tool
@@ -103,7 +102,6 @@ class MCPServer:
         optional: bool = False,
         secrets: Sequence[str] = (),
     ) -> None:
-        require("mcp", extra="mcp", feature="MCPServer")
         if not isinstance(name, str) or not _SERVER_NAME.match(name):
             raise ConfigurationError(
                 f"MCP server name {name!r} must be 1-40 letters, digits, '_' or '-' "

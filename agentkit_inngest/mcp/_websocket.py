@@ -91,7 +91,7 @@ async def websocket_client(
         OSError, websockets.exceptions.InvalidHandshake, TimeoutError: as
             ``websockets.connect`` raises them.
     """
-    require("websockets", extra="mcp", feature="MCP over a websocket")
+    require("websockets", extra="websocket", feature="MCP over a websocket")
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
     from websockets.typing import Subprotocol
