@@ -99,8 +99,8 @@ async def _run_agent(
         output = {
             "agent": agent.name,
             "output": result.text,
-            "result": result.model_dump(mode="json", exclude={"raw"}),
-            "state": state.to_json(),
+            "result": result.to_json(),
+            "state": state.to_json(conversation=False),
             "usage": {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
         }
         return bounded_output(output, runner.limits, where=f"agent {agent.name!r}")

@@ -83,6 +83,7 @@ class AgentCall:
             tool_calls=[],
             prompt=prompt,  # both lists are fresh and are replaced, never changed, below
             history=history,
+            input=self.input,
             raw=[],
             usage=Usage(),
         )
