@@ -36,6 +36,7 @@ from ._run import StartResult
 from ._server import StreamAuth, create_client, create_server
 from ._state import KV, AgentResult, State
 from ._steps import (
+    Checkpointing,
     EventWait,
     InlineRunner,
     InngestRunner,
@@ -80,6 +81,7 @@ __all__ = [
     "Agent",
     "AgentKitError",
     "AgentResult",
+    "Checkpointing",
     "CodeRouter",
     "ConfigurationError",
     "Duration",

@@ -18,8 +18,15 @@ import pydantic
 
 from .._context import ToolContext
 from .._durations import Duration, parse_duration
+from .._steps import (
+    CheckpointingOption,
+    check_checkpointing,
+    checkpointed_context,
+    resolve_checkpointing,
+)
 from ..errors import ConfigurationError
 from ..tools import Tool, create_tool
+from ._compile import checkpoint_middleware
 from ._flow import FlowControl
 
 __all__ = ["create_function", "function_tool"]
@@ -40,6 +47,7 @@ def create_function(
     trigger: inngest.TriggerEvent | inngest.TriggerCron | None = None,
     name: str | None = None,
     description: str | None = None,
+    checkpointing: CheckpointingOption = None,
     **flow: Any,
 ) -> Callable[[Callable[[inngest.Context, M], Awaitable[Any]]], inngest.Function[Any]]:
     """Decorate ``async def fn(ctx, input)`` into an Inngest function with a typed input.
@@ -56,11 +64,17 @@ def create_function(
         name: display name.
         description: what it does (used as the tool description); default the
             handler's docstring.
+        checkpointing: run ``ctx.step.run`` steps (and the steps of an
+            ``InngestRunner(ctx)``) one after another in one request, each acknowledged
+            by the server, instead of one request per step; ``True``, ``False`` or a
+            :class:`~agentkit_inngest.Checkpointing`; default the app's choice, else
+            off. See docs/checkpointing.md.
         **flow: flow-control options, see :class:`FlowControl`.
     """
     if not (isinstance(input, type) and issubclass(input, pydantic.BaseModel)):
         raise ConfigurationError(f"function {fn_id!r}: input must be a pydantic model class")
     options = FlowControl.build(f"function {fn_id!r}", flow)
+    check_checkpointing(checkpointing, where=f"function {fn_id!r}")
 
     def decorate(fn: Callable[[inngest.Context, M], Awaitable[Any]]) -> inngest.Function[Any]:
         if not inspect.iscoroutinefunction(fn):
@@ -76,12 +90,14 @@ def create_function(
                 raise inngest.NonRetriableError(
                     f"invalid event data for {fn_id!r}: {field}: {first.get('msg')}"
                 ) from err
-            return await fn(ctx, parsed)
+            chosen = resolve_checkpointing(checkpointing, client)
+            return await fn(checkpointed_context(ctx, chosen, client), parsed)
 
         function = client.create_function(
             fn_id=fn_id,
             name=name or fn_id,
             trigger=trigger or inngest.TriggerEvent(event=f"{client.app_id}/{fn_id}"),
+            middleware=checkpoint_middleware(checkpointing),
             **options.sdk_options(),
         )(handler)
         _INPUT_MODELS[function] = input

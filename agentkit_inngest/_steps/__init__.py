@@ -1,6 +1,14 @@
 """The step seam (private): runners, the retry policy, the step API of tools, and
 the stream of a run's events. Public names are exported by :mod:`agentkit_inngest`."""
 
+from ._checkpoint_ctx import checkpointed_context
+from ._checkpointing import (
+    Checkpointing,
+    CheckpointingOption,
+    check_checkpointing,
+    resolve_checkpointing,
+    set_app_checkpointing,
+)
 from ._inline import InlineRunner
 from ._inngest import InngestRunner, count_fetched_memos, to_inngest_error
 from ._retry import RetryPolicy
@@ -23,6 +31,8 @@ __all__ = [
     "REQUEST_BYTES",
     "Body",
     "CarriedMemos",
+    "Checkpointing",
+    "CheckpointingOption",
     "EventSender",
     "EventWait",
     "EventWaiter",
@@ -35,6 +45,10 @@ __all__ = [
     "RunStream",
     "StepRunner",
     "StepTools",
+    "check_checkpointing",
+    "checkpointed_context",
     "count_fetched_memos",
+    "resolve_checkpointing",
+    "set_app_checkpointing",
     "to_inngest_error",
 ]

@@ -23,9 +23,12 @@ from typing import Any, TypeVar
 import httpx
 import inngest
 
+from .._checkpoint import hashed_step_id
 from .._limits import Limits
+from .._request_context import current_request_context
 from ..errors import AgentKitError, ConfigurationError, FatalProviderError, StepError, ToolRetry
 from ..models import Model
+from ._ai_view import described_inference
 from ._retry import RetryPolicy
 from ._runner import StepRunner
 from ._stream import STEP_ATTEMPT
@@ -189,14 +192,18 @@ class InngestRunner(StepRunner):
         call_model: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         if model.inference == "in_process":
-            raw: dict[str, Any] = await self._run(step_id, call_model)
+            raw: dict[str, Any] = await self._run(
+                step_id, described_inference(model, body, call_model)
+            )
             return raw
         try:
             adapter = model.ai_adapter()
         except AgentKitError as err:
             raise to_inngest_error(err) from err
         try:
-            answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
+            answer = await self.ctx.step.ai.infer(
+                step_id, adapter=adapter, body={} if self._memoized(step_id) else build_body(body)
+            )
         except inngest.StepError as err:
             raise inngest.NonRetriableError(
                 f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed: "
@@ -217,6 +224,17 @@ class InngestRunner(StepRunner):
                 f"answer that cannot be read: {type(err).__name__}: {err}"
             ) from err
         return answer
+
+    def _memoized(self, step_id: str) -> bool:
+        """Whether the server said it holds step ``step_id`` (``ctx.stack``): the SDK then
+        answers ``step.ai.infer`` with the memo and sends nothing, so a replay need not
+        convert the whole conversation into a request body again."""
+        context = current_request_context()
+        return (
+            context is not None
+            and context.run_id == self.run_id
+            and hashed_step_id(step_id) in context.memoized
+        )
 
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
         event = await self.ctx.step.wait_for_event(
