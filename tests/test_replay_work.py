@@ -7,8 +7,9 @@ import collections
 from typing import Any
 
 from agentkit_inngest import InlineRunner, create_agent, create_network, create_server, tool
-from agentkit_inngest.models import ModelRequest
+from agentkit_inngest.models import ModelRequest, OpenAIModel
 from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
+from agentkit_inngest.testing.fake_providers import FakeProvider, RecordedRequest
 
 
 class CountingModel(FunctionModel):
@@ -23,7 +24,9 @@ class CountingModel(FunctionModel):
         return super().build_body(request)
 
 
-def turns_network(turns: int, effects: collections.Counter[int]) -> tuple[Any, CountingModel]:
+def turns_network(
+    turns: int, effects: collections.Counter[int], model: Any = None
+) -> tuple[Any, CountingModel]:
     @tool
     def bump(turn: int) -> str:
         """Count a turn."""
@@ -36,7 +39,7 @@ def turns_network(turns: int, effects: collections.Counter[int]) -> tuple[Any, C
             return tool_call("bump", {"turn": done + 1}, id=f"c{done + 1}")
         return text("done")
 
-    model = CountingModel(respond)
+    model = model if model is not None else CountingModel(respond)
     worker = create_agent(name="Worker", model=model, tools=[bump])
 
     def router(*, call_count: int) -> Any:
@@ -63,3 +66,42 @@ async def test_a_replay_does_not_rebuild_the_request_bodies_of_memoized_inferenc
     await plain_network.run("go", runner=InlineRunner())
     assert [c.body for c in plain_model.calls] == [c.body for c in model.calls]
     assert plain_model.bodies == turns
+
+
+class CountingOpenAI(OpenAIModel):
+    """The OpenAI model, counting how often a request body is built."""
+
+    bodies = 0
+
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        self.bodies += 1
+        return super().build_body(request)
+
+
+async def test_a_replay_does_not_rebuild_the_bodies_of_memoized_offloaded_inferences(
+    fake_provider: FakeProvider, provider_url: str
+) -> None:
+    """``step.ai.infer`` needs its body before the SDK says the step is memoized; the
+    request's ``ctx.stack`` says so first (issue 14, point 7: offloaded inference CPU)."""
+    turns = 5
+    effects: collections.Counter[int] = collections.Counter()
+
+    def respond(request: RecordedRequest) -> Any:
+        done = sum(1 for m in request.body["messages"] if m.get("role") == "tool")
+        return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
+
+    fake_provider.reply(*([respond] * (turns + 1)))
+    model = CountingOpenAI(
+        model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference="offload"
+    )
+    network, _ = turns_network(turns, effects, model)
+    async with LocalExecutor() as executor:
+        client = executor.client("offload")
+        await executor.attach(create_server(client=client, networks=[network]))
+        run = await executor.run("network-turns", {"input": "go"})
+    gateway = [op for r in executor.requests_for(run) for op, _ in r.ops if op == "AIGateway"]
+    assert len(gateway) == turns and len(executor.requests_for(run)) > 2 * turns
+    assert model.bodies == turns  # built for each new inference only, never on a replay
+    sent = [len(body["messages"]) for body in fake_provider.bodies()]
+    assert sent == [1 + 2 * n for n in range(turns)]  # the server got whole bodies
+    assert effects == dict.fromkeys(range(1, turns + 1), 1)
