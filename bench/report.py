@@ -7,6 +7,10 @@ from collections.abc import Callable, Sequence
 
 from .runner import Config, RunStats, VariantResult, median, replay_fit
 
+DEV_SERVER_TRIP_MS = 150.0
+"""What one trip through the queue of the Inngest dev server costs at its default tick
+(about 150 ms, measured on a real dev server: issue 14); the local executor adds none."""
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
@@ -77,6 +81,7 @@ def render(results: list[VariantResult], config: Config, header: list[str]) -> s
         "Round trips per turn (requests from the executor to the app / turns)",
         lambda r: r.per_turn,
     )
+    per_n("Round trips per run (requests from the executor to the app)", lambda r: r.requests)
     per_n(
         "Checkpoint calls per turn (app -> server, no queue trip)",
         lambda r: r.checkpoints / r.plan.turns,
@@ -101,6 +106,12 @@ def render(results: list[VariantResult], config: Config, header: list[str]) -> s
     per_n(
         "Wall time per turn under the local executor (ms)",
         lambda r: r.wall / r.plan.turns,
+        scale=1000,
+    )
+    per_n(
+        f"Estimated wall time per turn on the Inngest dev server at its default tick (ms): "
+        f"the above plus {DEV_SERVER_TRIP_MS:.0f} ms per round trip",
+        lambda r: r.wall / r.plan.turns + r.per_turn * DEV_SERVER_TRIP_MS / 1000,
         scale=1000,
     )
 

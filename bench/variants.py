@@ -3,8 +3,8 @@
 Adding a variant is one line in :data:`VARIANTS` (or ``--variant`` on the command
 line). ``app`` picks the server: ``agentkit`` (options: ``model``, ``agent``,
 ``network``, ``function``: keyword arguments of ``openai``, ``create_agent``,
-``create_network`` and ``network_function``), ``raw`` (no options) or ``node``
-(option ``checkpointing``).
+``create_network`` and ``network_function``), ``raw`` (option ``offload``: inference
+through ``step.ai.infer``) or ``node`` (option ``checkpointing``).
 """
 
 from __future__ import annotations
@@ -72,6 +72,24 @@ VARIANTS: list[Variant] = [
         "(a) agentkit-inngest, fast turns (one step per turn)",
         "agentkit",
         {"network": {"fast_turns": True}},
+    ),
+    Variant(
+        "agentkit-checkpoint",
+        "(a) agentkit-inngest, checkpointing on (defaults: a 10 s budget per request)",
+        "agentkit",
+        {"function": {"checkpointing": True}},
+    ),
+    Variant(
+        "agentkit-fast-checkpoint",
+        "(a) agentkit-inngest, fast turns and checkpointing",
+        "agentkit",
+        {"network": {"fast_turns": True}, "function": {"checkpointing": True}},
+    ),
+    Variant(
+        "raw-offload",
+        "(b) raw inngest Python function, inference through step.ai.infer (floor of offload)",
+        "raw",
+        {"offload": True},
     ),
 ]
 

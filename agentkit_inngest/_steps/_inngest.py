@@ -27,7 +27,7 @@ from .._checkpoint import hashed_step_id
 from .._limits import Limits
 from .._request_context import current_request_context
 from ..errors import AgentKitError, ConfigurationError, FatalProviderError, StepError, ToolRetry
-from ..models import Model
+from ..models import Model, ModelResponse
 from ._ai_view import described_inference
 from ._retry import RetryPolicy
 from ._runner import StepRunner
@@ -142,6 +142,8 @@ class InngestRunner(StepRunner):
         self.ctx = ctx
         self.prefix = prefix.rstrip("/")
         self.max_attempts = max_attempts
+        self._adapters: dict[int, Any] = {}
+        self._parsed: tuple[dict[str, Any], Model, ModelResponse] | None = None
 
     @property
     def run_id(self) -> str:
@@ -197,9 +199,10 @@ class InngestRunner(StepRunner):
             )
             return raw
         try:
-            adapter = model.ai_adapter()
+            adapter = self._adapters.get(id(model)) or model.ai_adapter()
         except AgentKitError as err:
             raise to_inngest_error(err) from err
+        self._adapters[id(model)] = adapter
         try:
             answer = await self.ctx.step.ai.infer(
                 step_id, adapter=adapter, body={} if self._memoized(step_id) else build_body(body)
@@ -214,8 +217,8 @@ class InngestRunner(StepRunner):
                 f"inference step {step_id!r} ({model.label}) returned "
                 f"{type(answer).__name__} instead of the provider's JSON"
             )
-        try:
-            model.parse_response(answer)
+        try:  # read once: the agent loop reads the same answer (parse_answer)
+            self._parsed = (answer, model, model.parse_response(answer))
         except FatalProviderError as err:
             raise inngest.NonRetriableError(f"inference step {step_id!r} failed: {err}") from err
         except Exception as err:  # the answer is memoized: retrying cannot help
@@ -224,6 +227,13 @@ class InngestRunner(StepRunner):
                 f"answer that cannot be read: {type(err).__name__}: {err}"
             ) from err
         return answer
+
+    def parse_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse:
+        """The offloaded answer :meth:`_infer` has just read, without reading it again."""
+        parsed = self._parsed
+        if parsed is not None and parsed[0] is raw and parsed[1] is model:
+            return parsed[2]
+        return model.parse_response(raw)
 
     def _memoized(self, step_id: str) -> bool:
         """Whether the server said it holds step ``step_id`` (``ctx.stack``): the SDK then

@@ -2,18 +2,21 @@
 
 ``options`` tune the variant without new code: ``model`` (keyword arguments of
 :func:`agentkit_inngest.openai`), ``agent`` (of ``create_agent``), ``network`` (of
-``create_network``) and ``function`` (of ``network_function``).
+``create_network``) and ``function`` (of ``network_function``; a ``checkpointing``
+object holds the fields of :class:`~agentkit_inngest.Checkpointing`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import fastapi
 import inngest
 
 from agentkit_inngest import (
+    Checkpointing,
     NetworkRun,
     create_agent,
     create_network,
@@ -50,11 +53,18 @@ def build(
         **options.get("agent", {}),
     )
 
+    @functools.lru_cache(maxsize=1024)
+    def turns_of(text: str) -> int:  # read once per run, as the floor does
+        return Plan.parse(text).turns
+
     def router(*, network: NetworkRun, call_count: int) -> Any:
-        return worker if call_count < Plan.parse(network.input).turns else None
+        return worker if call_count < turns_of(network.input) else None
 
     network = create_network(
         name="Bench", agents=[worker], router=router, **options.get("network", {})
     )
-    function = network_function(network, client=client, **options.get("function", {}))
+    function_options = dict(options.get("function", {}))
+    if isinstance(function_options.get("checkpointing"), dict):  # JSON: Checkpointing(**...)
+        function_options["checkpointing"] = Checkpointing(**function_options["checkpointing"])
+    function = network_function(network, client=client, **function_options)
     return create_server(client=client, functions=[function])
