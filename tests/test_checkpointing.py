@@ -313,3 +313,38 @@ async def test_the_sdk_lets_a_private_base_exception_through_step_run() -> None:
         run = await executor.run("pin", {})
     assert run.output == "passed through"
     assert len(executor.requests_for(run)) == 1 and run.memos == {}
+
+
+async def test_sleep_and_invoke_end_the_request_and_the_steps_around_them_are_checkpointed() -> (
+    None
+):
+    ran: collections.Counter[str] = collections.Counter()
+
+    class Nothing(pydantic.BaseModel):
+        pass
+
+    async with LocalExecutor() as executor:
+        client = executor.client("server-only")
+
+        @create_function(client=client, fn_id="child", input=Nothing)
+        async def child(ctx: inngest.Context, _: Nothing) -> str:
+            return "child done"
+
+        @create_function(client=client, fn_id="parent", input=Nothing, checkpointing=True)
+        async def parent(ctx: inngest.Context, _: Nothing) -> list[Any]:
+            async def once(label: str) -> str:
+                ran[label] += 1
+                return label
+
+            first = await ctx.step.run("before", once, "before")
+            await ctx.step.sleep("nap", 1)
+            answer = await ctx.step.invoke("ask", function=child, data={})
+            last = await ctx.step.run("after", once, "after")
+            return [first, answer, last]
+
+        await executor.attach(create_server(client=client, functions=[child, parent]))
+        run = await executor.run("parent", {})
+        requests = executor.requests_for(run)
+    assert run.output == ["before", "child done", "after"] and ran == {"before": 1, "after": 1}
+    assert [[op for op, _ in r.ops] for r in requests] == [["Sleep"], ["InvokeFunction"], []]
+    assert [r.checkpoints for r in requests] == [1, 0, 1]

@@ -29,6 +29,7 @@ from .._request_context import current_request_context
 from ..errors import AgentKitError, ConfigurationError, FatalProviderError, StepError, ToolRetry
 from ..models import Model, ModelResponse
 from ._ai_view import described_inference
+from ._answers import kept_answer
 from ._retry import RetryPolicy
 from ._runner import StepRunner
 from ._stream import STEP_ATTEMPT
@@ -218,7 +219,8 @@ class InngestRunner(StepRunner):
                 f"{type(answer).__name__} instead of the provider's JSON"
             )
         try:  # read once: the agent loop reads the same answer (parse_answer)
-            self._parsed = (answer, model, model.parse_response(answer))
+            if kept_answer(self.run_id, step_id, model, answer) is None:  # read before
+                self._parsed = (answer, model, model.parse_response(answer))
         except FatalProviderError as err:
             raise inngest.NonRetriableError(f"inference step {step_id!r} failed: {err}") from err
         except Exception as err:  # the answer is memoized: retrying cannot help
