@@ -46,6 +46,8 @@ class AgentResult(pydantic.BaseModel):
         history: the earlier conversation sent with the prompt.
         raw: the provider's raw responses, one per inference.
         usage: tokens used by this call's inferences.
+        answer: the typed final answer of an agent with an ``output_type`` (validated;
+            its JSON form once the result has been through JSON), else ``None``.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -58,6 +60,7 @@ class AgentResult(pydantic.BaseModel):
     history: list[Message] = pydantic.Field(default_factory=list)
     raw: list[Any] = pydantic.Field(default_factory=list)
     usage: Usage = Usage()
+    answer: Any = None
 
     def messages(self) -> list[Message]:
         """Output and tool results interleaved as the conversation happened."""

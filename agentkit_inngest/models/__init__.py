@@ -10,13 +10,20 @@ from ..tools._definition import ToolDefinition
 from ._anthropic import AnthropicModel, anthropic
 from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, ToolChoice
 from ._environment import from_environment
+from ._fallback import DEFAULT_FALLBACK_ON, FallbackModel, FallbackOn, fallback
 from ._gemini import GeminiModel, gemini
 from ._grok import GrokModel, grok
 from ._openai import OpenAIModel, openai
+from ._prices import DEFAULT_PRICES, Price, PriceTable
 from ._schema import StrictTools
+from ._structured import OutputSchema
 
 __all__ = [
+    "DEFAULT_FALLBACK_ON",
+    "DEFAULT_PRICES",
     "AnthropicModel",
+    "FallbackModel",
+    "FallbackOn",
     "GeminiModel",
     "GrokModel",
     "Inference",
@@ -24,11 +31,15 @@ __all__ = [
     "ModelRequest",
     "ModelResponse",
     "OpenAIModel",
+    "OutputSchema",
+    "Price",
+    "PriceTable",
     "StrictTools",
     "TextSink",
     "ToolChoice",
     "ToolDefinition",
     "anthropic",
+    "fallback",
     "from_environment",
     "gemini",
     "grok",
