@@ -78,15 +78,17 @@ class CallControls:
         return _rewritten_input(history, input, str(verdict.value))
 
     async def finish(self, result: AgentResult, inferences: int) -> AgentResult:
-        """Put the typed answer on ``result`` (or fail), then run the output guardrails."""
+        """Put the typed answer on ``result`` (or fail), run the output guardrails, and
+        put the call's estimated cost on the result."""
         if self.output is not None:
             self.output.finish(result, inferences)
-        if not any(g.kind == "output" for g in self.agent.guardrails):
-            return result
-        verdict = await self._guard("output", result.text, answer=result.answer, result=result)
-        if verdict.action != "rewrite":
-            return result
-        return rewritten_output(result, verdict.value, self.output)
+        if any(g.kind == "output" for g in self.agent.guardrails):
+            verdict = await self._guard("output", result.text, answer=result.answer, result=result)
+            if verdict.action == "rewrite":
+                result = rewritten_output(result, verdict.value, self.output)
+        tally = self.budget.tally
+        result.cost_usd = None if tally.unpriced else round(tally.cost, 8)
+        return result
 
     async def _guard(
         self, kind: str, text: str, *, answer: Any = None, result: AgentResult | None = None

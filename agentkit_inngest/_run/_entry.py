@@ -84,6 +84,7 @@ async def run_agent(
         output=result.text,
         usage={**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
         cost=run.ledger.to_json(),
+        answer=result.model_dump(mode="json", include={"answer"})["answer"],
     )
     return result
 
