@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -206,3 +207,27 @@ def test_chat_shows_each_turns_cost_and_a_typed_answer(
     assert result.exit_code == 0, result.output
     drawn = terminal.getvalue()
     assert '"category": "billing"' in drawn and '"priority": 2' in drawn
+
+
+# -- the docs -----------------------------------------------------------------------------
+
+
+def test_the_controls_page_code_compiles_and_imports_what_exists() -> None:
+    import ast
+
+    text = (ROOT / "docs" / "controls.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 5
+    for block in blocks:
+        tree = compile(
+            block, "controls.md", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        )
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("agentkit_inngest")
+            ):
+                module = importlib.import_module(node.module)
+                missing = [a.name for a in node.names if not hasattr(module, a.name)]
+                assert not missing, f"{node.module} has no {missing}"
