@@ -131,7 +131,7 @@ class AgentCall:
         """One inference and its ``on_response`` hook: in an inference step of its
         own, or (fast turns) in one step with the turn's tool calls."""
         start = len(result.output)
-        self.controls.budget.before_inference(self.model)
+        self.controls.before_inference(self.model)
         request = self.controls.request(
             messages, [t.definition for t in tools.values()], self.agent.tool_choice
         )

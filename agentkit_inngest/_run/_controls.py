@@ -129,6 +129,10 @@ class CallControls:
             output=self.output.schema(),
         )
 
+    def before_inference(self, model: Model) -> None:
+        """Before a request to ``model``: the caps that can be known before it."""
+        self.budget.before_inference(model)
+
     def in_step(self) -> None:
         """Inside an inference's, a turn's or a tool's step body: the time caps."""
         if self.budget.timed:

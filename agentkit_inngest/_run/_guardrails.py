@@ -90,6 +90,8 @@ class GuardrailContext:
         text: the user's message (input), or the final answer's text (output).
         answer: the typed answer (outputs of agents or networks with an ``output_type``).
         result: the agent's result (agent outputs).
+        pure: whether the guardrail runs inline (then :meth:`ask` is refused).
+        usage: the model requests :meth:`ask` made (memoized with the verdict).
     """
 
     guardrail: str

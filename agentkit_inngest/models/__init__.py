@@ -3,7 +3,10 @@
 ``openai``, ``anthropic``, ``gemini`` and ``grok`` are the factory functions; the
 modules that implement them are private (``_openai``...). A model receives tools as
 neutral :class:`ToolDefinition` s and converts their schemas into its provider's
-dialect itself (OpenAI's strict mode, Gemini's OpenAPI subset).
+dialect itself (OpenAI's strict mode, Gemini's OpenAPI subset). ``fallback`` chains
+models (the next one on a 429, a 5xx or a timeout); ``PriceTable`` and
+``DEFAULT_PRICES`` price their tokens; ``OutputSchema`` is a structured answer asked
+for natively.
 """
 
 from ..tools._definition import ToolDefinition
