@@ -20,6 +20,7 @@ from ._functions import (
     network_function,
 )
 from ._hitl import HumanQuestion, create_human_tool
+from ._ledger import Budget, Ledger, Tally
 from ._limits import Limits
 from ._network import Network, create_network
 from ._routing import (
@@ -32,7 +33,17 @@ from ._routing import (
     default_routing_agent,
     route_in_order,
 )
-from ._run import StartResult
+from ._run import (
+    Guardrail,
+    GuardrailCheck,
+    GuardrailContext,
+    NativeOutput,
+    StartResult,
+    ToolOutput,
+    Verdict,
+    input_guardrail,
+    output_guardrail,
+)
 from ._server import StreamAuth, create_client, create_server
 from ._state import KV, AgentResult, State
 from ._steps import (
@@ -48,11 +59,14 @@ from ._steps import (
 from ._version import __version__
 from .errors import (
     AgentKitError,
+    BudgetExceededError,
     ConfigurationError,
     FatalProviderError,
+    GuardrailTripped,
     HistoryStoreError,
     InputError,
     MCPServerError,
+    OutputValidationError,
     ProviderError,
     RetriableProviderError,
     SizeLimitError,
@@ -80,6 +94,8 @@ __all__ = [
     "Agent",
     "AgentKitError",
     "AgentResult",
+    "Budget",
+    "BudgetExceededError",
     "CodeRouter",
     "ConfigurationError",
     "Duration",
@@ -88,6 +104,10 @@ __all__ = [
     "EventWait",
     "FatalProviderError",
     "FlowControl",
+    "Guardrail",
+    "GuardrailCheck",
+    "GuardrailContext",
+    "GuardrailTripped",
     "HistoryAdapter",
     "HistoryStoreError",
     "HumanQuestion",
@@ -95,6 +115,7 @@ __all__ = [
     "InngestRunner",
     "InputError",
     "Invocation",
+    "Ledger",
     "Lifecycle",
     "Limits",
     "MCPServer",
@@ -104,9 +125,11 @@ __all__ = [
     "Model",
     "ModelRequest",
     "ModelResponse",
+    "NativeOutput",
     "Network",
     "NetworkRun",
     "OnRoute",
+    "OutputValidationError",
     "ProviderError",
     "ResultHook",
     "RetriableProviderError",
@@ -123,16 +146,19 @@ __all__ = [
     "StepTools",
     "StreamAuth",
     "SystemPrompt",
+    "Tally",
     "TextMessage",
     "Tool",
     "ToolCall",
     "ToolCallMessage",
     "ToolContext",
     "ToolOutcome",
+    "ToolOutput",
     "ToolResultMessage",
     "ToolRetry",
     "ToolSource",
     "Usage",
+    "Verdict",
     "WaitUnavailableError",
     "__version__",
     "agent_function",
@@ -150,9 +176,11 @@ __all__ = [
     "function_tool",
     "gemini",
     "grok",
+    "input_guardrail",
     "load_history",
     "network_function",
     "openai",
+    "output_guardrail",
     "parse_duration",
     "route_in_order",
     "to_inngest_error",

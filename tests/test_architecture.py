@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     # 5 the leaf run context, and what runs against it without running agents:
     #   tool sources (MCP) and tools that use steps (human in the loop)
     "agentkit_inngest._context": 5,
+    "agentkit_inngest._ledger": 5,  # what a run spends and its budget (issue 18)
     "agentkit_inngest.mcp": 5,
     "agentkit_inngest.mcp_websocket": 5,
     "agentkit_inngest._hitl": 5,

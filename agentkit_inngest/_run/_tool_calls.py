@@ -63,6 +63,8 @@ class ToolCalls:
         self.scope = scope
         self.events = events
         self.tools = tools
+        self.in_step: Callable[[], None] = _nothing
+        """Called first in each tool step's body (the budget's time caps)."""
 
     async def run_calls(
         self, calls: Sequence[ToolCall], done: Mapping[str, object]
@@ -96,7 +98,11 @@ class ToolCalls:
         if found.uses_steps:
             steps = StepTools(self.run.runner, step_id)
             return lambda: self._memo(found, call, steps)
-        return lambda: self.run.runner.run(step_id, lambda: self._memo(found, call, None))
+        return lambda: self.run.runner.run(step_id, lambda: self._stepped(found, call))
+
+    async def _stepped(self, tool: Tool, call: ToolCall) -> dict[str, Any]:
+        self.in_step()
+        return await self._memo(tool, call, None)
 
     async def _memo(self, tool: Tool, call: ToolCall, steps: StepTools | None) -> dict[str, Any]:
         return (await self.execute(tool, call, steps)).to_memo()
@@ -155,3 +161,7 @@ class ToolCalls:
 
 async def _value(value: object) -> object:
     return value
+
+
+def _nothing() -> None:
+    return None

@@ -14,6 +14,7 @@ import fastapi
 import inngest
 
 from agentkit_inngest import (
+    Budget,
     NetworkRun,
     create_agent,
     create_network,
@@ -53,8 +54,8 @@ def build(
     def router(*, network: NetworkRun, call_count: int) -> Any:
         return worker if call_count < Plan.parse(network.input).turns else None
 
-    network = create_network(
-        name="Bench", agents=[worker], router=router, **options.get("network", {})
-    )
+    # no request cap: runs of any length measure replays (the default caps 100 requests)
+    network_options = {"budget": Budget(), **options.get("network", {})}
+    network = create_network(name="Bench", agents=[worker], router=router, **network_options)
     function = network_function(network, client=client, **options.get("function", {}))
     return create_server(client=client, functions=[function])

@@ -60,7 +60,7 @@ from agentkit_inngest import (
 )
 from agentkit_inngest.history import MemoryStore
 from agentkit_inngest.messages import TextMessage
-from agentkit_inngest.models import TextSink, anthropic, openai
+from agentkit_inngest.models import Price, TextSink, anthropic, openai
 from agentkit_inngest.streaming import BrokerPublisher, MemoryBroker
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 
@@ -204,6 +204,7 @@ def build_network(model: Model) -> Network[Any]:
         agents=[forecaster, advisor],
         router=route_in_order(forecaster, advisor),
         history=MemoryStore(),
+        prices={"offline-weather": Price(input=0.0, output=0.0)},  # the offline model is free
     )
 
 
