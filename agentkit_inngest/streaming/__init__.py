@@ -1,6 +1,7 @@
 """Streaming a run's progress: typed events, publishers, brokers, an SSE endpoint."""
 
-from .broker import Broker, Gap, MemoryBroker
+from ._redis import RedisBroker
+from .broker import Broker, BrokerUnavailable, Gap, MemoryBroker
 from .events import EVENT_TYPES, EventType, StreamEvent
 from .publishers import (
     BrokerPublisher,
@@ -15,6 +16,7 @@ __all__ = [
     "EVENT_TYPES",
     "Broker",
     "BrokerPublisher",
+    "BrokerUnavailable",
     "CallbackPublisher",
     "EventType",
     "FanOut",
@@ -22,6 +24,7 @@ __all__ = [
     "MemoryBroker",
     "Publisher",
     "RealtimePublisher",
+    "RedisBroker",
     "StreamEvent",
     "realtime_token",
 ]
