@@ -114,19 +114,20 @@ class RedisBroker(Broker):
                 raise ConfigurationError(f"RedisBroker {label} must be a positive number")
         if not isinstance(url, str) or not url.strip():
             raise ConfigurationError("RedisBroker needs a URL like redis://127.0.0.1:6379/0")
-        no_retry = Retry(NoBackoff(), 0)  # the broker decides what a failure means
+        # one retry at once: a pooled connection a restarted Redis closed is not an outage
+        once = Retry(NoBackoff(), 1)
         # Any: redis-py's reply types depend on the protocol; the scripts fix them here
         self._redis: Any
         self._reader: Any
         try:
             self._redis = aioredis.Redis.from_url(
-                url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=no_retry
+                url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=once
             )
-            self._reader = aioredis.Redis.from_url(
+            self._reader = aioredis.Redis.from_url(  # readers check what a reconnect found
                 url,
                 socket_timeout=block_seconds + timeout,
                 socket_connect_timeout=timeout,
-                retry=no_retry,
+                retry=Retry(NoBackoff(), 0),
             )
         except ValueError as err:
             raise ConfigurationError(

@@ -101,6 +101,7 @@ return {k, last_entry, anchor, tomb}
 
 TOUCH = """
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[1], 'GT') end
-return 1
+return tonumber(redis.call('HGET', KEYS[4], 'k') or '0')
 """
-"""A reader is still there: keep the channel at least ``linger`` longer."""
+"""A reader is still there: keep the channel at least ``linger`` longer. Returns the
+channel's count (lower than the reader's: Redis lost the channel)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,12 @@ __all__ = ["RedisSubscription"]
 logger = logging.getLogger("agentkit_inngest")
 
 _BATCH = 200  # entries read at once
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve what an abandoned read ended with (so asyncio does not log it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class RedisSubscription:
@@ -96,18 +101,34 @@ class RedisSubscription:
 
     async def _read(self) -> None:
         broker = self.broker
-        try:
-            reply = await broker._reader.xread(
+        read = asyncio.ensure_future(
+            broker._reader.xread(
                 {self.keys[0]: self.cursor},
                 count=_BATCH,
                 block=int(broker.block_seconds * 1000),
             )
+        )
+        try:
+            # awaited through asyncio.wait: a cancelled reader (its client went away)
+            # stops at once, even where redis-py's read swallows a cancellation
+            await asyncio.wait([read])
+        except asyncio.CancelledError:
+            read.cancel()
+            read.add_done_callback(_consume)
+            raise
+        try:
+            reply = read.result()
         except (RedisError, OSError) as err:
             await self._reconnect(err)
             return
         if not reply:  # still here: keep the channel while someone reads it
-            with contextlib.suppress(RedisError, OSError):
-                await broker._touch(keys=self.keys[:5], args=[int(broker.linger * 1000)])
+            try:
+                count = await broker._touch(keys=self.keys[:5], args=[int(broker.linger * 1000)])
+            except (RedisError, OSError) as err:
+                await self._reconnect(err)
+                return
+            if self.last_k is not None and int(count) < self.last_k:
+                self._cut_off()  # Redis lost the channel (restarted without its data)
             return
         for _, entries in reply:
             await self.take(entries, catch_up=False)
