@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 import asyncpg
@@ -40,6 +41,7 @@ from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool
 
 DSN = os.environ["SCALE_POSTGRES_DSN"]
 REDIS_URL = os.environ["SCALE_REDIS_URL"]
+TOOL_CPU_MS = float(os.environ.get("SCALE_TOOL_CPU_MS", "0"))
 
 _pool: asyncpg.Pool | None = None
 
@@ -65,8 +67,12 @@ async def record(ctx: ToolContext, name: str) -> None:
 
 @tool
 async def look_up(topic: str, ctx: ToolContext) -> str:
-    """Look a topic up."""
+    """Look a topic up (``SCALE_TOOL_CPU_MS`` of CPU work first: the benchmark's
+    stand-in for what a real tool computes)."""
     await record(ctx, "look_up")
+    until = time.process_time() + TOOL_CPU_MS / 1000
+    while time.process_time() < until:
+        pass
     return f"notes on {topic}"
 
 

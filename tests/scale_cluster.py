@@ -87,7 +87,13 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def cluster(
-    *, count: int, postgres_dsn: str, redis_url: str, logs: Path, app_id: str = "scale"
+    *,
+    count: int,
+    postgres_dsn: str,
+    redis_url: str,
+    logs: Path,
+    app_id: str = "scale",
+    **extra: str,
 ) -> AsyncIterator[Cluster]:
     """Start the proxy, ``count`` replicas and an executor synced through the proxy."""
     proxy = Proxy()
@@ -98,6 +104,7 @@ async def cluster(
             "INNGEST_SERVE_ORIGIN": front.url,  # what the replicas register: the proxy
             "SCALE_POSTGRES_DSN": postgres_dsn,
             "SCALE_REDIS_URL": redis_url,
+            **extra,
         }
         replicas = [
             AppProcess(env=env, log=logs / f"replica-{i}.log", app="scale_app:app")
