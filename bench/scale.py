@@ -95,7 +95,8 @@ async def measure(
                 assert run.status == "completed", run.status
                 executor.runs.pop(run.id, None)  # the executor's records are not the app's
 
-        await asyncio.gather(*(one(-1 - i) for i in range(concurrency)))  # warm up
+        # warm up: every replica opens its pools and runs each code path first
+        await asyncio.gather(*(one(-1 - i) for i in range(4 * concurrency)))
         base_rss = {pid: memory_kib(pid, "VmRSS") for pid in pids}
         peak = dict(base_rss)
         cpu = {pid: cpu_seconds(pid) for pid in pids}

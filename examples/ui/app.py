@@ -19,7 +19,12 @@ Inngest (no other program needed)::
 
     python -m examples.ui.app --local          # then open http://127.0.0.1:8000/
 
-or under the Inngest dev server::
+Several replicas of it share their streams and threads when ``AGENTKIT_REDIS_URL``
+(a :class:`RedisBroker`) and ``AGENTKIT_POSTGRES_DSN`` (a :class:`PostgresStore`) are
+set: ``docker compose --profile selfhosted up`` runs two behind a load balancer
+(docs/deployment.md).
+
+Or under the Inngest dev server::
 
     INNGEST_DEV=1 uvicorn --factory examples.ui.app:build_app --port 8000
     npx inngest-cli@latest dev -u http://127.0.0.1:8000/api/inngest --no-discovery
