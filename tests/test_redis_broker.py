@@ -277,14 +277,14 @@ async def test_an_ended_channel_expires_after_linger_and_its_end_is_remembered(
 
 
 async def test_a_reader_keeps_an_ended_channel_while_it_reads(redis_server: str) -> None:
-    async with brokers(redis_server, linger=0.5, block_seconds=0.1) as (broker,):
+    async with brokers(redis_server, linger=1.0, block_seconds=0.1) as (broker,):
         raw = aioredis.Redis.from_url(redis_server)
         try:
             async with broker.subscribe("k") as live:
                 await broker.publish("k", _event("r", 1, "run.completed", channel="k"))
                 assert (await anext(live)).id == "r:1"
                 reader = asyncio.ensure_future(anext(live))
-                for _ in range(10):  # 1 s: twice the linger, the reader touching it
+                for _ in range(20):  # 2 s: twice the linger, the reader touching it
                     await asyncio.sleep(0.1)
                     assert await raw.exists(broker.keys("k")[0])
                 # its client goes away: the reader stops at once (redis-py's read can
