@@ -20,6 +20,7 @@ streamed as text deltas.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from typing import Any
@@ -46,15 +47,28 @@ TOOL_CPU_MS = float(os.environ.get("SCALE_TOOL_CPU_MS", "0"))
 _pool: asyncpg.Pool | None = None
 
 
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS scale_executions "
+    "(run_id TEXT, tool TEXT, call_id TEXT, pid INTEGER)",
+    "CREATE TABLE IF NOT EXISTS scale_gates (thread_id TEXT)",
+)
+
+
+async def create_tables(connection: asyncpg.Pool | asyncpg.Connection) -> None:
+    """The tables the tools use (``tests/scale_cluster.py`` makes them before the
+    replicas start: two processes making one table at once can collide)."""
+    for statement in TABLES:
+        # "IF NOT EXISTS" is not atomic in PostgreSQL: a concurrent maker may win
+        with contextlib.suppress(asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+            await connection.execute(statement)
+
+
 async def record(ctx: ToolContext, name: str) -> None:
     """One row per execution of a handler: (run id, tool, call id, process id)."""
     global _pool
     if _pool is None:
         _pool = await asyncpg.create_pool(DSN, min_size=1, max_size=4)
-        await _pool.execute(
-            "CREATE TABLE IF NOT EXISTS scale_executions "
-            "(run_id TEXT, tool TEXT, call_id TEXT, pid INTEGER)"
-        )
+        await create_tables(_pool)
     run_id = ctx.network.runner.run_id if ctx.network else "inline"
     await _pool.execute(
         "INSERT INTO scale_executions VALUES ($1, $2, $3, $4)",
@@ -95,7 +109,6 @@ async def gate(ctx: ToolContext) -> str:
         await connection.add_listener(
             "scale_gate", lambda *args: opened.set() if args[-1] == thread else None
         )
-        await connection.execute("CREATE TABLE IF NOT EXISTS scale_gates (thread_id TEXT)")
         if not await connection.fetchval(
             "SELECT count(*) FROM scale_gates WHERE thread_id = $1", thread
         ):

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -30,6 +32,13 @@ from agentkit_inngest.testing.servers import serve_async
 
 from .app_process import AppProcess
 
+# the tables of tests/scale_app.py (importing it would need its environment)
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS scale_executions "
+    "(run_id TEXT, tool TEXT, call_id TEXT, pid INTEGER)",
+    "CREATE TABLE IF NOT EXISTS scale_gates (thread_id TEXT)",
+)
+
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -41,6 +50,8 @@ class Proxy:
         self.only: str | None = None  # send everything here (one replica's URL)
         self.random = random.Random(seed)
         self.served: collections.Counter[str] = collections.Counter()
+        self.runs: collections.defaultdict[str, set[str]] = collections.defaultdict(set)
+        """run id -> the targets that served calls of it."""
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(60, read=None))
         self.app = Starlette(
             routes=[
@@ -60,9 +71,11 @@ class Proxy:
         self.served[target] += 1
         url = target + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         headers = [(k, v) for k, v in request.headers.raw if k.decode().lower() not in _HOP]
-        outgoing = self.http.build_request(
-            request.method, url, headers=headers, content=await request.body()
-        )
+        body = await request.body()
+        if request.method == "POST" and request.url.path.endswith("/api/inngest"):
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                self.runs[json.loads(body)["ctx"]["run_id"]].add(target)
+        outgoing = self.http.build_request(request.method, url, headers=headers, content=body)
         try:
             answer = await self.http.send(outgoing, stream=True)
         except httpx.TransportError as err:
@@ -96,6 +109,12 @@ async def cluster(
     **extra: str,
 ) -> AsyncIterator[Cluster]:
     """Start the proxy, ``count`` replicas and an executor synced through the proxy."""
+    connection = await asyncpg.connect(postgres_dsn)
+    try:
+        for statement in TABLES:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
     proxy = Proxy()
     async with LocalExecutor() as executor, serve_async(proxy.app) as front:
         env = {
