@@ -36,6 +36,7 @@ from ._memory import ID_COST, NOTHING_KEPT, Channel, Kept, Subscription
 __all__ = [
     "MAX_CHANNEL_LENGTH",
     "Broker",
+    "BrokerUnavailable",
     "Gap",
     "MemoryBroker",
     "Subscription",
@@ -69,9 +70,20 @@ def check_channel(channel: object) -> str:
     return channel
 
 
+class BrokerUnavailable(RuntimeError):
+    """A shared broker cannot be reached now (its store is down): subscribing fails
+    with it, and the SSE endpoint answers ``503``. Publishing never raises it: a
+    run goes on without its stream."""
+
+
 class Broker(ABC):
     """Publish events on channels; subscribe to a channel from now, or resume after
     an event id."""
+
+    async def check(self) -> None:
+        """Raise :class:`BrokerUnavailable` when subscribing cannot work now; the SSE
+        endpoint asks before it answers ``200``. An in-process broker always can."""
+        return
 
     @abstractmethod
     async def publish(self, channel: str, event: StreamEvent) -> None:
