@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pydantic_core
 
-from ._events import Gap, StreamEvent
+from ._events import BrokerUnavailable, Gap, StreamEvent
 from ._memory import ID_COST, NOTHING_KEPT, Channel, Kept, Subscription
 
 __all__ = [
@@ -68,12 +68,6 @@ def check_channel(channel: object) -> str:
             f"{len(channel):,} (thread ids are limited to 256 characters too)"
         )
     return channel
-
-
-class BrokerUnavailable(RuntimeError):
-    """A shared broker cannot be reached now (its store is down): subscribing fails
-    with it, and the SSE endpoint answers ``503``. Publishing never raises it: a
-    run goes on without its stream."""
 
 
 class Broker(ABC):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._broker import Gap
 from ._events import StreamEvent
@@ -16,8 +16,20 @@ try:
 except ImportError:  # pragma: no cover - the extra is not installed
     RedisError = OSError  # type: ignore[misc,assignment]
 
-if TYPE_CHECKING:
-    from ._redis import RedisBroker
+
+class _Broker(Protocol):
+    """What a subscription reads through: the parts of ``RedisBroker`` it uses (its
+    reading connection, its scripts, its settings and its event decoder)."""
+
+    _reader: Any
+    _touch: Any
+    _locate: Any
+    block_seconds: float
+    linger: float
+    reconnect_seconds: float
+
+    async def _decode(self, channel: str, fields: dict[bytes, bytes]) -> StreamEvent | None: ...
+
 
 __all__ = ["RedisSubscription"]
 
@@ -37,7 +49,7 @@ class RedisSubscription:
     resumed after an event and events after that one are gone."""
 
     def __init__(
-        self, broker: RedisBroker, channel: str, keys: list[bytes], cursor: str, last_k: int
+        self, broker: _Broker, channel: str, keys: list[bytes], cursor: str, last_k: int
     ) -> None:
         self.broker = broker
         self.channel = channel
