@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .._context import NetworkRun
 from .._state import AgentResult, State
-from .._steps import InlineRunner, StepRunner
+from .._steps import InlineRunner, SpanSpec, StepRunner
 from ..errors import ConfigurationError, InputError
 from ..history import HistoryStore
 from ..messages import TextMessage
@@ -119,15 +119,21 @@ async def _as_run(
 ) -> T:
     """``body`` as a whole run: ``run.started``, the thread hooks, the failure event
     of a plain-Python run, and the run's cleanups."""
-    stream = run.runner.stream
+    stream, tracing = run.runner.stream, run.runner.tracing
     await stream.emit("run.started", input=run.input, **started)
+    spec = SpanSpec.run(
+        network=started.get("network"), agent=started.get("agent"), run_id=run.runner.run_id
+    )
     try:
-        if store is not None:
-            await open_thread(run, store, run.input)
-        outcome = await body()
-        if store is not None:
-            await save_results(run, store, _new_results(run, outcome))
+        with tracing.unit("run", spec) as traced:
+            if store is not None:
+                await open_thread(run, store, run.input)
+            outcome = await body()
+            if store is not None:
+                await save_results(run, store, _new_results(run, outcome))
+            traced.usage(outcome.usage if isinstance(outcome, AgentResult) else run.usage)
     except Exception as err:
+        tracing.run_failed(err)
         await stream.fail(err)
         raise
     finally:

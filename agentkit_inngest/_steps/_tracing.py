@@ -1,0 +1,352 @@
+"""The tracing seam: spans of a run, each emitted once per execution.
+
+Every runner owns one (``runner.tracing``): :data:`NO_TRACING`, which does nothing,
+unless OpenTelemetry has a tracer provider (``agentkit_inngest._tracing.current``).
+
+Two kinds of span, because under Inngest code outside steps runs again on every
+request while a step's body runs once per attempt:
+
+- a **step span** (an inference, a tool call in a step, a fast turn) opens inside the
+  step's body (:meth:`RunTracing.wrap`, called by ``StepRunner._body``): a replay
+  that reads the step's memo never opens it, and a retried step gets one span per
+  attempt (``agentkit.step.attempt``). The run layer says what the next step is
+  (:meth:`RunTracing.step_as`) so the span gets its GenAI name and attributes;
+- a **logical span** (the run, an agent call, a routing decision, a tool call
+  without a step of its own) covers code between steps. Its start and end are held
+  by the run's stream gate (``RunStream.hold``) like stream events: released by the
+  request that first reaches the next step as new, or by the final request, and
+  dropped by replays. It is emitted at its end with a fixed id.
+
+Ids come from the run id (``_tracing._ids``), so the spans of every request of a run
+form one tree: step spans start under their unit's fixed span id.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import contextvars
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, Protocol
+
+from .._tracing import CURRENT_STEP, LOGICAL, Tracing, current
+from .._tracing._ids import forced_ids, parent_context, span_id_for, trace_id_for
+from ._span_specs import SpanSpec, Unit, finish_step, retriable_failure
+from ._stream import STEP_ATTEMPT, RunStream
+
+
+class StepRunner(Protocol):
+    """What the seam reads of the runner that owns it."""
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        ...
+
+    @property
+    def durable(self) -> bool:
+        """Whether code outside steps is replayed."""
+        ...
+
+    @property
+    def stream(self) -> RunStream:
+        """The run's stream (and its gate)."""
+        ...
+
+
+__all__ = ["NO_TRACING", "NoTracing", "RunTracing", "annotate_current_span", "tracing_for"]
+
+_PENDING: contextvars.ContextVar[SpanSpec | None] = contextvars.ContextVar(
+    "agentkit_pending_span", default=None
+)
+_UNIT: contextvars.ContextVar[tuple[object, str] | None] = contextvars.ContextVar(
+    "agentkit_current_unit", default=None
+)
+_STARTS: collections.OrderedDict[tuple[int, str], int] = collections.OrderedDict()
+"""When each logical unit started, as seen by the request that ran it first."""
+_EMITTED: collections.OrderedDict[tuple[int, str], None] = collections.OrderedDict()
+"""Logical spans this process emitted (a re-sent final request emits nothing again)."""
+_REMEMBERED = 4096
+
+
+def _remember(table: collections.OrderedDict[tuple[int, str], Any], key: Any, value: Any) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > _REMEMBERED:
+        table.popitem(last=False)
+
+
+class NoTracing:
+    """The seam when tracing is off: every method does nothing."""
+
+    enabled = False
+
+    def wrap(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        """``fn``, unchanged."""
+        return fn
+
+    def step_as(self, spec: SpanSpec) -> contextlib.AbstractContextManager[None]:
+        """Nothing to describe."""
+        return contextlib.nullcontext()
+
+    def unit(self, key: str, spec: SpanSpec) -> contextlib.AbstractContextManager[Unit]:
+        """A unit whose attributes go nowhere."""
+        return contextlib.nullcontext(Unit())
+
+    def child(self, spec: SpanSpec) -> contextlib.AbstractContextManager[Unit]:
+        """A span inside a step body that goes nowhere."""
+        return contextlib.nullcontext(Unit())
+
+    def logical_key(self, key: str) -> str:
+        """``key``."""
+        return key
+
+    def offloaded(self, step_id: str, spec: SpanSpec, answer: Mapping[str, Any]) -> None:
+        """Nothing to record."""
+
+    def run_failed(self, err: BaseException) -> None:
+        """Nothing to release."""
+
+
+NO_TRACING = NoTracing()
+
+
+def tracing_for(runner: StepRunner) -> NoTracing:
+    """The seam of ``runner``: :data:`NO_TRACING` unless tracing is configured."""
+    config = current()
+    if config is None:
+        return NO_TRACING
+    return RunTracing(runner, config)
+
+
+@dataclasses.dataclass
+class _Held:
+    """A logical span's fixed parts, kept until its end is released."""
+
+    key: str
+    parent: str | None
+    spec: SpanSpec
+    start_ns: int
+    unit: Unit
+
+
+class RunTracing(NoTracing):
+    """The seam of one runner (one request under Inngest) when tracing is on."""
+
+    enabled = True
+
+    def __init__(self, runner: StepRunner, config: Tracing) -> None:
+        self.runner = runner
+        self.config = config
+        self.tracer = config.tracer
+        self._trace_id: int | None = None
+        self._root: int | None = None  # the ambient span a plain-Python run nests under
+        self._counts: dict[str, int] = {}
+        runner.stream.holds = True
+        if not runner.durable:
+            from opentelemetry import trace
+
+            ambient = trace.get_current_span().get_span_context()
+            if ambient.is_valid:
+                self._trace_id, self._root = ambient.trace_id, ambient.span_id
+
+    @property
+    def trace_id(self) -> int:
+        """The run's trace id (from its run id, or the caller's trace in plain Python)."""
+        if self._trace_id is None:
+            self._trace_id = trace_id_for(self.runner.run_id)
+        return self._trace_id
+
+    def logical_key(self, key: str) -> str:
+        """``key`` made unique among the runner's units: ``route`` -> ``route#2``."""
+        count = self._counts.get(key, 0) + 1
+        self._counts[key] = count
+        return f"{key}#{count}"
+
+    def _prefixed(self, key: str) -> str:
+        prefix = getattr(self.runner, "prefix", "")
+        return f"{prefix}/{key}" if prefix else key
+
+    def _parent(self) -> str | None:
+        found = _UNIT.get()
+        return found[1] if found is not None and found[0] is self else None
+
+    def _context(self, parent: str | None) -> Any:
+        if parent is not None:
+            return parent_context(self.trace_id, span_id_for(self.trace_id, parent))
+        if self._root is not None:
+            return parent_context(self.trace_id, self._root)
+        from opentelemetry.context import Context
+
+        return Context()  # a root: not under whatever span is current in this request
+
+    # -- step spans ----------------------------------------------------------------------
+
+    def step_as(self, spec: SpanSpec) -> contextlib.AbstractContextManager[None]:
+        """The next step's body gets a span described by ``spec``."""
+        return _pending(spec)
+
+    def wrap(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        """``fn`` (a step's body) inside a span of its own, once per execution."""
+        spec = _PENDING.get() or SpanSpec.generic(step_id)
+        _PENDING.set(None)  # a step inside this body (plain Python) is not this one
+        parent = self._parent()
+
+        async def traced() -> Any:
+            attempt = STEP_ATTEMPT.get()
+            attributes = {**spec.start_attributes(), "agentkit.step.id": step_id}
+            attributes["agentkit.step.attempt"] = attempt
+            step = CURRENT_STEP.set((step_id, attempt, self.runner.run_id))
+            with forced_ids(self.trace_id if self.config.steerable else None, None):
+                span = self.tracer.start_span(
+                    spec.name,
+                    context=self._context(parent),
+                    kind=spec.span_kind(),
+                    attributes=attributes,
+                )
+            try:
+                with _use(span):
+                    output = await fn()
+                finish_step(span, spec, output, self.config.capture_content)
+                return output
+            except Exception as err:
+                spec.failed(span, err, retried=retriable_failure(err))
+                raise
+            finally:
+                CURRENT_STEP.reset(step)
+                span.end()
+
+        return traced
+
+    @contextlib.contextmanager
+    def child(self, spec: SpanSpec) -> Iterator[Unit]:
+        """A span inside a step's body (a fast turn's tool call), under the body's span."""
+        unit = Unit()
+        span = self.tracer.start_span(
+            spec.name, kind=spec.span_kind(), attributes=spec.start_attributes()
+        )
+        try:
+            with _use(span):
+                yield unit
+        except Exception as err:
+            spec.failed(span, err, retried=retriable_failure(err))
+            raise
+        else:
+            spec.finish(span, unit, self.config.capture_content)
+        finally:
+            span.end()
+
+    # -- logical spans -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def unit(self, key: str, spec: SpanSpec) -> Iterator[Unit]:
+        """A logical unit of the run (``run``, ``agent:Triage#1``...): steps and units
+        started inside are its children; its span is emitted once, when its end is
+        released by the stream gate."""
+        key = self._prefixed(key)
+        held = _Held(key, self._parent(), spec, time.time_ns(), Unit())
+        trace_id = self.trace_id
+        self.runner.stream.hold(lambda: _remember(_STARTS, (trace_id, key), held.start_ns))
+        token = _UNIT.set((self, key))
+        try:
+            yield held.unit
+        except Exception as err:
+            held.unit.error = err
+            self._end(held)
+            raise
+        else:
+            self._end(held)
+        finally:
+            _UNIT.reset(token)  # an Inngest interrupt (a BaseException) ends nothing
+
+    def _end(self, held: _Held) -> None:
+        end_ns = time.time_ns()
+        self.runner.stream.hold(lambda: self._emit(held, end_ns))
+
+    def offloaded(self, step_id: str, spec: SpanSpec, answer: Mapping[str, Any]) -> None:
+        """An inference the Inngest server made (``step.ai.infer``): a span of no
+        duration, emitted once, when the answer is first read by new code."""
+        held = _Held(self._prefixed(f"offload:{step_id}"), self._parent(), spec, 0, Unit())
+        held.unit.output, held.start_ns = answer, time.time_ns()
+        self.runner.stream.hold(lambda: self._emit(held, held.start_ns, exact=True))
+
+    def _emit(self, held: _Held, end_ns: int, *, exact: bool = False) -> None:
+        if not self.config.steerable:
+            return  # not an SDK tracer: the unit's fixed id cannot be given
+        trace_id = self.trace_id
+        if (trace_id, held.key) in _EMITTED:
+            return
+        _remember(_EMITTED, (trace_id, held.key), None)
+        start_ns = held.start_ns if exact else _STARTS.get((trace_id, held.key))
+        attributes = {**held.spec.start_attributes(), LOGICAL: True}
+        if start_ns is None:  # started in another process: start at the run's event
+            start_ns = min(_event_ns(self.runner) or end_ns, end_ns)
+            attributes["agentkit.span.start_inexact"] = True
+        with forced_ids(trace_id, span_id_for(trace_id, held.key)):
+            span = self.tracer.start_span(
+                held.spec.name,
+                context=self._context(held.parent),
+                kind=held.spec.span_kind(),
+                attributes=attributes,
+                start_time=min(start_ns, end_ns),
+            )
+        if held.unit.error is not None:
+            held.spec.failed(span, held.unit.error, retried=False)
+        else:
+            held.spec.finish(span, held.unit, self.config.capture_content)
+        span.end(end_time=end_ns)
+
+    def run_failed(self, err: BaseException) -> None:
+        """The run raised ``err``: when it fails for good (plain Python, a
+        non-retriable error, or the last attempt), release the failed units' spans."""
+        if not self.runner.durable or _final(self.runner, err):
+            self.runner.stream.release_held()
+
+
+@contextlib.contextmanager
+def _pending(spec: SpanSpec) -> Iterator[None]:
+    token = _PENDING.set(spec)
+    try:
+        yield
+    finally:
+        _PENDING.reset(token)
+
+
+@contextlib.contextmanager
+def _use(span: Any) -> Iterator[None]:
+    from opentelemetry import context, trace
+
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+def _event_ns(runner: StepRunner) -> int | None:
+    """The time of the run's triggering event (Inngest), in nanoseconds."""
+    ts = getattr(getattr(getattr(runner, "ctx", None), "event", None), "ts", None)
+    return ts * 1_000_000 if isinstance(ts, int) and ts > 0 else None
+
+
+def _final(runner: StepRunner, err: BaseException) -> bool:
+    """Whether a durable run's error ends it (Inngest will not call again)."""
+    if not retriable_failure(err):
+        return True
+    attempt = getattr(getattr(runner, "ctx", None), "attempt", 0)
+    attempts = getattr(runner, "max_attempts", 1)
+    return isinstance(attempt, int) and isinstance(attempts, int) and attempt + 1 >= attempts
+
+
+def annotate_current_span(attributes: Mapping[str, object]) -> None:
+    """Add ``attributes`` to the span of the step body running now (MCP calls use
+    it to describe the tool span they run in); nothing when tracing is off."""
+    if current() is None or CURRENT_STEP.get() is None:
+        return
+    from opentelemetry import trace
+
+    from .._tracing._attrs import clean_attrs
+
+    trace.get_current_span().set_attributes(clean_attrs(attributes))
