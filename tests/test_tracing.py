@@ -11,6 +11,7 @@ import collections
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +68,8 @@ def _support_network(provider_url: str, effects: collections.Counter[str]) -> An
     )
     return create_network(name="Helpdesk", agents=[agent], router=route_in_order(agent))
 
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "tracing.md"
 
 PLAIN_TREE = """\
 invoke_workflow Helpdesk
@@ -289,3 +292,22 @@ async def test_a_run_nests_under_the_callers_span_in_plain_python(
     assert workflow.parent is not None
     assert workflow.parent.span_id == outer.get_span_context().span_id
     assert {s.context.trace_id for s in traced.spans} == {outer.get_span_context().trace_id}
+
+
+async def test_the_trace_shown_in_the_docs_is_what_a_durable_run_emits(
+    traced: Traced, fake_provider: FakeProvider, provider_url: str
+) -> None:
+    """docs/tracing.md shows this test's span tree (rendered as text: no trace UI runs
+    in CI); the docs change when the spans do."""
+    fake_provider.reply(
+        tool_calls(("note", {"fact": "MVCC"}, "n1"), ("note", {"fact": "WAL"}, "n2")),
+        text("Two facts."),
+    )
+    async with LocalExecutor() as executor:
+        client = executor.client("trace-app")
+        network = _flaky_network(collections.Counter(), provider_url)
+        await executor.attach(create_server(client=client, networks=[network]))
+        await executor.run("network-research", {"input": "postgres"})
+    tree = render(traced.spans)
+    docs = DOCS.read_text()
+    assert f"```text\n{tree}\n```" in docs, tree

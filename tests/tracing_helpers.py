@@ -52,7 +52,7 @@ def render(spans: Sequence[ReadableSpan]) -> str:
         parent = span.parent.span_id if span.parent is not None else None
         children.setdefault(parent if parent in ids else None, []).append(span)
     for group in children.values():
-        group.sort(key=lambda s: (s.start_time or 0, s.name))
+        group.sort(key=_order if all(_index(s) is not None for s in group) else _started)
     lines: list[str] = []
 
     def walk(span: ReadableSpan, prefix: str, last: bool, root: bool) -> None:
@@ -65,6 +65,19 @@ def render(spans: Sequence[ReadableSpan]) -> str:
     for root in children.get(None, []):
         walk(root, "", True, True)
     return "\n".join(lines)
+
+
+def _index(span: ReadableSpan) -> Any:
+    return (span.attributes or {}).get("agentkit.step.index")
+
+
+def _order(span: ReadableSpan) -> tuple[Any, ...]:
+    """Steps in the order the run reached them (parallel ones run in any order)."""
+    return (_index(span), (span.attributes or {}).get("agentkit.step.attempt"))
+
+
+def _started(span: ReadableSpan) -> tuple[Any, ...]:
+    return (span.start_time or 0, span.name)
 
 
 def parents_resolve(spans: Iterable[ReadableSpan]) -> bool:

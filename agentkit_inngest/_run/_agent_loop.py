@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -73,7 +74,9 @@ class AgentCall:
     async def __call__(self) -> AgentResult:
         """Run the call: turns until no tool ran (or ``max_iter``), then ``on_finish``."""
         agent = self.agent
-        spec = SpanSpec.agent(agent.name, self.scope.key, self.model, description=agent.description)
+        spec = functools.partial(
+            SpanSpec.agent, agent.name, self.scope.key, self.model, description=agent.description
+        )
         with self.run.runner.tracing.unit(f"agent:{self.scope.key}", spec) as traced:
             result = await self._call()
             traced.usage(result.usage)
@@ -136,7 +139,7 @@ class AgentCall:
         step_id = self.scope.id("infer")
         on_text = self.events.text_sink(self.model, step_id)
         tracing = self.run.runner.tracing
-        spec = SpanSpec.chat(self.model, request, agent=self.agent.name)
+        spec = functools.partial(SpanSpec.chat, self.model, request, agent=self.agent.name)
         with tracing.step_as(spec):
             raw = await self.run.runner.infer(
                 step_id, self.model, lambda: self.model.build_body(request), on_text=on_text
@@ -186,7 +189,9 @@ class AgentCall:
             done = {call.id: o.to_memo() for (call, _), o in zip(inside, outcomes, strict=True)}
             return {"raw": raw, "tools": done}
 
-        spec = SpanSpec.chat(self.model, request, agent=self.agent.name, turn=True)
+        spec = functools.partial(
+            SpanSpec.chat, self.model, request, agent=self.agent.name, turn=True
+        )
         with self.run.runner.tracing.step_as(spec):
             memo = await self.run.runner.run(step_id, turn)
         if not isinstance(memo, dict) or not isinstance(memo.get("raw"), dict):

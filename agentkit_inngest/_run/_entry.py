@@ -10,6 +10,7 @@ the run's resources (MCP connections) at the end.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -121,8 +122,11 @@ async def _as_run(
     of a plain-Python run, and the run's cleanups."""
     stream, tracing = run.runner.stream, run.runner.tracing
     await stream.emit("run.started", input=run.input, **started)
-    spec = SpanSpec.run(
-        network=started.get("network"), agent=started.get("agent"), run_id=run.runner.run_id
+    spec = functools.partial(
+        SpanSpec.run,
+        network=started.get("network"),
+        agent=started.get("agent"),
+        run_id=run.runner.run_id,
     )
     try:
         with tracing.unit("run", spec) as traced:

@@ -102,7 +102,9 @@ async def route(
         return await _route(run, router, last_result)
     kind = "agent" if is_routing_agent(router) else "code"
     name = router.name if is_routing_agent(router) else getattr(router, "__name__", "router")
-    with tracing.unit(tracing.logical_key("route"), SpanSpec.plan(str(name), kind)) as traced:
+    with tracing.unit(
+        tracing.logical_key("route"), lambda: SpanSpec.plan(str(name), kind)
+    ) as traced:
         chosen = await _route(run, router, last_result)
         traced.attributes["agentkit.route.next"] = [agent.name for agent in chosen]
         return chosen

@@ -9,6 +9,7 @@ patches are applied in call order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -101,7 +102,7 @@ class ToolCalls:
 
     async def _step(self, step_id: str, tool: Tool, call: ToolCall) -> Any:
         """A call in a step of its own (its span opens in the step's body)."""
-        spec = SpanSpec.tool(call, description=tool.description)
+        spec = functools.partial(SpanSpec.tool, call, description=tool.description)
         with self.run.runner.tracing.step_as(spec):
             return await self.run.runner.run(step_id, lambda: self._memo(tool, call, None))
 
@@ -109,7 +110,7 @@ class ToolCalls:
         self, key: str, tool: Tool, call: ToolCall, steps: StepTools | None
     ) -> dict[str, Any]:
         """A call outside a step (pure, or orchestrating steps): a logical span."""
-        spec = SpanSpec.tool(call, description=tool.description)
+        spec = functools.partial(SpanSpec.tool, call, description=tool.description)
         with self.run.runner.tracing.unit(key, spec) as traced:
             memo = await self._memo(tool, call, steps)
             traced.output = memo
@@ -158,7 +159,7 @@ class ToolCalls:
         other tools have run), then reported to the model."""
 
         async def attempt(_: int) -> ToolCallOutcome:
-            spec = SpanSpec.tool(call, description=tool.description)
+            spec = functools.partial(SpanSpec.tool, call, description=tool.description)
             with self.run.runner.tracing.child(spec) as traced:
                 outcome = await self.execute(tool, call, None)
                 traced.output = outcome.to_memo()

@@ -128,7 +128,7 @@ class StepRunner(ABC):
         attempt. Here its output is checked (:meth:`bounded`) and the stream events
         it emits are published at once; tracing spans and checkpoints belong here too.
         """
-        checked = self.tracing.wrap(step_id, self.bounded(step_id, fn))
+        checked = self.tracing.wrap(step_id, index, self.bounded(step_id, fn))
         if not self.stream.gated:
             return checked
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
 
 import inngest
 
@@ -34,7 +34,7 @@ from ..errors import AgentKitError
 from ..messages import ToolCall, Usage
 from ..models import Model, ModelRequest
 
-__all__ = ["SpanSpec", "Unit", "finish_step", "retriable_failure"]
+__all__ = ["SpanSpec", "SpecMaker", "Unit", "finish_step", "retriable_failure"]
 
 _FINISH = {"stop": "stop", "tool": "tool_calls", "length": "length"}
 _REQUEST_PARAMETERS = {
@@ -252,6 +252,10 @@ class SpanSpec:
             result = clean(to_json(memo.get("content")), 32 * 1024)
             if result is not None:
                 span.set_attribute("gen_ai.tool.call.result", result)
+
+
+SpecMaker: TypeAlias = "Callable[[], SpanSpec]"
+"""Builds a :class:`SpanSpec` when its span is really made (never on a replay)."""
 
 
 def finish_step(span: Any, spec: SpanSpec, output: object, capture: bool) -> None:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from .._tracing import CURRENT_STEP, LOGICAL, Tracing, current
 from .._tracing._ids import forced_ids, parent_context, span_id_for, trace_id_for
-from ._span_specs import SpanSpec, Unit, finish_step, retriable_failure
+from ._span_specs import SpanSpec, SpecMaker, Unit, finish_step, retriable_failure
 from ._stream import STEP_ATTEMPT, RunStream
 
 
@@ -58,7 +58,7 @@ class StepRunner(Protocol):
 
 __all__ = ["NO_TRACING", "NoTracing", "RunTracing", "annotate_current_span", "tracing_for"]
 
-_PENDING: contextvars.ContextVar[SpanSpec | None] = contextvars.ContextVar(
+_PENDING: contextvars.ContextVar[SpecMaker | None] = contextvars.ContextVar(
     "agentkit_pending_span", default=None
 )
 _UNIT: contextvars.ContextVar[tuple[object, str] | None] = contextvars.ContextVar(
@@ -83,19 +83,21 @@ class NoTracing:
 
     enabled = False
 
-    def wrap(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    def wrap(
+        self, step_id: str, index: int, fn: Callable[[], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[Any]]:
         """``fn``, unchanged."""
         return fn
 
-    def step_as(self, spec: SpanSpec) -> contextlib.AbstractContextManager[None]:
+    def step_as(self, spec: SpecMaker) -> contextlib.AbstractContextManager[None]:
         """Nothing to describe."""
         return contextlib.nullcontext()
 
-    def unit(self, key: str, spec: SpanSpec) -> contextlib.AbstractContextManager[Unit]:
+    def unit(self, key: str, spec: SpecMaker) -> contextlib.AbstractContextManager[Unit]:
         """A unit whose attributes go nowhere."""
         return contextlib.nullcontext(Unit())
 
-    def child(self, spec: SpanSpec) -> contextlib.AbstractContextManager[Unit]:
+    def child(self, spec: SpecMaker) -> contextlib.AbstractContextManager[Unit]:
         """A span inside a step body that goes nowhere."""
         return contextlib.nullcontext(Unit())
 
@@ -103,7 +105,7 @@ class NoTracing:
         """``key``."""
         return key
 
-    def offloaded(self, step_id: str, spec: SpanSpec, answer: Mapping[str, Any]) -> None:
+    def offloaded(self, step_id: str, spec: SpecMaker, answer: Mapping[str, Any]) -> None:
         """Nothing to record."""
 
     def run_failed(self, err: BaseException) -> None:
@@ -127,7 +129,7 @@ class _Held:
 
     key: str
     parent: str | None
-    spec: SpanSpec
+    make: SpecMaker
     start_ns: int
     unit: Unit
 
@@ -184,21 +186,27 @@ class RunTracing(NoTracing):
 
     # -- step spans ----------------------------------------------------------------------
 
-    def step_as(self, spec: SpanSpec) -> contextlib.AbstractContextManager[None]:
-        """The next step's body gets a span described by ``spec``."""
+    def step_as(self, spec: SpecMaker) -> contextlib.AbstractContextManager[None]:
+        """The next step's body gets a span described by ``spec()`` (called only
+        when the body runs: a replay builds nothing)."""
         return _pending(spec)
 
-    def wrap(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
-        """``fn`` (a step's body) inside a span of its own, once per execution."""
-        spec = _PENDING.get() or SpanSpec.generic(step_id)
+    def wrap(
+        self, step_id: str, index: int, fn: Callable[[], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[Any]]:
+        """``fn`` (the body of the ``index``-th step) in a span of its own, once per
+        execution."""
+        make = _PENDING.get()
         _PENDING.set(None)  # a step inside this body (plain Python) is not this one
         parent = self._parent()
 
         async def traced() -> Any:
+            spec = make() if make is not None else SpanSpec.generic(step_id)
             attempt = STEP_ATTEMPT.get()
             attributes = {**spec.start_attributes(), "agentkit.step.id": step_id}
             attributes["agentkit.step.attempt"] = attempt
-            step = CURRENT_STEP.set((step_id, attempt, self.runner.run_id))
+            attributes["agentkit.step.index"] = index
+            step = CURRENT_STEP.set((step_id, index, attempt, self.runner.run_id))
             with forced_ids(self.trace_id if self.config.steerable else None, None):
                 span = self.tracer.start_span(
                     spec.name,
@@ -221,9 +229,9 @@ class RunTracing(NoTracing):
         return traced
 
     @contextlib.contextmanager
-    def child(self, spec: SpanSpec) -> Iterator[Unit]:
+    def child(self, make: SpecMaker) -> Iterator[Unit]:
         """A span inside a step's body (a fast turn's tool call), under the body's span."""
-        unit = Unit()
+        unit, spec = Unit(), make()
         span = self.tracer.start_span(
             spec.name, kind=spec.span_kind(), attributes=spec.start_attributes()
         )
@@ -241,7 +249,7 @@ class RunTracing(NoTracing):
     # -- logical spans -------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def unit(self, key: str, spec: SpanSpec) -> Iterator[Unit]:
+    def unit(self, key: str, spec: SpecMaker) -> Iterator[Unit]:
         """A logical unit of the run (``run``, ``agent:Triage#1``...): steps and units
         started inside are its children; its span is emitted once, when its end is
         released by the stream gate."""
@@ -265,7 +273,7 @@ class RunTracing(NoTracing):
         end_ns = time.time_ns()
         self.runner.stream.hold(lambda: self._emit(held, end_ns))
 
-    def offloaded(self, step_id: str, spec: SpanSpec, answer: Mapping[str, Any]) -> None:
+    def offloaded(self, step_id: str, spec: SpecMaker, answer: Mapping[str, Any]) -> None:
         """An inference the Inngest server made (``step.ai.infer``): a span of no
         duration, emitted once, when the answer is first read by new code."""
         held = _Held(self._prefixed(f"offload:{step_id}"), self._parent(), spec, 0, Unit())
@@ -280,22 +288,23 @@ class RunTracing(NoTracing):
             return
         _remember(_EMITTED, (trace_id, held.key), None)
         start_ns = held.start_ns if exact else _STARTS.get((trace_id, held.key))
-        attributes = {**held.spec.start_attributes(), LOGICAL: True}
+        spec = held.make()
+        attributes = {**spec.start_attributes(), LOGICAL: True}
         if start_ns is None:  # started in another process: start at the run's event
             start_ns = min(_event_ns(self.runner) or end_ns, end_ns)
             attributes["agentkit.span.start_inexact"] = True
         with forced_ids(trace_id, span_id_for(trace_id, held.key)):
             span = self.tracer.start_span(
-                held.spec.name,
+                spec.name,
                 context=self._context(held.parent),
-                kind=held.spec.span_kind(),
+                kind=spec.span_kind(),
                 attributes=attributes,
                 start_time=min(start_ns, end_ns),
             )
         if held.unit.error is not None:
-            held.spec.failed(span, held.unit.error, retried=False)
+            spec.failed(span, held.unit.error, retried=False)
         else:
-            held.spec.finish(span, held.unit, self.config.capture_content)
+            spec.finish(span, held.unit, self.config.capture_content)
         span.end(end_time=end_ns)
 
     def run_failed(self, err: BaseException) -> None:
@@ -306,7 +315,7 @@ class RunTracing(NoTracing):
 
 
 @contextlib.contextmanager
-def _pending(spec: SpanSpec) -> Iterator[None]:
+def _pending(spec: SpecMaker) -> Iterator[None]:
     token = _PENDING.set(spec)
     try:
         yield

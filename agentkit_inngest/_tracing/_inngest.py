@@ -65,10 +65,10 @@ REQUEST_TRACE: contextvars.ContextVar[RequestTrace | None] = contextvars.Context
 )
 """The trace headers of the Inngest call being served."""
 
-CURRENT_STEP: contextvars.ContextVar[tuple[str, int, str] | None] = contextvars.ContextVar(
+CURRENT_STEP: contextvars.ContextVar[tuple[str, int, int, str] | None] = contextvars.ContextVar(
     "agentkit_current_step", default=None
 )
-"""``(step id, attempt, run id)`` of the step whose body runs in this task."""
+"""``(step id, index, attempt, run id)`` of the step whose body runs in this task."""
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _destinations: dict[str, dict[str, str]] = {}  # API origin -> headers
@@ -163,8 +163,9 @@ class InngestSpanProcessor:
         attributes = getattr(span, "attributes", None) or {}
         if request is None or step is None or attributes.get(LOGICAL):
             return
-        step_id, attempt, run_id = step
+        step_id, index, attempt, run_id = step
         stamped: dict[str, str | int] = {
+            "inngest.step.index": index,
             "inngest.traceref": request.traceref,
             "inngest.traceparent": request.traceparent,
             "sdk.run.id": run_id,

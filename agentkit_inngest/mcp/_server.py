@@ -276,7 +276,7 @@ class MCPServer:
         entry = self._entry(network)
         async with entry.listing_lock:
             if entry.tools is None:
-                with network.runner.tracing.step_as(SpanSpec.mcp_list(self.name)):
+                with network.runner.tracing.step_as(lambda: SpanSpec.mcp_list(self.name)):
                     listing = await network.runner.run(
                         self.listing_step, lambda: self._fetch_listing(entry)
                     )
