@@ -283,15 +283,25 @@ async def test_tracing_off_is_the_no_op_seam(
 async def test_a_run_nests_under_the_callers_span_in_plain_python(
     traced: Traced, fake_provider: FakeProvider, provider_url: str
 ) -> None:
-    fake_provider.reply(text("hi"))
+    fake_provider.reply(text("hi"), text("hello again"))
     tracer = traced.provider.get_tracer("the-app")
     with tracer.start_as_current_span("handle request") as outer:
         run = await _support_network(provider_url, collections.Counter()).run("hello")
+        await _support_network(provider_url, collections.Counter()).run("again")
     assert isinstance(run.runner.tracing, RunTracing)
-    workflow = traced.named("invoke_workflow")[0]
-    assert workflow.parent is not None
-    assert workflow.parent.span_id == outer.get_span_context().span_id
+    workflows = traced.named("invoke_workflow")
+    assert len(workflows) == 2 and len(traced.named("invoke_agent")) == 2
+    assert {w.parent.span_id for w in workflows if w.parent} == {outer.get_span_context().span_id}
     assert {s.context.trace_id for s in traced.spans} == {outer.get_span_context().trace_id}
+    assert len({s.context.span_id for s in traced.spans}) == len(traced.spans)
+    one = "invoke_workflow Helpdesk", "plan router", "invoke_agent Support", "chat gpt-test"
+    assert render(traced.spans).splitlines() == [
+        "handle request",
+        *[f"├─ {one[0]}", f"│  ├─ {one[1]}", f"│  ├─ {one[2]}", f"│  │  └─ {one[3]} [attempt 0]"],
+        "│  └─ plan router",
+        *[f"└─ {one[0]}", f"   ├─ {one[1]}", f"   ├─ {one[2]}", f"   │  └─ {one[3]} [attempt 0]"],
+        "   └─ plan router",
+    ]
 
 
 async def test_the_trace_shown_in_the_docs_is_what_a_durable_run_emits(

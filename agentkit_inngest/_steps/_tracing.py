@@ -168,8 +168,10 @@ class RunTracing(NoTracing):
         return f"{key}#{count}"
 
     def _prefixed(self, key: str) -> str:
+        """``key`` within this run (two runs may share a trace: the caller's, in plain
+        Python) and the runner's step prefix."""
         prefix = getattr(self.runner, "prefix", "")
-        return f"{prefix}/{key}" if prefix else key
+        return f"{self.runner.run_id}/{prefix}/{key}" if prefix else f"{self.runner.run_id}/{key}"
 
     def _parent(self) -> str | None:
         found = _UNIT.get()
