@@ -16,12 +16,14 @@ from agentkit_inngest import (
     create_network,
     create_routing_agent,
     create_server,
+    network_function,
     route_in_order,
     tool,
 )
 from agentkit_inngest._tracing import CAPTURE_ENV, reset
 from agentkit_inngest.errors import FatalProviderError
 from agentkit_inngest.models import openai
+from agentkit_inngest.streaming import CallbackPublisher, StreamEvent
 from agentkit_inngest.testing import (
     FunctionModel,
     LocalExecutor,
@@ -206,3 +208,36 @@ async def test_a_routing_agents_decision_holds_its_call(traced: Traced) -> None:
     assert attrs(plans[0])["agentkit.route.kind"] == "agent"
     assert attrs(plans[0])["agentkit.route.next"] == ("Billing",)
     assert attrs(plans[1])["agentkit.route.next"] == ()
+
+
+async def test_tracing_leaves_the_stream_of_a_durable_run_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Spans and stream events share one gate: with tracing on, the run publishes the
+    same events, with the same sequence numbers, as without it."""
+    monkeypatch.delenv(CAPTURE_ENV, raising=False)
+
+    async def published(found: Traced | None) -> list[tuple[str, int]]:
+        events: list[StreamEvent] = []
+
+        async def keep(event: StreamEvent) -> None:
+            events.append(event)
+
+        if found is not None:
+            configure_tracing(tracer_provider=found.provider, inngest=False)
+        try:
+            async with LocalExecutor() as executor:
+                client = executor.client("trace-app")
+                function = network_function(
+                    _fast_network(), client=client, publisher=CallbackPublisher(keep)
+                )
+                await executor.attach(create_server(client=client, functions=[function]))
+                await executor.run("network-quick", {"input": "go"})
+        finally:
+            reset()
+        return sorted((e.type, e.seq) for e in events)
+
+    found = Traced.new()
+    plain, traced_events = await published(None), await published(found)
+    assert traced_events == plain and len(plain) > 8
+    assert render(found.spans) == FAST_TREE
