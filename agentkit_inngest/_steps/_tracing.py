@@ -250,26 +250,11 @@ class RunTracing(NoTracing):
 
     # -- logical spans -------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def unit(self, key: str, spec: SpecMaker) -> Iterator[Unit]:
+    def unit(self, key: str, spec: SpecMaker) -> contextlib.AbstractContextManager[Unit]:
         """A logical unit of the run (``run``, ``agent:Triage#1``...): steps and units
         started inside are its children; its span is emitted once, when its end is
         released by the stream gate."""
-        key = self._prefixed(key)
-        held = _Held(key, self._parent(), spec, time.time_ns(), Unit())
-        trace_id = self.trace_id
-        self.runner.stream.hold(lambda: _remember(_STARTS, (trace_id, key), held.start_ns))
-        token = _UNIT.set((self, key))
-        try:
-            yield held.unit
-        except Exception as err:
-            held.unit.error = err
-            self._end(held)
-            raise
-        else:
-            self._end(held)
-        finally:
-            _UNIT.reset(token)  # an Inngest interrupt (a BaseException) ends nothing
+        return _UnitScope(self, self._prefixed(key), spec)
 
     def _end(self, held: _Held) -> None:
         end_ns = time.time_ns()
@@ -314,6 +299,34 @@ class RunTracing(NoTracing):
         non-retriable error, or the last attempt), release the failed units' spans."""
         if not self.runner.durable or _final(self.runner, err):
             self.runner.stream.release_held()
+
+
+class _UnitScope:
+    """The ``with`` block of a logical unit. A unit this process has emitted already
+    (a replay of an earlier turn) only sets itself as the parent of what it holds."""
+
+    def __init__(self, tracing: RunTracing, key: str, make: SpecMaker) -> None:
+        self.tracing, self.key = tracing, key
+        self.emitted = (tracing.trace_id, key) in _EMITTED
+        self.held = _Held(key, tracing._parent(), make, time.time_ns(), Unit())
+        self.token: contextvars.Token[tuple[object, str] | None] | None = None
+
+    def __enter__(self) -> Unit:
+        tracing, trace_id, held = self.tracing, self.tracing.trace_id, self.held
+        if not self.emitted and (trace_id, self.key) not in _STARTS:
+            tracing.runner.stream.hold(
+                lambda: _remember(_STARTS, (trace_id, held.key), held.start_ns)
+            )
+        self.token = _UNIT.set((tracing, self.key))
+        return held.unit
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, _: Any) -> None:
+        if self.token is not None:
+            _UNIT.reset(self.token)
+        if self.emitted or (err is not None and not isinstance(err, Exception)):
+            return  # emitted before, or an Inngest interrupt (a BaseException): no end
+        self.held.unit.error = err
+        self.tracing._end(self.held)
 
 
 @contextlib.contextmanager

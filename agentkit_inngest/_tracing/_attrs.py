@@ -2,9 +2,9 @@
 
 Every value put on a span passes :func:`clean`: whatever a model, a tool or a user
 hands over (lone surrogates, NaN, integers past 64 bits, megabytes of text, objects
-of any type) becomes a value an OTLP exporter can encode, cut to a bounded size. A
-string with a lone surrogate would make the protobuf encoder fail the whole batch;
-here it gets U+FFFD, as the Inngest server's JSON decoder does.
+of any type) becomes a value an OTLP exporter can encode, cut to a bounded size. The
+OTLP encoder drops a string with a lone surrogate (logging a traceback); here it
+gets U+FFFD, as the Inngest server's JSON decoder does.
 
 Prompts and completions (:func:`input_messages`, :func:`output_messages`) are
 built only when content capture is on, as the JSON strings the conventions
