@@ -12,9 +12,13 @@ alike:
 - ``on+content``: the same, recording prompts, completions and tool arguments.
 
 It prints the median CPU microseconds per turn (of the whole process, the span
-exporter's thread included) and the spans per turn. It asserts nothing about speed.
-The durable path (requests, replays) is measured by ``python -m bench`` with
-``--variant 'traced=agentkit:{"tracing": {}}'`` (see BENCHMARKS.md).
+exporter's thread included) and the spans per turn. With ``--durable`` the same network
+also runs durably: the app served on 127.0.0.1 in this process and driven by the local
+executor, every turn replaying the earlier ones (the CPU is the app's and the
+executor's together; the executor's share is the same with tracing on or off). It
+asserts nothing about speed. ``python -m bench`` with
+``--variant 'traced=agentkit:{"tracing": {}}'`` measures the app in a process of its
+own (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -115,11 +119,39 @@ async def measure(turns: int, reps: int) -> dict[str, tuple[float, float]]:
     }
 
 
+async def measure_durable(turns: int, reps: int) -> dict[str, float]:
+    """Median CPU microseconds per turn of a durable run, tracing off and on."""
+    from agentkit_inngest import create_server
+    from agentkit_inngest.testing import LocalExecutor
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(_Counted()))
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    async with LocalExecutor() as executor:
+        app = create_server(client=executor.client("bench"), networks=[_network(turns)])
+        await executor.attach(app)
+        for round_ in range(reps + 1):
+            for name in times:
+                if reset is not None:
+                    reset()
+                if name == "on" and configure_tracing is not None:
+                    configure_tracing(tracer_provider=provider, inngest=False)
+                started = time.process_time()
+                await executor.run("network-bench", {"input": "go"})
+                if round_:  # the first round warms up
+                    times[name].append(time.process_time() - started)
+    if reset is not None:
+        reset()
+    provider.shutdown()
+    return {name: statistics.median(v) / turns * 1e6 for name, v in times.items() if v}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(prog="python -m bench.tracing", description=__doc__)
     parser.add_argument("--turns", type=int, default=50)
     parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--durable", action="store_true", help="also measure durable runs")
     args = parser.parse_args(argv)
     results = asyncio.run(measure(args.turns, args.reps))
     off = results["off"][0]
@@ -128,6 +160,13 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|")
     for name, (micros, per_turn) in results.items():
         print(f"| {name} | {micros:,.0f} | {micros - off:+,.0f} us | {per_turn:.1f} |")
+    if args.durable:
+        durable = asyncio.run(measure_durable(args.turns, args.reps))
+        print(f"\nDurable, app and executor in this process ({args.turns} turns a run)\n")
+        print("| set-up | CPU us per turn | vs off |")
+        print("|---|---|---|")
+        for name, micros in durable.items():
+            print(f"| {name} | {micros:,.0f} | {micros - durable['off']:+,.0f} us |")
 
 
 if __name__ == "__main__":

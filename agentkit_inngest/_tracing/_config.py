@@ -12,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._extras import require
 from .._version import __version__
 from ._ids import SteerableIds
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["CAPTURE_ENV", "Tracing", "configure_tracing", "current", "reset"]
 
@@ -80,12 +83,12 @@ def _tracing_for(provider: Any, capture: bool | None) -> Tracing:
 
 def configure_tracing(
     *,
-    tracer_provider: Any = None,
+    tracer_provider: TracerProvider | None = None,
     capture_content: bool | None = None,
     service_name: str | None = None,
     inngest: bool = True,
     enabled: bool = True,
-) -> Any:
+) -> TracerProvider | None:
     """Trace runs with OpenTelemetry (needs ``pip install 'agentkit-inngest[otel]'``).
 
     Spans follow the GenAI semantic conventions: ``invoke_workflow`` (a network
@@ -125,7 +128,7 @@ def configure_tracing(
     sdk = require("opentelemetry.sdk.trace", extra="otel", feature="configure_tracing")
     from opentelemetry import trace
 
-    provider = tracer_provider
+    provider: Any = tracer_provider
     if provider is None:
         found = trace.get_tracer_provider()
         provider = found if isinstance(found, sdk.TracerProvider) else _new_provider(service_name)
@@ -134,7 +137,8 @@ def configure_tracing(
 
         InngestSpanProcessor.install(provider)
     _configured, _disabled, _seen = _tracing_for(provider, capture_content), False, None
-    return provider
+    used: TracerProvider = provider
+    return used
 
 
 def _new_provider(service_name: str | None) -> Any:
