@@ -56,6 +56,7 @@ from ._steps import (
     StepTools,
     to_inngest_error,
 )
+from ._tracing import configure_tracing
 from ._version import __version__
 from .errors import (
     AgentKitError,
@@ -163,6 +164,7 @@ __all__ = [
     "__version__",
     "agent_function",
     "anthropic",
+    "configure_tracing",
     "create_agent",
     "create_client",
     "create_function",

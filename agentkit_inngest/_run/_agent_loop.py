@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from .._context import NetworkRun
 from .._json import MAX_STEP_DEPTH, NotJSONError, not_json_step, plain_json
 from .._state import AgentResult, interleave
+from .._steps import SpanSpec
 from ..errors import ConfigurationError, FatalProviderError
 from ..messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
 from ..models import Model, ModelRequest
@@ -84,6 +86,16 @@ class AgentCall:
 
     async def __call__(self) -> AgentResult:
         """Run the call: turns until no tool ran (or ``max_iter``), then ``on_finish``."""
+        agent = self.agent
+        spec = functools.partial(
+            SpanSpec.agent, agent.name, self.scope.key, self.model, description=agent.description
+        )
+        with self.run.runner.tracing.unit(f"agent:{self.scope.key}", spec) as traced:
+            result = await self._call()
+            traced.usage(result.usage)
+            return result
+
+    async def _call(self) -> AgentResult:
         await self.events.started()
         tools = self.controls.tools(await resolve_tools(self.agent, self.run))
         self.calls = ToolCalls(self.agent, self.run, self.scope, self.events, tools)
@@ -145,7 +157,14 @@ class AgentCall:
     async def _infer(self, request: ModelRequest, result: AgentResult) -> None:
         step_id = self.scope.id("infer")
         on_text = self.events.text_sink(self.model, step_id)
-        raw = await self.run.runner.infer(step_id, self.model, self._body(request), on_text=on_text)
+        tracing = self.run.runner.tracing
+        spec = functools.partial(SpanSpec.chat, self.model, request, agent=self.agent.name)
+        with tracing.step_as(spec):
+            raw = await self.run.runner.infer(
+                step_id, self.model, self._body(request), on_text=on_text
+            )
+        if self.run.runner.durable and self.model.inference == "offload":
+            tracing.offloaded(step_id, spec, raw)
         used = await self._record(raw, result, step_id, streamed=on_text is not None, usage=True)
         self.controls.count(self.model, raw, used)
 
@@ -206,7 +225,11 @@ class AgentCall:
             done = {call.id: o.to_memo() for (call, _), o in zip(inside, outcomes, strict=True)}
             return {"raw": raw, "tools": done}
 
-        memo = await self.run.runner.run(step_id, turn)
+        spec = functools.partial(
+            SpanSpec.chat, self.model, request, agent=self.agent.name, turn=True
+        )
+        with self.run.runner.tracing.step_as(spec):
+            memo = await self.run.runner.run(step_id, turn)
         if not isinstance(memo, dict) or not isinstance(memo.get("raw"), dict):
             raise ConfigurationError(
                 f"the memoized output of turn {self.scope.key} has an unexpected shape; "

@@ -10,12 +10,13 @@ the run's resources (MCP connections) at the end.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .._context import NetworkRun
 from .._state import AgentResult, State
-from .._steps import InlineRunner, StepRunner
+from .._steps import InlineRunner, SpanSpec, StepRunner
 from ..errors import ConfigurationError, InputError
 from ..history import HistoryStore
 from ..messages import TextMessage
@@ -154,19 +155,29 @@ async def _as_run(
     start: Callable[[], Awaitable[None]] | None = None,
     **started: str | None,
 ) -> T:
-    """``body`` as a whole run: ``run.started``, ``start`` (before the thread opens),
-    the thread hooks, the failure event of a plain-Python run, and the run's cleanups."""
-    stream = run.runner.stream
+    """``body`` as a whole run: ``start`` (before the thread opens), ``run.started``,
+    the thread hooks, the failure event of a plain-Python run, and the run's cleanups;
+    all of it inside the run's tracing unit."""
+    stream, tracing = run.runner.stream, run.runner.tracing
+    spec = functools.partial(
+        SpanSpec.run,
+        network=started.get("network"),
+        agent=started.get("agent"),
+        run_id=run.runner.run_id,
+    )
     try:
-        if start is not None:  # input guardrails: run.started shows the input they let in
-            await start()
-        await stream.emit("run.started", input=run.input, **started)
-        if store is not None:
-            await open_thread(run, store, run.input)
-        outcome = await body()
-        if store is not None:
-            await save_results(run, store, _new_results(run, outcome))
+        with tracing.unit("run", spec) as traced:
+            if start is not None:  # input guardrails: run.started shows the input they let in
+                await start()
+            await stream.emit("run.started", input=run.input, **started)
+            if store is not None:
+                await open_thread(run, store, run.input)
+            outcome = await body()
+            if store is not None:
+                await save_results(run, store, _new_results(run, outcome))
+            traced.usage(outcome.usage if isinstance(outcome, AgentResult) else run.usage)
     except Exception as err:
+        tracing.run_failed(err)
         await stream.fail(err)
         raise
     finally:
