@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agentkit_inngest import ConfigurationError, create_agent, create_network, route_in_order
@@ -325,6 +325,7 @@ def _nest(depth: int) -> Any:
 @given(
     steps=st.lists(st.tuples(channel_names, st.sampled_from(["r1", "r2"]), payloads), max_size=12)
 )
+@example(steps=[("a", "r1", _nest(199))])  # found by CI: a reader could not parse it back
 def test_any_channel_and_event_is_kept_within_bounds_or_refused_clearly(
     redis_server: str, steps: list[tuple[str, str, Any]]
 ) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import fastapi
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agentkit_inngest import create_agent, create_network, create_server, route_in_order, tool
@@ -374,6 +374,7 @@ steps = st.lists(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(steps=steps, listening=st.sets(st.sampled_from(["a", "b", "\x00", "\ud800"])))
+@example(steps=[("a", "r1", "tool.result", _nest(199))], listening={"a"})  # found by CI
 def test_any_channel_and_event_is_delivered_and_kept_within_bounds_or_refused(
     steps: list[tuple[str, str, str, Any]], listening: set[str]
 ) -> None:
@@ -399,6 +400,8 @@ async def _publish_all(steps: list[tuple[str, str, str, Any]], listening: set[st
             except ValueError as err:
                 refusals.append(str(err))
                 continue
+            # what is accepted, a reader can parse (nesting within its JSON parser's reach)
+            assert StreamEvent.model_validate_json(event.model_dump_json()).id == event.id
             if channel in accepted:
                 accepted[channel].append(event.id)
             assert broker.retained_bytes <= broker.max_bytes

@@ -26,10 +26,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pydantic_core
-
 from ..errors import ConfigurationError
-from ._broker import Broker, BrokerUnavailable, Gap, check_channel, parse_event_id
+from ._broker import Broker, BrokerUnavailable, Gap, check_channel, event_body, parse_event_id
 from ._events import StreamEvent
 from ._redis_lua import LOCATE, PUBLISH, TOUCH
 from ._redis_reader import RedisSubscription
@@ -232,12 +230,7 @@ class RedisBroker(Broker):
 
     async def publish(self, channel: str, event: StreamEvent) -> None:
         check_channel(channel)
-        try:
-            body = event.model_dump_json().encode()
-        except (pydantic_core.PydanticSerializationError, ValueError) as err:
-            raise ValueError(
-                f"event {event.id} on {channel!r} cannot be sent as JSON: {err}"
-            ) from err
+        body = event_body(channel, event)
         loop = asyncio.get_running_loop()
         if self._down_until is not None and loop.time() < self._down_until:
             self._drop(channel)
