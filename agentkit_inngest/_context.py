@@ -19,6 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
+import pydantic_core
+
+from ._ledger import Ledger
 from ._state import AgentResult, State
 from ._steps import InlineRunner, StepRunner, StepTools
 from .history import ContextWindow, HistoryStore
@@ -112,6 +115,9 @@ class NetworkRun:
         stack: agents scheduled to run next.
         routing_usage: tokens used by routing agents.
         cache: per-run values of tool sources (MCP connections and tool lists).
+        ledger: what the run spent (requests, tokens, tool calls, estimated cost),
+            in total, per model and per agent, and its budget.
+        answer: the run's typed final answer, for a network with ``output_type``.
     """
 
     def __init__(
@@ -133,6 +139,8 @@ class NetworkRun:
         self._first_result = len(state.results)
         self._agents: Mapping[str, AgentView] | None = None
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
+        self.ledger = Ledger()
+        self.answer: Any = None
 
     @classmethod
     def for_agent(
@@ -224,7 +232,8 @@ class NetworkRun:
     def to_json(self) -> dict[str, Any]:
         """The run as JSON (what a network function returns): the output text, the
         state's ``data``, ``kv`` and ``thread_id``, this run's results (what each
-        agent call added: :meth:`AgentResult.to_json`) and usage. Each message
+        agent call added: :meth:`AgentResult.to_json`), usage, what it spent
+        (``cost``) and its typed ``answer`` (``None`` without one). Each message
         appears once, so it grows linearly with the run; the whole conversation is
         ``state.to_json()`` (or a history store)."""
         return {
@@ -233,6 +242,8 @@ class NetworkRun:
             "state": self.state.to_json(conversation=False),
             "results": [r.to_json() for r in self.results],
             "usage": {**self.usage.model_dump(), "total_tokens": self.usage.total_tokens},
+            "cost": self.ledger.to_json(),
+            "answer": pydantic_core.to_jsonable_python(self.answer),
         }
 
 

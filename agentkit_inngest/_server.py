@@ -28,6 +28,7 @@ from ._steps import (
     count_fetched_memos,
     set_app_checkpointing,
 )
+from ._tracing import TraceHeaders
 from .errors import ConfigurationError
 from .streaming import (
     Broker,
@@ -163,6 +164,7 @@ def create_server(
         web = fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
     unsigned_sync = _unsigned_sync(allow_unsigned_sync) if client.is_production else True
     web.add_middleware(_RequestSize, path=serve_path, client=client)
+    web.add_middleware(TraceHeaders, path=serve_path, client=client)
     web.add_middleware(
         InngestRequestGuard,
         path=serve_path,

@@ -56,6 +56,10 @@ class AgentResult(pydantic.BaseModel):
         input: the user's input of the run the call belongs to.
         raw: the provider's raw responses, one per inference.
         usage: tokens used by this call's inferences.
+        answer: the typed final answer of an agent with an ``output_type`` (validated;
+            its JSON form once the result has been through JSON), else ``None``.
+        cost_usd: the estimated cost of the call's model requests (its guardrails'
+            included), in US dollars; ``None`` when a model it used has no price.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -69,6 +73,8 @@ class AgentResult(pydantic.BaseModel):
     input: str = ""
     raw: list[Any] = pydantic.Field(default_factory=list)
     usage: Usage = Usage()
+    answer: Any = None
+    cost_usd: float | None = None
 
     @property
     def system(self) -> str:
@@ -88,14 +94,14 @@ class AgentResult(pydantic.BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """What the call added, as JSON (a function's output carries this): ``agent_name``,
-        ``id``, ``output``, ``tool_calls`` and ``usage``. The prompt, the conversation
-        before the call and the raw answers are left out: they repeat what other
-        results (or the run's input) already hold, so a run's output grows linearly
-        with its length. ``model_dump()`` has every field."""
+        ``id``, ``output``, ``tool_calls``, ``usage``, ``answer`` and ``cost_usd``. The
+        prompt, the conversation before the call and the raw answers are left out: they
+        repeat what other results (or the run's input) already hold, so a run's output
+        grows linearly with its length. ``model_dump()`` has every field."""
         return self.model_dump(mode="json", include=_RESULT_JSON)
 
 
-_RESULT_JSON = {"agent_name", "id", "output", "tool_calls", "usage"}
+_RESULT_JSON = {"agent_name", "id", "output", "tool_calls", "usage", "answer", "cost_usd"}
 
 
 def interleave(

@@ -2,9 +2,10 @@
 
 Adding a variant is one line in :data:`VARIANTS` (or ``--variant`` on the command
 line). ``app`` picks the server: ``agentkit`` (options: ``model``, ``agent``,
-``network``, ``function``: keyword arguments of ``openai``, ``create_agent``,
-``create_network`` and ``network_function``), ``raw`` (option ``offload``: inference
-through ``step.ai.infer``) or ``node`` (option ``checkpointing``).
+``network``, ``function``, ``tracing``: keyword arguments of ``openai``,
+``create_agent``, ``create_network``, ``network_function`` and ``configure_tracing``),
+``raw`` (option ``offload``: inference through ``step.ai.infer``) or ``node`` (option
+``checkpointing``).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from examples import (  # noqa: E402
     quick_start,
     state_routing,
     support_agent,
+    ticket_triage,
 )
 
 APP_ID = os.environ.get("INNGEST_APP_ID", "agentkit-inngest")
@@ -53,6 +54,8 @@ functions = [
     network_function(multi_step_tool.network, client=client),
     # multi-tenancy and retries: deep-research-network/run, per-user limits
     multitenancy.deep_research,
+    # a typed answer, a budget and a guardrail: <app id>/network-ticket-triage
+    network_function(ticket_triage.network, client=client),
 ]
 
 # The examples define their functions with clients of the same app id; a function

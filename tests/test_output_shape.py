@@ -83,7 +83,7 @@ async def test_network_output_and_memos_grow_linearly_with_each_message_once() -
         assert len(messages) == 2 * turns + 1, (turns, len(messages))
         assert {r["agent_name"] for r in output["results"]} == {"Worker"}
         assert all(
-            set(r) == {"agent_name", "id", "output", "tool_calls", "usage"}
+            set(r) == {"agent_name", "id", "output", "tool_calls", "usage", "answer", "cost_usd"}
             for r in output["results"]
         )
         assert set(output["state"]) == {"data", "kv", "thread_id"}
@@ -114,6 +114,14 @@ async def test_agent_output_holds_the_new_messages_once_and_the_state_reads_back
     output = run.output
     assert "h" * 500 not in json.dumps(output)  # the conversation it was given is not echoed
     assert sorted(m["kind"] for m in _messages(output)) == ["text", "tool_call", "tool_result"]
-    assert set(output["result"]) == {"agent_name", "id", "output", "tool_calls", "usage"}
+    assert set(output["result"]) == {
+        "agent_name",
+        "id",
+        "output",
+        "tool_calls",
+        "usage",
+        "answer",
+        "cost_usd",
+    }
     restored = State.from_json(output["state"])
     assert restored.kv.get("last") == 7 and restored.messages == []

@@ -117,6 +117,8 @@ async def _run_agent(
             "result": result.to_json(),
             "state": state.to_json(conversation=False),
             "usage": {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
+            "cost_usd": result.cost_usd,
+            "answer": result.model_dump(mode="json", include={"answer"})["answer"],
         }
         return bounded_output(output, runner.limits, where=f"agent {agent.name!r}")
     except AgentKitError as err:

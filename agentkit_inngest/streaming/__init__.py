@@ -4,7 +4,7 @@ See docs/streaming.md. A run's events are emitted by the run layer and published
 exactly once per step across replays, by the step seam's ``RunStream``.
 """
 
-from ._broker import Broker, MemoryBroker
+from ._broker import Broker, BrokerUnavailable, MemoryBroker
 from ._events import EVENT_TYPES, EventType, Gap, StreamEvent
 from ._publishers import (
     BrokerPublisher,
@@ -14,12 +14,14 @@ from ._publishers import (
     RealtimePublisher,
     realtime_token,
 )
+from ._redis import RedisBroker
 from ._sse import stream_router
 
 __all__ = [
     "EVENT_TYPES",
     "Broker",
     "BrokerPublisher",
+    "BrokerUnavailable",
     "CallbackPublisher",
     "EventType",
     "FanOut",
@@ -27,6 +29,7 @@ __all__ = [
     "MemoryBroker",
     "Publisher",
     "RealtimePublisher",
+    "RedisBroker",
     "StreamEvent",
     "realtime_token",
     "stream_router",
