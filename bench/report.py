@@ -115,6 +115,8 @@ def render(results: list[VariantResult], config: Config, header: list[str]) -> s
         scale=1000,
     )
 
+    offload_floor(out, measured, turns)
+
     rows = []
     for result in measured:
         fit = replay_fit(result.replay)
@@ -234,3 +236,38 @@ def render(results: list[VariantResult], config: Config, header: list[str]) -> s
         out.extend(["", "## Problems", ""])
         out += [f"- `{name}`: {problem}" for name, problem in problems]
     return "\n".join(out)
+
+
+OFFLOAD_PAIR = ("agentkit-offload", "raw-offload")
+"""agentkit-inngest's offloaded inference and its floor, a hand-written ``step.ai.infer``."""
+
+
+def offload_floor(out: list[str], measured: list[VariantResult], turns: Sequence[int]) -> None:
+    """Append the app CPU per turn of offloaded inference against its own floor (the
+    target of issue 14: within 1.15x), when both variants ran."""
+    found = {r.variant.name: r for r in measured}
+    if not all(name in found for name in OFFLOAD_PAIR):
+        return
+    ours, floor = (found[name] for name in OFFLOAD_PAIR)
+
+    def cpu(r: RunStats) -> float:
+        return r.cpu / r.plan.turns
+
+    rows = []
+    for result in (ours, floor):
+        rows.append([result.variant.name, *(num(_median_at(result, n, cpu) * 1000) for n in turns)])
+    rows.append(
+        [
+            "ratio",
+            *(ratio(_median_at(ours, n, cpu), _median_at(floor, n, cpu)) for n in turns),
+        ]
+    )
+    out.extend(
+        [
+            "",
+            f"## Offloaded inference: app CPU per turn (ms) against the hand-written "
+            f"step.ai.infer floor (`{OFFLOAD_PAIR[1]}`; target: within 1.15x)",
+            "",
+            table(["variant", *(f"N={n}" for n in turns)], rows),
+        ]
+    )

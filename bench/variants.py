@@ -44,12 +44,17 @@ class Variant:
 
 
 VARIANTS: list[Variant] = [
-    Variant("agentkit", "(a) agentkit-inngest", "agentkit"),
+    Variant(
+        "agentkit",
+        "(a) agentkit-inngest, checkpointing off",
+        "agentkit",
+        {"function": {"checkpointing": False}},
+    ),
     Variant(
         "agentkit-offload",
-        "(a) agentkit-inngest, inference through step.ai.infer",
+        "(a) agentkit-inngest, inference through step.ai.infer, checkpointing off",
         "agentkit",
-        {"model": {"inference": "offload"}},
+        {"model": {"inference": "offload"}, "function": {"checkpointing": False}},
     ),
     Variant("raw", "(b) raw inngest Python function (floor)", "raw", floor=True),
     Variant(
@@ -70,9 +75,9 @@ VARIANTS: list[Variant] = [
     ),
     Variant(
         "agentkit-fast",
-        "(a) agentkit-inngest, fast turns (one step per turn)",
+        "(a) agentkit-inngest, fast turns (one step per turn), checkpointing off",
         "agentkit",
-        {"network": {"fast_turns": True}},
+        {"network": {"fast_turns": True}, "function": {"checkpointing": False}},
     ),
     Variant(
         "agentkit-checkpoint",
@@ -85,6 +90,12 @@ VARIANTS: list[Variant] = [
         "(a) agentkit-inngest, fast turns and checkpointing",
         "agentkit",
         {"network": {"fast_turns": True}, "function": {"checkpointing": True}},
+    ),
+    Variant(
+        "agentkit-offload-checkpoint",
+        "(a) agentkit-inngest, inference through step.ai.infer, checkpointing on",
+        "agentkit",
+        {"model": {"inference": "offload"}, "function": {"checkpointing": True}},
     ),
     Variant(
         "raw-offload",

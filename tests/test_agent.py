@@ -56,7 +56,15 @@ async def test_result_names_what_it_holds_with_the_typescript_names() -> None:
     silent = await create_agent(name="Quiet", model=ScriptedModel([text("ok")])).run("hi")
     assert silent.system == "" and silent.prompt == [] and silent.input == "hi"
     json_result = result.to_json()  # what a function's output carries: what the call added
-    assert set(json_result) == {"agent_name", "id", "output", "tool_calls", "usage"}
+    assert set(json_result) == {
+        "agent_name",
+        "id",
+        "output",
+        "tool_calls",
+        "usage",
+        "answer",
+        "cost_usd",
+    }
 
 
 async def test_agent_loop_feeds_tool_results_back() -> None:

@@ -7,7 +7,16 @@ import collections
 import json
 from typing import Any
 
-from agentkit_inngest import InlineRunner, create_agent, create_network, create_server, tool
+import pytest
+
+from agentkit_inngest import (
+    InlineRunner,
+    create_agent,
+    create_network,
+    create_server,
+    network_function,
+    tool,
+)
 from agentkit_inngest._run._answers import read_answer
 from agentkit_inngest.models import ModelRequest, OpenAIModel
 from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
@@ -56,7 +65,7 @@ async def test_a_replay_does_not_rebuild_the_request_bodies_of_memoized_inferenc
     network, model = turns_network(turns, effects)
     async with LocalExecutor() as executor:
         client = executor.client("replay")
-        await executor.attach(create_server(client=client, networks=[network]))
+        await executor.attach(create_server(client=client, networks=[network], checkpointing=False))
         run = await executor.run("network-turns", {"input": "go"})
     # every request replays all earlier inferences, yet each body is built once
     assert len(executor.requests_for(run)) > 2 * turns
@@ -80,11 +89,13 @@ class CountingOpenAI(OpenAIModel):
         return super().build_body(request)
 
 
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["replayed", "checkpointed"])
 async def test_a_replay_does_not_rebuild_the_bodies_of_memoized_offloaded_inferences(
-    fake_provider: FakeProvider, provider_url: str
+    fake_provider: FakeProvider, provider_url: str, checkpointing: bool
 ) -> None:
     """``step.ai.infer`` needs its body before the SDK says the step is memoized; the
-    request's ``ctx.stack`` says so first (issue 14, point 7: offloaded inference CPU)."""
+    request's ``ctx.stack`` says so first (issue 14, point 7: offloaded inference CPU),
+    with checkpointing off too (it once read the stack only when checkpointing)."""
     turns = 5
     effects: collections.Counter[int] = collections.Counter()
 
@@ -99,10 +110,14 @@ async def test_a_replay_does_not_rebuild_the_bodies_of_memoized_offloaded_infere
     network, _ = turns_network(turns, effects, model)
     async with LocalExecutor() as executor:
         client = executor.client("offload")
-        await executor.attach(create_server(client=client, networks=[network]))
+        # chosen on the function itself (the app's middleware is the function's)
+        function = network_function(network, client=client, checkpointing=checkpointing)
+        await executor.attach(create_server(client=client, functions=[function]))
         run = await executor.run("network-turns", {"input": "go"})
     gateway = [op for r in executor.requests_for(run) for op, _ in r.ops if op == "AIGateway"]
-    assert len(gateway) == turns and len(executor.requests_for(run)) > 2 * turns
+    # replayed: 2 requests a turn; checkpointed: the tool steps ride along (1 a turn)
+    assert len(gateway) == turns
+    assert len(executor.requests_for(run)) == (2 * turns + 1 if not checkpointing else turns + 1)
     assert model.bodies == turns  # built for each new inference only, never on a replay
     sent = [len(body["messages"]) for body in fake_provider.bodies()]
     assert sent == [1 + 2 * n for n in range(turns)]  # the server got whole bodies
@@ -134,7 +149,7 @@ async def test_a_replayed_answer_is_read_once_in_a_long_running_app(
     network, _ = turns_network(turns, effects, model)
     async with LocalExecutor() as executor:
         client = executor.client("reads")
-        await executor.attach(create_server(client=client, networks=[network]))
+        await executor.attach(create_server(client=client, networks=[network], checkpointing=False))
         run = await executor.run("network-turns", {"input": "go"})
     assert len(executor.requests_for(run)) > 2 * turns  # every request replays the answers
     # ... and each was read twice: inside its step (an unreadable answer retries the

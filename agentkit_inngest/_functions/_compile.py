@@ -45,7 +45,7 @@ from ._payload import EventPayload, bounded_output, checked_state
 
 __all__ = [
     "agent_function",
-    "checkpoint_middleware",
+    "run_context_middleware",
     "network_function",
     "served_functions",
     "slugify",
@@ -257,15 +257,18 @@ def _compile(
         name=name or display,
         trigger=inngest.TriggerEvent(event=event or f"{client.app_id}/{function_id}"),
         on_failure=_failure_publisher(publisher),
-        middleware=checkpoint_middleware(checkpointing),
+        middleware=run_context_middleware(),
         **options.sdk_options(),
     )(handler)
 
 
-def checkpoint_middleware(checkpointing: CheckpointingOption) -> list[Any] | None:
-    """The function middleware a function with ``checkpointing`` needs: the reader of
-    each call's run context (``fn_id``, ``qi_id``, request id), unless it is off."""
-    return None if checkpointing is False else [RequestContextMiddleware]
+def run_context_middleware() -> list[Any]:
+    """The function middleware of every function agentkit-inngest builds: the reader of
+    each call's run context (``fn_id``, ``qi_id``, request id for checkpoints; the
+    server's ``stack``, which spares an offloaded inference's replay its request body,
+    checkpointing on or off). Every handler built here is async, as the middleware
+    requires."""
+    return [RequestContextMiddleware]
 
 
 def served_functions(

@@ -26,7 +26,7 @@ from .._steps import (
 )
 from ..errors import ConfigurationError
 from ..tools import Tool, create_tool
-from ._compile import checkpoint_middleware
+from ._compile import run_context_middleware
 from ._flow import FlowControl
 
 __all__ = ["create_function", "function_tool"]
@@ -97,7 +97,7 @@ def create_function(
             fn_id=fn_id,
             name=name or fn_id,
             trigger=trigger or inngest.TriggerEvent(event=f"{client.app_id}/{fn_id}"),
-            middleware=checkpoint_middleware(checkpointing),
+            middleware=run_context_middleware(),
             **options.sdk_options(),
         )(handler)
         _INPUT_MODELS[function] = input
