@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from ._context import NetworkRun, SystemPrompt, ToolSource
-from ._run import StartResult, check_tool_choice, run_agent
+from ._run import StartResult, call_hook, check_tool_choice, run_agent
 from ._state import AgentResult, State
 from ._steps import StepRunner
 from .errors import ConfigurationError
@@ -83,12 +83,19 @@ class Lifecycle:
         on_response: ``(agent, network, result) -> AgentResult | None``, once after each
             inference and before its tools run (it may change the tool calls).
         on_finish: ``(agent, network, result) -> AgentResult | None``, once at the end.
+        on_route: routing agents only: ``(agent, network, result) -> agent names``
+            (AgentKit's ``lifecycle.onRoute``; the same as
+            ``create_routing_agent(on_route=...)``).
+
+    A hook may declare only the keyword arguments it uses
+    (``def on_start(*, prompt, history)``), as a router does.
     """
 
-    enabled: EnabledHook | None = None
-    on_start: StartHook | None = None
-    on_response: ResultHook | None = None
-    on_finish: ResultHook | None = None
+    enabled: EnabledHook | Callable[..., Any] | None = None
+    on_start: StartHook | Callable[..., Any] | None = None
+    on_response: ResultHook | Callable[..., Any] | None = None
+    on_finish: ResultHook | Callable[..., Any] | None = None
+    on_route: Callable[..., Any] | None = None
 
 
 def _check_name(kind: str, name: object) -> None:
@@ -124,6 +131,9 @@ class Agent:
         fast_turns: make each turn (an in-process inference and the tool calls it
             asks for) one step: one round trip per turn instead of two or more.
             ``None`` follows the network's setting. See the README for the trade-offs.
+        default_state: the state a run of the agent on its own starts from (copied
+            per run), e.g. ``State(Answers())`` for typed data; inside a network the
+            network's state is used.
     """
 
     __agentkit_agent__: ClassVar[bool] = True  # the run layer's AGENT_MARKER
@@ -141,6 +151,7 @@ class Agent:
     history: HistoryStore | None = None
     context_window: ContextWindow | None = None
     fast_turns: bool | None = None
+    default_state: State[Any] = dataclasses.field(default_factory=State)
 
     def __post_init__(self) -> None:
         _check_name("agent", self.name)
@@ -151,10 +162,18 @@ class Agent:
             raise ConfigurationError(f"{where}: max_iter must be >= 0")
         _set(self, "max_iter", max(1, self.max_iter))  # 0: the old spelling of 1
         _set(self, "lifecycle", _lifecycle(where, self.lifecycle))
+        _set(self, "default_state", _default_state(where, self.default_state))
+        if self.lifecycle.on_route is not None and not self._routes:
+            raise ConfigurationError(
+                f"{where}: Lifecycle(on_route=...) is for routing agents; "
+                "build it with create_routing_agent"
+            )
         _set(self, "tools", _tools(where, self.tools))
         _set(self, "mcp_servers", _sources(where, self.mcp_servers))
         if not self.mcp_servers:  # with tool sources, it is checked when they are listed
             check_tool_choice(self, {t.name: t for t in self.tools})
+
+    _routes: ClassVar[bool] = False  # routing agents accept Lifecycle(on_route=...)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -180,7 +199,7 @@ class Agent:
         hook = self.lifecycle.enabled
         if hook is None:
             return True
-        allowed = hook(agent=self, network=network)
+        allowed = call_hook(hook, agent=self, network=network)
         if inspect.isawaitable(allowed):
             allowed = await allowed
         return bool(allowed)
@@ -197,9 +216,10 @@ class Agent:
     ) -> AgentResult:
         """Call the agent.
 
-        Outside a network, ``state`` supplies earlier history and receives tool
-        changes, and ``runner`` chooses how steps run (inline by default). Inside a
-        network, pass ``network`` and both come from the run.
+        Outside a network, ``state`` (default: a copy of ``default_state``) supplies
+        earlier history and receives tool changes, and ``runner`` chooses how steps
+        run: inline by default, or the steps of the Inngest function this is called
+        in. Inside a network, pass ``network`` and both come from the run.
 
         Args:
             input: the user's message.
@@ -209,7 +229,8 @@ class Agent:
             max_iter: how many inferences the call may make while the model keeps
                 asking for tools (``0`` and ``1`` both mean one); defaults to the
                 agent's own ``max_iter``.
-            runner: how steps run (default :class:`~agentkit_inngest.InlineRunner`).
+            runner: how steps run (default: the Inngest function's steps when called
+                in one, else :class:`~agentkit_inngest.InlineRunner`).
         """
         return await run_agent(
             self,
@@ -253,6 +274,17 @@ def _lifecycle(where: str, lifecycle: object) -> Lifecycle:
             f"{where}: lifecycle must be a Lifecycle, got {type(lifecycle).__name__}"
         )
     return lifecycle
+
+
+def _default_state(where: str, state: object) -> State[Any]:
+    if state is None:
+        return State()
+    if not isinstance(state, State):
+        raise ConfigurationError(
+            f"{where}: default_state must be a State (e.g. State(MyData())), "
+            f"got {type(state).__name__}"
+        )
+    return state
 
 
 def _items(where: str, option: str, items: object) -> tuple[object, ...]:

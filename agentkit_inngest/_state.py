@@ -29,7 +29,7 @@ from .messages import (
     Usage,
 )
 
-__all__ = ["KV", "AgentResult", "State", "interleave"]
+__all__ = ["KV", "AgentResult", "State", "create_state", "interleave"]
 
 T = TypeVar("T")
 
@@ -313,3 +313,23 @@ def _first_error(err: pydantic.ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ())) or "(root)"
     return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def create_state(
+    data: T | None = None,
+    *,
+    messages: list[Message] | None = None,
+    results: list[AgentResult] | None = None,
+    thread_id: str | None = None,
+    kv: dict[str, Any] | None = None,
+) -> State[T]:
+    """A :class:`State` (AgentKit's ``createState(data, { messages, results, threadId })``).
+
+    Args:
+        data: typed data: a pydantic model, a dataclass or a dict.
+        messages: the conversation so far (e.g. a thread's history).
+        results: earlier agent results.
+        thread_id: the conversation thread the state belongs to.
+        kv: initial key-value entries (AgentKit's deprecated ``kv``).
+    """
+    return State(data, messages=messages, results=results, thread_id=thread_id, kv=kv)

@@ -5,6 +5,7 @@ routing execution and the thread hooks, working against the leaf run context
 
 from ._agent_loop import AgentCall, maybe_await
 from ._entry import call_agent, run_agent, run_network
+from ._keywords import call_hook, call_system, check_keywords
 from ._outcome import ToolCallOutcome
 from ._prepare import check_tool_choice, resolve_model
 from ._routing import ROUTER_ARGUMENTS, check_router, route, run_routing_agent
@@ -38,6 +39,9 @@ __all__ = [
     "StartResult",
     "ToolCallOutcome",
     "call_agent",
+    "call_hook",
+    "call_system",
+    "check_keywords",
     "check_router",
     "check_tool_choice",
     "is_agent",

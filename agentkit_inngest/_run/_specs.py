@@ -125,6 +125,11 @@ class AgentSpec(AgentView, Protocol):
         """One step per turn (``None``: the network decides)."""
         ...
 
+    @property
+    def default_state(self) -> State[Any]:
+        """The state a run of the agent on its own starts from."""
+        ...
+
 
 class RoutingSpec(AgentSpec, Protocol):
     """A routing agent: its result is turned into the agents that run next."""
