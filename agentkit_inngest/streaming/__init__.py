@@ -15,6 +15,7 @@ from ._publishers import (
     realtime_token,
 )
 from ._sse import stream_router
+from ._topics import Topic, stream_schema, typescript_types
 
 __all__ = [
     "EVENT_TYPES",
@@ -28,6 +29,9 @@ __all__ = [
     "Publisher",
     "RealtimePublisher",
     "StreamEvent",
+    "Topic",
     "realtime_token",
     "stream_router",
+    "stream_schema",
+    "typescript_types",
 ]
