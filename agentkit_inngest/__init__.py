@@ -12,6 +12,7 @@ from ._context import NetworkRun, SystemPrompt, ToolContext, ToolSource
 from ._durations import Duration, parse_duration
 from ._extras import MissingExtraError
 from ._functions import (
+    AgentKitMiddleware,
     EventPayload,
     FlowControl,
     agent_function,
@@ -34,15 +35,17 @@ from ._routing import (
 )
 from ._run import StartResult
 from ._server import StreamAuth, create_client, create_server
-from ._state import KV, AgentResult, State
+from ._state import KV, AgentResult, State, create_state
 from ._steps import (
     EventWait,
+    InferResult,
     InlineRunner,
     InngestRunner,
     Invocation,
     RetryPolicy,
     StepRunner,
     StepTools,
+    infer,
     to_inngest_error,
 )
 from ._version import __version__
@@ -79,6 +82,7 @@ __all__ = [
     "KV",
     "Agent",
     "AgentKitError",
+    "AgentKitMiddleware",
     "AgentResult",
     "CodeRouter",
     "ConfigurationError",
@@ -91,6 +95,7 @@ __all__ = [
     "HistoryAdapter",
     "HistoryStoreError",
     "HumanQuestion",
+    "InferResult",
     "InlineRunner",
     "InngestRunner",
     "InputError",
@@ -144,12 +149,14 @@ __all__ = [
     "create_network",
     "create_routing_agent",
     "create_server",
+    "create_state",
     "create_tool",
     "default_routing_agent",
     "dump_history",
     "function_tool",
     "gemini",
     "grok",
+    "infer",
     "load_history",
     "network_function",
     "openai",
