@@ -82,8 +82,16 @@ class AgentKitMiddleware(inngest.Middleware):
 
     async def transform_output(self, result: inngest.TransformOutputResult) -> None:
         """Convert returned runs to JSON; publish what the runs' streams still hold
-        when the function has returned."""
-        if result.error is not None or not result.has_output():
+        when the function has returned, or ``run.failed`` when it failed for good."""
+        if result.error is not None:
+            if (
+                result.step is None
+                and self._scope is not None
+                and self._scope.ends_run(result.error)
+            ):
+                await self._scope.fail(result.error)
+            return
+        if not result.has_output():
             return
         if result.step is None and self._scope is not None:
             await self._scope.finish()

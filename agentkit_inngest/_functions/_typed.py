@@ -87,7 +87,12 @@ def create_function(
             with function_scope(
                 ctx, max_attempts=attempts, publisher=publisher_of(client)
             ) as scope:
-                output = await fn(ctx, parsed)
+                try:
+                    output = await fn(ctx, parsed)
+                except Exception as err:
+                    if scope.ends_run(err):
+                        await scope.fail(err)
+                    raise
                 await scope.finish()
             return _returned(output, fn_id)
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import inngest
 
 from .._limits import Limits
-from ..errors import ConfigurationError
+from ..errors import AgentKitError, ConfigurationError
 from ._inline import InlineRunner
 from ._inngest import InngestRunner
 from ._runner import StepRunner
@@ -94,6 +94,22 @@ class FunctionScope:
         (``run.completed`` and what came after their last step)."""
         for runner in self.runners:
             await runner.stream.flush()
+
+    def ends_run(self, error: BaseException) -> bool:
+        """Whether the function failing with ``error`` ends the run (no retry follows)."""
+        if isinstance(error, inngest.NonRetriableError):
+            return True
+        if isinstance(error, AgentKitError) and not error.retriable:
+            return True
+        return self.ctx.attempt + 1 >= self.max_attempts
+
+    async def fail(self, error: BaseException) -> None:
+        """The function failed for good: its runs' streams end with ``run.failed``
+        (what ``network_function``'s failure handler publishes for its own runs)."""
+        for runner in self.runners:
+            await runner.stream.publish_final(
+                "run.failed", error=str(error) or type(error).__name__
+            )
 
 
 _SCOPE: contextvars.ContextVar[FunctionScope | None] = contextvars.ContextVar(
