@@ -4,6 +4,7 @@ write them (docs/porting.md maps every sample to its test)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +13,7 @@ import inngest
 
 from agentkit_inngest import create_server
 from agentkit_inngest.messages import ToolResultMessage
+from agentkit_inngest.streaming import StreamEvent
 from agentkit_inngest.testing import LocalExecutor, ModelCall
 
 
@@ -42,3 +44,21 @@ def point_providers_at(monkeypatch: Any, url: str) -> None:
     monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
     monkeypatch.setenv("GEMINI_BASE_URL", f"{url}/v1beta")
     monkeypatch.setenv("XAI_BASE_URL", f"{url}/v1")
+
+
+async def collect_until(
+    stream: AsyncIterator[StreamEvent], *final: str, timeout: float = 30.0
+) -> list[StreamEvent]:
+    """The events of a broker subscription up to the first of type ``final`` (default:
+    a run's end), failing after ``timeout`` seconds rather than waiting forever."""
+    ends = set(final or ("run.completed", "run.failed"))
+
+    async def read() -> list[StreamEvent]:
+        seen: list[StreamEvent] = []
+        async for event in stream:
+            seen.append(event)
+            if event.type in ends:
+                break
+        return seen
+
+    return await asyncio.wait_for(read(), timeout)

@@ -30,7 +30,7 @@ from agentkit_inngest import (
 from agentkit_inngest.streaming import BrokerPublisher, MemoryBroker, StreamEvent
 from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
 
-from .porting_helpers import inngest_dev, tool_results
+from .porting_helpers import collect_until, inngest_dev, tool_results
 
 EVENT_TYPES = ["app/user.signup", "app/order.placed", "app/order.refunded"]
 
@@ -209,11 +209,7 @@ async def test_a_channel_per_user_is_a_publisher_that_picks_the_channel() -> Non
     agent = create_agent(name="Helper", model=ScriptedModel([text("hi")]))
     async with broker.subscribe("user:u1") as stream:
         await agent.run("hello", runner=InlineRunner(publisher=UserChannel("u1")))
-        seen = []
-        async for event in stream:
-            seen.append(event.type)
-            if event.type == "run.completed":
-                break
+        seen = [e.type for e in await collect_until(stream, "run.completed")]
     assert seen[0] == "run.started" and seen[-1] == "run.completed"
 
 
@@ -240,11 +236,7 @@ async def test_a_run_of_your_own_function_that_fails_ends_its_stream_with_run_fa
         await executor.attach(create_server(client=client, functions=[chat], broker=broker))
         async with broker.subscribe("thread-x") as stream:
             run = await executor.run("chat", {"threadId": "thread-x", "message": "hi"}, check=False)
-            seen = []
-            async for event in stream:
-                seen.append(event)
-                if event.type in ("run.completed", "run.failed"):
-                    break
+            seen = await collect_until(stream)
     assert run.status == "failed"
     assert seen[-1].type == "run.failed"
     assert "warehouse credentials" in seen[-1].data["error"]

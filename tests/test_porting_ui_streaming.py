@@ -38,7 +38,7 @@ from agentkit_inngest.streaming import (
 )
 from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
 
-from .porting_helpers import inngest_dev, tool_results
+from .porting_helpers import collect_until, inngest_dev, tool_results
 
 
 class ChatMessage(pydantic.BaseModel):  # TS: topic("messages").schema(z.object({ message, id }))
@@ -118,11 +118,7 @@ async def test_a_tool_publishes_typed_messages_once_over_sse_and_realtime() -> N
             run = await executor.run(
                 "database-agent", {"threadId": "thread-1", "query": "Slow query?"}
             )
-            sse = []
-            async for event in via_sse:
-                sse.append(event)
-                if event.type == "run.completed":
-                    break
+            sse = await collect_until(via_sse, "run.completed")
         realtime = [rt.get_nowait() for _ in range(rt.qsize())]
         async with httpx.AsyncClient(timeout=30) as http:
             token = await http.get(url.removesuffix("/api/inngest") + "/streams/thread-1/token")
@@ -267,11 +263,7 @@ async def test_the_chat_function_streams_a_thread_with_history_from_your_own_fun
                         "data": {"userId": "u1", "threadId": "thread-9", "message": message},
                     }
                 )
-                types = []
-                async for event in stream:
-                    types.append(event.type)
-                    if event.type == "run.completed":
-                        break
+                types = [e.type for e in await collect_until(stream, "run.completed")]
             assert types[0] == "run.started" and "text.delta" in types
     # the second turn saw the first one: the thread's history came from the store
     assert [m.content for m in model.calls[1].messages] == [
