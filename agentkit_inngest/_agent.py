@@ -132,8 +132,8 @@ class Agent:
             asks for) one step: one round trip per turn instead of two or more.
             ``None`` follows the network's setting. See the README for the trade-offs.
         default_state: the state a run of the agent on its own starts from (copied
-            per run), e.g. ``State(Answers())`` for typed data; inside a network the
-            network's state is used.
+            per run), e.g. ``State(Answers())`` for typed data; ``None``: an empty
+            ``State()``. Inside a network the network's state is used.
     """
 
     __agentkit_agent__: ClassVar[bool] = True  # the run layer's AGENT_MARKER
@@ -151,7 +151,7 @@ class Agent:
     history: HistoryStore | None = None
     context_window: ContextWindow | None = None
     fast_turns: bool | None = None
-    default_state: State[Any] = dataclasses.field(default_factory=State)
+    default_state: State[Any] | None = None
 
     def __post_init__(self) -> None:
         _check_name("agent", self.name)
@@ -276,10 +276,8 @@ def _lifecycle(where: str, lifecycle: object) -> Lifecycle:
     return lifecycle
 
 
-def _default_state(where: str, state: object) -> State[Any]:
-    if state is None:
-        return State()
-    if not isinstance(state, State):
+def _default_state(where: str, state: object) -> State[Any] | None:
+    if state is not None and not isinstance(state, State):
         raise ConfigurationError(
             f"{where}: default_state must be a State (e.g. State(MyData())), "
             f"got {type(state).__name__}"

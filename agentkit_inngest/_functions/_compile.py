@@ -91,10 +91,11 @@ async def _run_agent(
     runner = _runner(ctx, publisher, limits, attempts)
     try:
         payload = EventPayload.parse(ctx.event.data)
+        default = agent.default_state if agent.default_state is not None else State()
         state = (
-            State.from_json(payload.state, data_type=agent.default_state.data_type)
+            State.from_json(payload.state, data_type=default.data_type)
             if payload.state is not None
-            else agent.default_state.clone()
+            else default.clone()
         )
         checked_state(state, runner.limits)
         if payload.thread_id is not None:

@@ -91,19 +91,18 @@ class AgentKitMiddleware(inngest.Middleware):
             ):
                 await self._scope.fail(result.error)
             return
-        if not result.has_output():
-            return
-        if result.step is None and self._scope is not None:
+        if not result.has_output() or result.step is not None:
+            return  # a step's own output is the SDK's to send (and walking it costs)
+        if self._scope is not None:
             await self._scope.finish()
         try:
             result.output = function_output(result.output, Limits())
         except AgentKitError as err:  # an output over its limit even without the conversation
             result.error, result.output = to_inngest_error(err), _EMPTY
             return
-        if result.step is None:  # a step's own output is the SDK's to check
-            error = unserializable_output(result.output, self._name)
-            if error is not None:
-                result.error, result.output = error, _EMPTY
+        error = unserializable_output(result.output, self._name)
+        if error is not None:
+            result.error, result.output = error, _EMPTY
 
 
 def install_middleware(client: inngest.Inngest) -> inngest.Inngest:

@@ -58,7 +58,10 @@ async def run_agent(
     """Call ``agent``: inside ``network`` when given, else as a run of its own."""
     if network is not None:
         return await call_agent(agent, network, input=input, model=model, max_iter=max_iter)
-    start = state if state is not None else agent.default_state.clone()
+    if state is not None:
+        start = state
+    else:
+        start = agent.default_state.clone() if agent.default_state is not None else State()
     run = NetworkRun.for_agent(state=start, runner=runner, input=input)
     resolve_model(agent, model, run)  # fail before the run starts
 

@@ -126,8 +126,8 @@ class AgentSpec(AgentView, Protocol):
         ...
 
     @property
-    def default_state(self) -> State[Any]:
-        """The state a run of the agent on its own starts from."""
+    def default_state(self) -> State[Any] | None:
+        """The state a run of the agent on its own starts from (``None``: empty)."""
         ...
 
 
