@@ -21,6 +21,7 @@ from ._functions import (
     network_function,
 )
 from ._hitl import HumanQuestion, create_human_tool
+from ._ledger import Budget, Ledger, Tally
 from ._limits import Limits
 from ._network import Network, create_network
 from ._routing import (
@@ -33,7 +34,17 @@ from ._routing import (
     default_routing_agent,
     route_in_order,
 )
-from ._run import StartResult
+from ._run import (
+    Guardrail,
+    GuardrailCheck,
+    GuardrailContext,
+    NativeOutput,
+    StartResult,
+    ToolOutput,
+    Verdict,
+    input_guardrail,
+    output_guardrail,
+)
 from ._server import StreamAuth, create_client, create_server
 from ._state import KV, AgentResult, State, create_state
 from ._steps import (
@@ -48,14 +59,18 @@ from ._steps import (
     infer,
     to_inngest_error,
 )
+from ._tracing import configure_tracing
 from ._version import __version__
 from .errors import (
     AgentKitError,
+    BudgetExceededError,
     ConfigurationError,
     FatalProviderError,
+    GuardrailTripped,
     HistoryStoreError,
     InputError,
     MCPServerError,
+    OutputValidationError,
     ProviderError,
     RetriableProviderError,
     SizeLimitError,
@@ -84,6 +99,8 @@ __all__ = [
     "AgentKitError",
     "AgentKitMiddleware",
     "AgentResult",
+    "Budget",
+    "BudgetExceededError",
     "CodeRouter",
     "ConfigurationError",
     "Duration",
@@ -92,6 +109,10 @@ __all__ = [
     "EventWait",
     "FatalProviderError",
     "FlowControl",
+    "Guardrail",
+    "GuardrailCheck",
+    "GuardrailContext",
+    "GuardrailTripped",
     "HistoryAdapter",
     "HistoryStoreError",
     "HumanQuestion",
@@ -100,6 +121,7 @@ __all__ = [
     "InngestRunner",
     "InputError",
     "Invocation",
+    "Ledger",
     "Lifecycle",
     "Limits",
     "MCPServer",
@@ -109,9 +131,11 @@ __all__ = [
     "Model",
     "ModelRequest",
     "ModelResponse",
+    "NativeOutput",
     "Network",
     "NetworkRun",
     "OnRoute",
+    "OutputValidationError",
     "ProviderError",
     "ResultHook",
     "RetriableProviderError",
@@ -128,20 +152,24 @@ __all__ = [
     "StepTools",
     "StreamAuth",
     "SystemPrompt",
+    "Tally",
     "TextMessage",
     "Tool",
     "ToolCall",
     "ToolCallMessage",
     "ToolContext",
     "ToolOutcome",
+    "ToolOutput",
     "ToolResultMessage",
     "ToolRetry",
     "ToolSource",
     "Usage",
+    "Verdict",
     "WaitUnavailableError",
     "__version__",
     "agent_function",
     "anthropic",
+    "configure_tracing",
     "create_agent",
     "create_client",
     "create_function",
@@ -157,9 +185,11 @@ __all__ = [
     "gemini",
     "grok",
     "infer",
+    "input_guardrail",
     "load_history",
     "network_function",
     "openai",
+    "output_guardrail",
     "parse_duration",
     "route_in_order",
     "to_inngest_error",

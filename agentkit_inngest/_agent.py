@@ -15,13 +15,23 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from ._context import NetworkRun, SystemPrompt, ToolSource
-from ._run import StartResult, call_hook, check_tool_choice, run_agent
+from ._ledger import Budget
+from ._run import (
+    Guardrail,
+    StartResult,
+    call_hook,
+    check_guardrails,
+    check_tool_choice,
+    contract_for,
+    run_agent,
+)
 from ._state import AgentResult, State
 from ._steps import StepRunner
 from .errors import ConfigurationError
 from .history import ContextWindow, HistoryStore
 from .messages import Message
-from .models import Model, ToolChoice
+from .models import Model, PriceTable, ToolChoice
+from .models._prices import price_table
 from .tools import Tool
 
 __all__ = [
@@ -134,6 +144,17 @@ class Agent:
         default_state: the state a run of the agent on its own starts from (copied
             per run), e.g. ``State(Answers())`` for typed data; ``None``: an empty
             ``State()``. Inside a network the network's state is used.
+        output_type: the type of the final answer (a pydantic model, a dataclass,
+            ``list[str]``...; or ``ToolOutput(T)`` / ``NativeOutput(T)`` to choose how
+            it is asked for). The result's ``answer`` holds it, validated. See
+            docs/controls.md.
+        output_retries: how many wrong typed answers go back to the model (with the
+            validation errors) before the call fails (default 2).
+        budget: caps on each call of the agent (:class:`~agentkit_inngest.Budget`).
+        guardrails: checks of each call's input and final output
+            (:func:`~agentkit_inngest.input_guardrail`, ``output_guardrail``).
+        prices: token prices for its models, before the network's and the defaults
+            (:class:`~agentkit_inngest.models.PriceTable` or a dict of ``Price``).
     """
 
     __agentkit_agent__: ClassVar[bool] = True  # the run layer's AGENT_MARKER
@@ -152,6 +173,11 @@ class Agent:
     context_window: ContextWindow | None = None
     fast_turns: bool | None = None
     default_state: State[Any] | None = None
+    output_type: Any = None
+    output_retries: int = 2
+    budget: Budget | None = None
+    guardrails: Sequence[Guardrail] = ()
+    prices: PriceTable | Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _check_name("agent", self.name)
@@ -170,6 +196,7 @@ class Agent:
             )
         _set(self, "tools", _tools(where, self.tools))
         _set(self, "mcp_servers", _sources(where, self.mcp_servers))
+        check_controls(self, where)
         if not self.mcp_servers:  # with tool sources, it is checked when they are listed
             check_tool_choice(self, {t.name: t for t in self.tools})
 
@@ -264,6 +291,21 @@ create_agent = Agent
 def _set(definition: object, name: str, value: object) -> None:
     """Set a field of a frozen definition while it is being built."""
     object.__setattr__(definition, name, value)
+
+
+def check_controls(definition: Agent | Any, where: str) -> None:
+    """Check (and normalize) the run-control options shared by agents and networks:
+    ``output_type``, ``output_retries``, ``budget``, ``guardrails``, ``prices``."""
+    contract_for(definition.output_type, where=where)
+    retries = definition.output_retries
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(f"{where}: output_retries must be a whole number >= 0")
+    if definition.budget is not None and not isinstance(definition.budget, Budget):
+        raise ConfigurationError(
+            f"{where}: budget must be a Budget, got {type(definition.budget).__name__}"
+        )
+    _set(definition, "guardrails", check_guardrails(where, definition.guardrails))
+    _set(definition, "prices", price_table(definition.prices, where=where))
 
 
 def _lifecycle(where: str, lifecycle: object) -> Lifecycle:

@@ -19,6 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
+import pydantic_core
+
+from ._ledger import Ledger
 from ._state import AgentResult, State
 from ._steps import StepRunner, StepTools, default_runner
 from .history import ContextWindow, HistoryStore
@@ -114,6 +117,9 @@ class NetworkRun:
         stack: agents scheduled to run next.
         routing_usage: tokens used by routing agents.
         cache: per-run values of tool sources (MCP connections and tool lists).
+        ledger: what the run spent (requests, tokens, tool calls, estimated cost),
+            in total, per model and per agent, and its budget.
+        answer: the run's typed final answer, for a network with ``output_type``.
     """
 
     def __init__(
@@ -135,6 +141,8 @@ class NetworkRun:
         self._first_result = len(state.results)
         self._agents: Mapping[str, AgentView] | None = None
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
+        self.ledger = Ledger()
+        self.answer: Any = None
 
     @classmethod
     def for_agent(
@@ -251,13 +259,16 @@ class NetworkRun:
         return [agent for agent in self.agents.values() if await agent.is_enabled(self)]
 
     def to_json(self) -> dict[str, Any]:
-        """The run as JSON: final state, this run's results, output text and usage."""
+        """The run as JSON: final state, this run's results, output text, token usage,
+        what it spent (``cost``) and its typed ``answer`` (``None`` without one)."""
         return {
             "network": self.name,
             "output": self.output,
             "state": self.state.to_json(),
             "results": [r.model_dump(mode="json", exclude={"raw"}) for r in self.results],
             "usage": {**self.usage.model_dump(), "total_tokens": self.usage.total_tokens},
+            "cost": self.ledger.to_json(),
+            "answer": pydantic_core.to_jsonable_python(self.answer),
         }
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_STEP_DEPTH",
     "NotJSONError",
+    "check_depth",
     "json_roundtrip",
     "json_size",
     "not_json_reason",
@@ -81,7 +82,7 @@ def _plain_text(value: Any, max_depth: int) -> tuple[str, int, bool]:
         raise NotJSONError(f"it is nested more than {max_depth} levels deep") from None
     except (TypeError, ValueError) as err:
         raise NotJSONError(not_json_reason(err)) from err
-    _check_depth(text, max_depth)
+    check_depth(text, max_depth)
     _check_numbers(text)
     try:
         return text, len(text.encode("utf-8")), False
@@ -122,7 +123,8 @@ def _check_numbers(text: str) -> None:
             )
 
 
-def _check_depth(text: str, max_depth: int) -> None:
+def check_depth(text: str, max_depth: int) -> None:
+    """Raise :class:`NotJSONError` when the JSON ``text`` nests deeper than ``max_depth``."""
     if text.count("[") + text.count("{") <= max_depth:
         return  # cannot nest deeper than it has brackets
     depth = deepest = 0

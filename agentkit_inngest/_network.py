@@ -15,15 +15,16 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from ._agent import Agent
+from ._agent import Agent, check_controls
 from ._context import NetworkRun
+from ._ledger import Budget
 from ._routing import Router, RoutingAgent, default_routing_agent
-from ._run import check_router, run_network
+from ._run import Guardrail, check_router, run_network
 from ._state import State
 from ._steps import StepRunner
 from .errors import ConfigurationError, InputError
 from .history import ContextWindow, HistoryStore
-from .models import Model
+from .models import Model, PriceTable
 
 __all__ = ["Network", "create_network"]
 
@@ -51,6 +52,17 @@ class Network(Generic[T]):
         context_window: trims the conversation sent to each model call.
         fast_turns: one step per agent turn for agents that do not say otherwise
             (see :class:`~agentkit_inngest.Agent`).
+        output_type: the type of the run's final answer (``run.answer``): the last
+            agent's typed answer, or its text read as JSON; when neither validates,
+            that agent is called once more with a final-answer tool for the type.
+        output_retries: wrong typed answers sent back in that last call (default 2).
+        budget: caps on each run (:class:`~agentkit_inngest.Budget`). A network
+            with neither ``budget`` nor ``max_iter`` gets ``Budget(requests=100)``;
+            ``Budget()`` has no caps.
+        guardrails: checks of the run's input (before the first agent) and its
+            final output (:func:`~agentkit_inngest.input_guardrail`...).
+        prices: token prices for the run's models, before the defaults
+            (:class:`~agentkit_inngest.models.PriceTable` or a dict of ``Price``).
     """
 
     name: str
@@ -63,6 +75,11 @@ class Network(Generic[T]):
     history: HistoryStore | None = None
     context_window: ContextWindow | None = None
     fast_turns: bool = False
+    output_type: Any = None
+    output_retries: int = 2
+    budget: Budget | None = None
+    guardrails: Sequence[Guardrail] = ()
+    prices: PriceTable | Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -79,6 +96,7 @@ class Network(Generic[T]):
         object.__setattr__(self, "agents", _agents(where, self.agents))
         object.__setattr__(self, "default_state", _state(where, self.default_state))
         check_router(self.router, where=where)
+        check_controls(self, where)
 
     def __repr__(self) -> str:
         return f"Network(name={self.name!r}, agents={[a.name for a in self.agents]!r})"

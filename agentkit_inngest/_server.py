@@ -22,6 +22,7 @@ from ._security import (
     stream_authorizer,
 )
 from ._steps import REQUEST_BYTES, CarriedMemos, count_fetched_memos
+from ._tracing import TraceHeaders
 from .errors import ConfigurationError
 from .streaming import (
     Broker,
@@ -162,6 +163,7 @@ def create_server(
         web = fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
     unsigned_sync = _unsigned_sync(allow_unsigned_sync) if client.is_production else True
     web.add_middleware(_RequestSize, path=serve_path, client=client)
+    web.add_middleware(TraceHeaders, path=serve_path, client=client)
     web.add_middleware(
         InngestRequestGuard,
         path=serve_path,

@@ -46,6 +46,10 @@ class AgentResult(pydantic.BaseModel):
         history: the earlier conversation sent with the prompt.
         raw: the provider's raw responses, one per inference.
         usage: tokens used by this call's inferences.
+        answer: the typed final answer of an agent with an ``output_type`` (validated;
+            its JSON form once the result has been through JSON), else ``None``.
+        cost_usd: the estimated cost of the call's model requests (its guardrails'
+            included), in US dollars; ``None`` when a model it used has no price.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -58,6 +62,8 @@ class AgentResult(pydantic.BaseModel):
     history: list[Message] = pydantic.Field(default_factory=list)
     raw: list[Any] = pydantic.Field(default_factory=list)
     usage: Usage = Usage()
+    answer: Any = None
+    cost_usd: float | None = None
 
     def messages(self) -> list[Message]:
         """Output and tool results interleaved as the conversation happened."""

@@ -13,7 +13,10 @@
     ├── MCPServerError            an MCP server is unreachable, too slow or answered wrongly
     ├── StepError                 a step failed for good (its retries are spent)
     ├── SizeLimitError            a step output, the state or a run is too large (never retried)
-    └── WaitUnavailableError      a plain-Python run met a step that needs Inngest
+    ├── WaitUnavailableError      a plain-Python run met a step that needs Inngest
+    ├── BudgetExceededError       a run or agent call went over a cap of its Budget (never retried)
+    ├── OutputValidationError     a typed answer did not validate, retries spent (never retried)
+    └── GuardrailTripped          a guardrail stopped the run (never retried)
 
 Whether an error may be retried is one attribute, :attr:`AgentKitError.retriable`;
 the Inngest runner maps it onto ``inngest.NonRetriableError`` / ``RetryAfterError``.
@@ -25,11 +28,14 @@ import math
 
 __all__ = [
     "AgentKitError",
+    "BudgetExceededError",
     "ConfigurationError",
     "FatalProviderError",
+    "GuardrailTripped",
     "HistoryStoreError",
     "InputError",
     "MCPServerError",
+    "OutputValidationError",
     "ProviderError",
     "RetriableProviderError",
     "SizeLimitError",
@@ -178,3 +184,51 @@ class SizeLimitError(AgentKitError):
 
 class WaitUnavailableError(ConfigurationError):
     """A plain-Python run reached a step only Inngest can serve (an event wait, an invoke)."""
+
+
+class BudgetExceededError(AgentKitError):
+    """A run (or one agent call) went over a cap of its
+    :class:`~agentkit_inngest.Budget`. Never retried: running again would spend more.
+
+    Attributes:
+        cap: the cap's name (``"requests"``, ``"total_tokens"``, ``"cost"``...).
+        limit: the cap's value.
+        used: what was used (or would be, for a check made before a call).
+        scope: ``"run"`` or the agent call (``"Writer#2"``).
+    """
+
+    def __init__(self, message: str, *, cap: str, limit: float, used: float, scope: str) -> None:
+        super().__init__(message)
+        self.cap = cap
+        self.limit = limit
+        self.used = used
+        self.scope = scope
+
+
+class OutputValidationError(AgentKitError):
+    """An agent's typed answer did not validate, and its retries are spent (or it
+    gave no answer within its inferences). Never retried: the answers are memoized.
+
+    Attributes:
+        agent: the agent's name.
+    """
+
+    def __init__(self, message: str, *, agent: str) -> None:
+        super().__init__(message)
+        self.agent = agent
+
+
+class GuardrailTripped(AgentKitError):
+    """A guardrail stopped the run. Never retried: its verdict is memoized.
+
+    Attributes:
+        guardrail: the guardrail's name.
+        reason: why it stopped the run.
+        info: what the guardrail returned besides (plain JSON, or ``None``).
+    """
+
+    def __init__(self, message: str, *, guardrail: str, reason: str, info: object = None) -> None:
+        super().__init__(message)
+        self.guardrail = guardrail
+        self.reason = reason
+        self.info = info

@@ -2,8 +2,9 @@
 
 Adding a variant is one line in :data:`VARIANTS` (or ``--variant`` on the command
 line). ``app`` picks the server: ``agentkit`` (options: ``model``, ``agent``,
-``network``, ``function``: keyword arguments of ``openai``, ``create_agent``,
-``create_network`` and ``network_function``), ``raw`` (no options) or ``node``
+``network``, ``function``, ``tracing``: keyword arguments of ``openai``,
+``create_agent``, ``create_network``, ``network_function`` and ``configure_tracing``),
+``raw`` (no options) or ``node``
 (option ``checkpointing``).
 """
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import pydantic
 
 from agentkit_inngest import (
+    Budget,
     Model,
     NetworkRun,
     State,
@@ -142,6 +143,9 @@ network = create_network(
     agents=[dba_agent, security_agent],
     router=devops_router,
     default_state=State(DevOpsState()),
+    # the router waits for save_answer: a model that answers in text instead would make
+    # it call the agent again and again; the budget stops the run at 8 model requests
+    budget=Budget(requests=8),
 )
 
 
@@ -155,7 +159,13 @@ def main(argv: list[str]) -> int:
     data: DevOpsState = run.state.data
     print(f"\nDatabase administrator:\n  {data.dba_agent_answer}")
     print(f"\nSecurity expert:\n  {data.security_agent_answer}")
-    print(f"\nTokens: {run.usage.input_tokens} in, {run.usage.output_tokens} out")
+    cost = run.to_json()["cost"]
+    shown = (
+        "unknown (no price for this model)"
+        if cost["cost_usd"] is None
+        else (f"~${cost['cost_usd']:.4f}")
+    )
+    print(f"\nTokens: {run.usage.input_tokens} in, {run.usage.output_tokens} out · cost {shown}")
     return 0
 
 

@@ -38,6 +38,7 @@ from examples import (  # noqa: E402
     quick_start,
     state_routing,
     support_agent,
+    ticket_triage,
 )
 from examples.ui import app as chat_page  # noqa: E402
 
@@ -66,6 +67,8 @@ functions = [
     # the chat page's network (<app id>/network-weather-desk); the page itself, with its
     # stream, is examples/ui/app.py
     network_function(chat_page.build_network(chat_page.pick_model()[0]), client=client),
+    # a typed answer, a budget and a guardrail: <app id>/network-ticket-triage
+    network_function(ticket_triage.network, client=client),
 ]
 
 # The examples define their functions with clients of the same app id; a function

@@ -37,10 +37,18 @@ def free_port() -> int:
 
 
 class AppProcess:
-    """``uvicorn reliability_app:app`` on 127.0.0.1:``port``, with ``env`` added and
-    its output appended to ``log``."""
+    """``uvicorn <app>`` (default ``reliability_app:app``) on 127.0.0.1:``port``, with
+    ``env`` added and its output appended to ``log``."""
 
-    def __init__(self, *, env: Mapping[str, str], log: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str],
+        log: Path,
+        port: int | None = None,
+        app: str = "reliability_app:app",
+    ) -> None:
+        self.app = app
         self.port = port or free_port()
         self.env = dict(env)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -65,7 +73,7 @@ class AppProcess:
                     sys.executable,
                     "-m",
                     "uvicorn",
-                    "reliability_app:app",
+                    self.app,
                     "--app-dir",
                     str(TESTS),
                     "--host",

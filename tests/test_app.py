@@ -23,7 +23,14 @@ from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_ID = "deploy-test"
-EXAMPLES = ("quick_start", "support_agent", "state_routing", "multi_step_tool", "multitenancy")
+EXAMPLES = (
+    "quick_start",
+    "support_agent",
+    "state_routing",
+    "multi_step_tool",
+    "multitenancy",
+    "ticket_triage",
+)
 BUNDLED = (*EXAMPLES, "mcp_agent", "ui", "ui.app")  # every example module functions.app imports
 
 
@@ -87,6 +94,7 @@ async def test_the_app_serves_every_example_function(offline: Deployed) -> None:
         f"{APP_ID}-network-code-writing-network",
         f"{APP_ID}-network-devops-team",
         f"{APP_ID}-network-research-network",
+        f"{APP_ID}-network-ticket-triage",
         f"{APP_ID}-network-weather-desk",
         f"{APP_ID}-research-web-tool",
         f"{APP_ID}-support-agent-workflow",

@@ -42,9 +42,12 @@ LAYERS: dict[str, int] = {
     #   and its Inngest-facing parts: the request context, the checkpoint client
     "agentkit_inngest._request_context": 4,
     "agentkit_inngest._checkpoint": 4,
+    #   and tracing: configuration, span ids, the export of step spans to Inngest
+    "agentkit_inngest._tracing": 4,
     # 5 the leaf run context, and what runs against it without running agents:
     #   tool sources (MCP) and tools that use steps (human in the loop)
     "agentkit_inngest._context": 5,
+    "agentkit_inngest._ledger": 5,  # what a run spends and its budget (issue 18)
     "agentkit_inngest.mcp": 5,
     "agentkit_inngest.mcp_websocket": 5,
     "agentkit_inngest._hitl": 5,

@@ -16,13 +16,22 @@ import shlex
 import socket
 import sys
 import urllib.parse
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from agentkit_inngest.testing import LocalExecutor
+from agentkit_inngest.testing.servers import serve_async
+
+from .redis_server import redis_server
+from .scale_cluster import Proxy
+from .test_history_stores import postgres_dsn, postgres_server
+
+__all__ = ["postgres_dsn", "postgres_server", "redis_server"]  # fixtures used here
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -51,8 +60,13 @@ def interpolate(value: str, shell: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", replace, value)
 
 
+def default_services() -> dict[str, Any]:
+    """What ``docker compose up`` starts: the services outside every profile."""
+    return {name: s for name, s in compose()["services"].items() if "profiles" not in s}
+
+
 def test_services_are_wired_to_each_other() -> None:
-    services = compose()["services"]
+    services = default_services()
     assert set(services) == {"inngest", "app"}
     inngest, app = services["inngest"], services["app"]
 
@@ -140,7 +154,7 @@ async def test_the_app_service_command_serves_every_example() -> None:
 
             # the dev server's sync, then the quick start and the human-in-the-loop flow
             await executor.sync(f"http://127.0.0.1:{port}/api/inngest")
-            assert len(executor.functions) == 10
+            assert len(executor.functions) == 11
             assert all(fn_id.startswith("agentkit-inngest-") for fn_id in executor.functions)
             run = await executor.run("network-devops-team", {"input": "scale?"})
             assert "row-level security" in run.output["state"]["data"]["security_agent_answer"]
@@ -175,3 +189,182 @@ async def test_the_app_service_command_serves_every_example() -> None:
 )
 def test_interpolation_follows_compose(value: str, shell: dict[str, str], expected: str) -> None:
     assert interpolate(value, shell) == expected
+
+
+# -- the selfhosted profile ---------------------------------------------------------------
+
+SELFHOSTED = {
+    "selfhosted-inngest",
+    "selfhosted-inngest-postgres",
+    "selfhosted-inngest-redis",
+    "app-1",
+    "app-2",
+    "lb",
+    "streams-redis",
+    "history-postgres",
+}
+APPS = ("app-1", "app-2")
+
+
+def selfhosted() -> dict[str, Any]:
+    return {
+        name: s
+        for name, s in compose()["services"].items()
+        if "selfhosted" in s.get("profiles", [])
+    }
+
+
+def _host_port(url: str) -> tuple[str | None, int | None]:
+    parsed = urllib.parse.urlparse(url)
+    return parsed.hostname, parsed.port
+
+
+def _depends(service: dict[str, Any]) -> dict[str, str]:
+    return {name: spec["condition"] for name, spec in service.get("depends_on", {}).items()}
+
+
+def test_the_selfhosted_profile_is_wired_as_inngest_self_hosting_describes() -> None:
+    services = selfhosted()
+    assert set(services) == SELFHOSTED
+    assert all(s["profiles"] == ["selfhosted"] for s in services.values())
+
+    # `inngest start` with its own PostgreSQL and Redis, syncing the load balancer
+    inngest = services["selfhosted-inngest"]
+    assert inngest["image"].split(":")[0] == "inngest/inngest"
+    argv = shlex.split(inngest["command"])
+    assert argv[:2] == ["inngest", "start"]
+    sdk_url = argv[argv.index("--sdk-url") + 1]
+    lb_port = int(services["lb"]["ports"][0].split(":")[1])
+    assert _host_port(sdk_url) == ("lb", lb_port) and sdk_url.endswith("/api/inngest")
+    env = inngest["environment"]
+    # the keys come from the shell, the same ones the apps get
+    assert env["INNGEST_SIGNING_KEY"] == "${INNGEST_SIGNING_KEY:-}"
+    assert env["INNGEST_EVENT_KEY"] == "${INNGEST_EVENT_KEY:-}"
+    pg = urllib.parse.urlparse(env["INNGEST_POSTGRES_URI"])
+    pg_env = services["selfhosted-inngest-postgres"]["environment"]
+    assert (pg.hostname, pg.username, pg.password, pg.path) == (
+        "selfhosted-inngest-postgres",
+        pg_env["POSTGRES_USER"],
+        pg_env["POSTGRES_PASSWORD"],
+        f"/{pg_env['POSTGRES_DB']}",
+    )
+    assert _host_port(env["INNGEST_REDIS_URI"])[0] == "selfhosted-inngest-redis"
+    assert "noeviction" in services["selfhosted-inngest-redis"]["command"]  # run state
+    assert _depends(inngest) == {
+        "selfhosted-inngest-postgres": "service_healthy",
+        "selfhosted-inngest-redis": "service_healthy",
+        "lb": "service_started",
+    }
+
+    # two replicas of one app in production mode, behind the load balancer
+    lb = shlex.split(services["lb"]["command"])
+    assert lb[:4] == ["caddy", "reverse-proxy", "--from", f":{lb_port}"]
+    assert [lb[i + 1] for i, part in enumerate(lb) if part == "--to"] == [
+        f"{name}:8000" for name in APPS
+    ]
+    assert _depends(services["lb"]) == dict.fromkeys(APPS, "service_healthy")
+    first, second = (services[name] for name in APPS)
+    assert first == second  # the same service twice
+    app_env = first["environment"]
+    assert "INNGEST_DEV" not in app_env  # production mode: signed requests only
+    assert _host_port(app_env["INNGEST_BASE_URL"]) == ("selfhosted-inngest", 8288)
+    assert app_env["INNGEST_SIGNING_KEY"] == env["INNGEST_SIGNING_KEY"]
+    assert app_env["INNGEST_EVENT_KEY"] == env["INNGEST_EVENT_KEY"]
+    assert _host_port(app_env["INNGEST_SERVE_ORIGIN"]) == ("lb", lb_port)  # pinned
+    assert _host_port(app_env["AGENTKIT_REDIS_URL"])[0] == "streams-redis"
+    dsn = urllib.parse.urlparse(app_env["AGENTKIT_POSTGRES_DSN"])
+    history = services["history-postgres"]["environment"]
+    assert (dsn.hostname, dsn.username, dsn.password, dsn.path) == (
+        "history-postgres",
+        history["POSTGRES_USER"],
+        history["POSTGRES_PASSWORD"],
+        f"/{history['POSTGRES_DB']}",
+    )
+    assert app_env["AGENTKIT_PUBLIC_STREAMS"] == "1"
+    assert _depends(first) == {
+        "streams-redis": "service_healthy",
+        "history-postgres": "service_healthy",
+    }
+    assert first["build"] == "."
+    # the streams' Redis is bounded and evicts the keys closest to expiring first
+    streams = shlex.split(services["streams-redis"]["command"])
+    assert streams[streams.index("--maxmemory-policy") + 1] == "volatile-ttl"
+    # nothing of the profile takes a host port the default services use
+    published = [
+        p.split(":")[0] for s in compose()["services"].values() for p in s.get("ports", [])
+    ]
+    assert len(published) == len(set(published)), published
+
+
+async def test_the_selfhosted_replicas_serve_one_app_behind_the_load_balancer(
+    tmp_path: Path, postgres_dsn: str, redis_server: str
+) -> None:
+    """Both replicas' command, with the profile's environment (the hosts swapped for
+    the tests' servers; a signing executor in place of `inngest start`, the tests'
+    proxy in place of Caddy): a question posted to either one runs, its stream and
+    its thread history are read through the other."""
+    app = selfhosted()["app-1"]
+    keys = {"INNGEST_SIGNING_KEY": "ab" * 32, "INNGEST_EVENT_KEY": "cd" * 16}
+    env = {name: interpolate(str(value), shell=keys) for name, value in app["environment"].items()}
+    assert env["INNGEST_SIGNING_KEY"] == keys["INNGEST_SIGNING_KEY"]
+    proxy = Proxy()
+    processes: list[asyncio.subprocess.Process] = []
+    async with (
+        LocalExecutor(signing_key=keys["INNGEST_SIGNING_KEY"]) as executor,
+        serve_async(proxy.app) as lb,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
+        env.update(
+            INNGEST_BASE_URL=executor.api_url,
+            INNGEST_SERVE_ORIGIN=lb.url,
+            AGENTKIT_REDIS_URL=redis_server,
+            AGENTKIT_POSTGRES_DSN=postgres_dsn,
+            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
+        try:
+            for _ in APPS:
+                port = _free_port()
+                command = shlex.split(app["command"])
+                command[command.index("--host") + 1] = "127.0.0.1"
+                command[command.index("--port") + 1] = str(port)
+                command[0] = str(BIN / command[0])
+                process = await asyncio.create_subprocess_exec(
+                    *command, cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+                )
+                processes.append(process)
+                await _read_until(process.stderr, "Uvicorn running on")
+                proxy.targets.append(f"http://127.0.0.1:{port}")
+            health = [(await http.get(f"{t}/health")).json() for t in proxy.targets]
+            assert {h["mode"] for h in health} == {"production"}
+            await executor.sync(f"{lb.url}/api/inngest")  # signed, as `inngest start` syncs
+            assert executor.registered_urls[-1].startswith(lb.url)  # the pinned origin
+            a, b = proxy.targets
+            proxy.only = a  # the question goes to replica A ...
+            started = (await http.post(f"{lb.url}/chat", json={"message": "Oslo?"})).json()
+            thread = started["thread_id"]
+            [run] = executor.runs.values()
+            proxy.only = None  # ... its steps to either replica ...
+            await run.wait()
+            assert run.status == "completed"
+            # ... and replica B streams it and shows the thread, from the shared stores
+            async with http.stream(
+                "GET", f"{b}/streams/{thread}", params={"after": f"{run.id}:0"}
+            ) as stream:
+                assert stream.status_code == 200
+                lines = [line async for line in _until_completed(stream)]
+            assert any(line == "event: run.completed" for line in lines)
+            messages = (await http.get(f"{b}/threads/{thread}/messages")).json()["messages"]
+            assert messages[0]["content"] == "Oslo?"
+            assert "Wear a warm coat" in messages[-1]["content"]
+        finally:
+            for process in processes:
+                process.terminate()
+                await process.wait()
+    assert len(proxy.served) == 2  # both replicas served requests of the run
+
+
+async def _until_completed(stream: httpx.Response) -> AsyncIterator[str]:
+    async for line in stream.aiter_lines():
+        yield line
+        if line == "event: run.completed":
+            return

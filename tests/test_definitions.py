@@ -16,6 +16,7 @@ import pytest
 from agentkit_inngest import (
     Agent,
     AgentResult,
+    Budget,
     ConfigurationError,
     InlineRunner,
     Lifecycle,
@@ -27,9 +28,11 @@ from agentkit_inngest import (
     create_network,
     create_routing_agent,
     default_routing_agent,
+    input_guardrail,
     tool,
 )
 from agentkit_inngest.history import MemoryStore, last_turns
+from agentkit_inngest.models import Price, PriceTable
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
 
 
@@ -58,6 +61,25 @@ def _on_route(**_: object) -> list[str]:
     return []
 
 
+@input_guardrail(pure=True)
+def _polite(ctx: object) -> None:
+    return None
+
+
+_PRICES = PriceTable({"test-model": Price(input=1.0, output=2.0)})
+
+
+def _controls() -> dict[str, Any]:
+    """A value for every run-control option (issue 18), each different from the default."""
+    return {
+        "output_type": list[int],
+        "output_retries": 5,
+        "budget": Budget(requests=3, wall_time="1m"),
+        "guardrails": (_polite,),
+        "prices": _PRICES,
+    }
+
+
 def _agent_values() -> dict[str, Any]:
     """A value for every option of an agent, each different from the default."""
     return {
@@ -75,6 +97,7 @@ def _agent_values() -> dict[str, Any]:
         "context_window": last_turns(2),
         "fast_turns": True,
         "default_state": State({"y": 2}),
+        **_controls(),
     }
 
 
@@ -94,6 +117,7 @@ def _network_values(agent: Agent) -> dict[str, Any]:
         "history": MemoryStore(),
         "context_window": last_turns(3),
         "fast_turns": True,
+        **_controls(),
     }
 
 

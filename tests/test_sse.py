@@ -21,9 +21,13 @@ from agentkit_inngest import (
     route_in_order,
     tool,
 )
-from agentkit_inngest.streaming import MemoryBroker, StreamEvent, stream_router
+from agentkit_inngest.streaming import Broker, MemoryBroker, StreamEvent, stream_router
 from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
 from agentkit_inngest.testing.servers import serve_async
+
+from .redis_server import BrokerFactory, make_broker, redis_server
+
+__all__ = ["make_broker", "redis_server"]  # fixtures used here
 
 WAIT = 30  # seconds: a bound on waits for events that must come, never a pause
 
@@ -129,7 +133,7 @@ def _event(run_id: str, seq: int, type: str = "text.delta", channel: str = "c") 
 
 
 @contextlib.asynccontextmanager
-async def sse_app(broker: MemoryBroker, *, ping: float = 15.0) -> AsyncIterator[str]:
+async def sse_app(broker: Broker, *, ping: float = 15.0) -> AsyncIterator[str]:
     """Just the SSE router over ``broker``, served on 127.0.0.1."""
     app = fastapi.FastAPI()
     app.include_router(stream_router(broker, ping=ping))
@@ -161,7 +165,7 @@ def _gated_network(entered: asyncio.Event, gate: asyncio.Event) -> Any:
 
 @contextlib.asynccontextmanager
 async def research_app(
-    broker: MemoryBroker,
+    broker: Broker,
 ) -> AsyncIterator[tuple[LocalExecutor, str, asyncio.Event, asyncio.Event]]:
     entered, gate = asyncio.Event(), asyncio.Event()
     async with LocalExecutor() as executor:
@@ -189,8 +193,10 @@ RUN_TYPES = [
 ]
 
 
-async def test_two_concurrent_subscribers_get_the_same_events_in_order() -> None:
-    broker = MemoryBroker()
+async def test_two_concurrent_subscribers_get_the_same_events_in_order(
+    make_broker: BrokerFactory,
+) -> None:
+    broker: Any = make_broker()
     async with (
         research_app(broker) as (executor, base, _, gate),
         httpx.AsyncClient(timeout=WAIT) as http,
@@ -216,8 +222,10 @@ async def test_two_concurrent_subscribers_get_the_same_events_in_order() -> None
     assert broker.subscriber_count == 0
 
 
-async def test_a_late_subscriber_gets_events_from_where_it_joined() -> None:
-    broker = MemoryBroker()
+async def test_a_late_subscriber_gets_events_from_where_it_joined(
+    make_broker: BrokerFactory,
+) -> None:
+    broker: Any = make_broker()
     async with (
         research_app(broker) as (executor, base, entered, gate),
         httpx.AsyncClient(timeout=WAIT) as http,
@@ -238,10 +246,12 @@ async def test_a_late_subscriber_gets_events_from_where_it_joined() -> None:
     assert broker.subscriber_count == 0
 
 
-async def test_last_event_id_resumes_after_that_event_across_runs_of_a_thread() -> None:
+async def test_last_event_id_resumes_after_that_event_across_runs_of_a_thread(
+    make_broker: BrokerFactory,
+) -> None:
     """A thread's channel carries several runs, each numbering its events from the
     start: resuming goes by the event's place in the channel, not by seq."""
-    broker = MemoryBroker()
+    broker: Any = make_broker()
     first_run = [_event("run-a", seq) for seq in (10, 11, 12, 13)]
     second_run = [_event("run-b", seq) for seq in (10, 11, 12)]  # smaller seqs than run-a's
     for event in first_run + second_run:
@@ -277,8 +287,8 @@ async def test_last_event_id_resumes_after_that_event_across_runs_of_a_thread() 
     await asyncio.wait_for(broker.wait_for_no_subscribers(), WAIT)
 
 
-async def test_disconnected_clients_free_their_subscriptions() -> None:
-    broker = MemoryBroker()
+async def test_disconnected_clients_free_their_subscriptions(make_broker: BrokerFactory) -> None:
+    broker: Any = make_broker()
     async with sse_app(broker) as base, httpx.AsyncClient(timeout=WAIT) as http:
         listeners = [Listener(http, f"{base}/streams/d").start() for _ in range(3)]
         for listener in listeners:
@@ -309,9 +319,9 @@ async def test_disconnected_clients_free_their_subscriptions() -> None:
     ],
 )
 async def test_bad_resume_points_are_rejected_with_400(
-    query: str, headers: dict[str, str], message: str
+    query: str, headers: dict[str, str], message: str, make_broker: BrokerFactory
 ) -> None:
-    broker = MemoryBroker()
+    broker: Any = make_broker()
     async with sse_app(broker) as base, httpx.AsyncClient(timeout=WAIT) as http:
         response = await http.get(f"{base}/streams/c{query}", headers=headers)
     assert response.status_code == 400
@@ -319,8 +329,8 @@ async def test_bad_resume_points_are_rejected_with_400(
     assert broker.subscriber_count == 0
 
 
-async def test_keep_alive_pings_do_not_break_parsing() -> None:
-    broker = MemoryBroker()
+async def test_keep_alive_pings_do_not_break_parsing(make_broker: BrokerFactory) -> None:
+    broker: Any = make_broker()
     async with sse_app(broker, ping=0.02) as base, httpx.AsyncClient(timeout=WAIT) as http:
         listener = await Listener(http, f"{base}/streams/p?until=done").start().is_ready()
         # the test's own wait is on a ping arriving, not on a clock

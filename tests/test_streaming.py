@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import json
 from typing import Any
 
+import httpx
 import pytest
 
 from agentkit_inngest import (
@@ -37,6 +40,10 @@ from agentkit_inngest.testing import (
     tool_calls,
 )
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
+
+from .redis_server import BrokerFactory, make_broker, redis_server
+
+__all__ = ["make_broker", "redis_server"]  # fixtures used here
 
 
 class Recorder:
@@ -222,34 +229,41 @@ async def test_a_failed_run_publishes_run_failed(
     assert failed[0].seq == max(e.seq for e in recorder.events)
 
 
-async def test_memory_broker_dedupes_and_resumes() -> None:
-    broker = MemoryBroker(retain=3)
+async def test_a_broker_dedupes_and_resumes(make_broker: BrokerFactory) -> None:
+    broker: Any = make_broker(retain=3)
     event = StreamEvent(type="usage", seq=1, run_id="r", channel="c")
     async with broker.subscribe("c") as live:
         await broker.publish("c", event)
         await broker.publish("c", event)  # a retried step publishing again
+        got = [await anext(live)]
         for seq in (2, 3, 4):
             await broker.publish("c", event.model_copy(update={"seq": seq}))
-        got = [await anext(live) for _ in range(4)]
+            got.append(await anext(live))
+        await broker.publish("c", event.model_copy(update={"seq": 2}))  # again, later
         assert [e.seq for e in got] == [1, 2, 3, 4]
         assert broker.subscriber_count == 1
     assert broker.subscriber_count == 0
     async with broker.subscribe("c", after="r:2") as resumed:
         assert [(await anext(resumed)).seq for _ in range(2)] == [3, 4]
-    assert broker.channels() == ["c"]
+        assert resumed.gap is None
     publisher = CallbackPublisher(lambda e: broker.publish(e.channel, e))
     await publisher.publish(event.model_copy(update={"seq": 9}))
     async with broker.subscribe("c", after="r:4") as tail:
         assert (await anext(tail)).seq == 9
 
 
-async def test_sse_endpoint_streams_a_durable_run() -> None:
-    import asyncio
-    import json
+async def test_a_memory_broker_queues_past_what_it_retains() -> None:
+    broker = MemoryBroker(retain=3)
+    event = StreamEvent(type="usage", seq=1, run_id="r", channel="c")
+    async with broker.subscribe("c") as live:
+        for seq in (1, 2, 3, 4):  # published before the reader reads any
+            await broker.publish("c", event.model_copy(update={"seq": seq}))
+        assert [(await anext(live)).seq for _ in range(4)] == [1, 2, 3, 4]
+    assert broker.channels() == ["c"]
 
-    import httpx
 
-    broker = MemoryBroker()
+async def test_sse_endpoint_streams_a_durable_run(make_broker: BrokerFactory) -> None:
+    broker: Any = make_broker()
     network = _network(FunctionModel(_respond))
     async with LocalExecutor() as executor:
         client = executor.client("sse")

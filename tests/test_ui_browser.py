@@ -187,7 +187,11 @@ async def test_the_chat_page_streams_the_answer_and_its_tool_call(chat: Chat, br
     await expect(page.locator(".agent.answer .agent-name")).to_have_text("Advisor")
     assert (await page.locator("#log").inner_text()).count(ANSWER) == 1
     await expect(page.locator(".answer-box")).to_be_hidden()
-    await expect(page.locator(".usage-total")).to_have_text("Run total: 30 tokens in, 15 out")
+    # tokens and the estimated cost (the offline model is priced at nothing)
+    await expect(page.locator(".usage-total")).to_have_text(
+        "Run total: 30 tokens in, 15 out · ~$0.0000"
+    )
+    await expect(agents.nth(0).locator(".usage")).to_have_text("20 tokens in, 10 out · ~$0.0000")
     await expect(page.locator("#question")).to_be_enabled()
 
     # the Advisor's text grew word by word, one rendering per delta

@@ -37,6 +37,8 @@ def agent_output(result: AgentResult, state: State[Any] | None) -> dict[str, Any
     if state is not None:
         output["state"] = state.to_json()
     output["usage"] = {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens}
+    output["cost_usd"] = result.cost_usd
+    output["answer"] = result.model_dump(mode="json", include={"answer"})["answer"]
     return output
 
 

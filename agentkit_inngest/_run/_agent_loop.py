@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._context import NetworkRun
 from .._json import MAX_STEP_DEPTH, NotJSONError, not_json_step, plain_json
 from .._state import AgentResult, interleave
+from .._steps import SpanSpec
 from ..errors import ConfigurationError, FatalProviderError
 from ..messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
 from ..models import Model, ModelRequest
 from ..tools import Tool
+from ._controls import AGENT_OUTPUT, CallControls
 from ._events import CallEvents
 from ._keywords import call_hook
 from ._plain import plain_calls
@@ -58,24 +61,48 @@ class AgentCall:
     """One call of ``agent`` in ``run`` with ``model``, at most ``limit`` inferences."""
 
     def __init__(
-        self, agent: AgentSpec, run: NetworkRun, *, model: Model, input: str, limit: int
+        self,
+        agent: AgentSpec,
+        run: NetworkRun,
+        *,
+        model: Model,
+        input: str,
+        limit: int,
+        output: Any = AGENT_OUTPUT,
+        output_retries: int | None = None,
     ) -> None:
         self.agent = agent
         self.run = run
         self.model = model
         self.input = input
-        self.limit = limit
         self.scope = CallScope(run.runner.next_call(agent.name))
         self.events = CallEvents(run.runner.stream, agent.name, self.scope.key)
         self.fast = fast_turns_for(agent, run, model)
         self.decided = agent.decided if is_routing_agent(agent) else None
+        # budget, typed answer, guardrails (output: a network's type for its last call)
+        self.controls = CallControls(
+            agent, run, self.scope.key, model, output=output, retries=output_retries
+        )
+        self.limit = limit + self.controls.extra_turns
 
     async def __call__(self) -> AgentResult:
         """Run the call: turns until no tool ran (or ``max_iter``), then ``on_finish``."""
+        agent = self.agent
+        spec = functools.partial(
+            SpanSpec.agent, agent.name, self.scope.key, self.model, description=agent.description
+        )
+        with self.run.runner.tracing.unit(f"agent:{self.scope.key}", spec) as traced:
+            result = await self._call()
+            traced.usage(result.usage)
+            return result
+
+    async def _call(self) -> AgentResult:
         await self.events.started()
-        tools = await resolve_tools(self.agent, self.run)
+        tools = self.controls.tools(await resolve_tools(self.agent, self.run))
         self.calls = ToolCalls(self.agent, self.run, self.scope, self.events, tools)
+        self.calls.in_step = self.controls.in_step
         prompt, history = await prompt_and_history(self.agent, self.run, self.input)
+        history = await self.controls.start(self.input, history)
         # the messages are validated records already: no need to validate them again
         result = AgentResult.model_construct(
             agent_name=self.agent.name,
@@ -87,7 +114,8 @@ class AgentCall:
             raw=[],
             usage=Usage(),
         )
-        for _ in range(self.limit):
+        inferences = 0
+        for inferences in range(1, self.limit + 1):  # noqa: B007 - counted for finish()
             started = await self._on_start(prompt, history)
             if started is not None:
                 if started.stop:
@@ -95,11 +123,15 @@ class AgentCall:
                 prompt, history = list(started.prompt), list(started.history)
             turn = await self._turn(prompt + history, result, tools)
             result = turn.result
-            tool_results = await self.calls.run_calls(_calls_in(turn.output), turn.done)
+            calls = _calls_in(turn.output)
+            self.controls.before_tools(calls)
+            tool_results = await self.calls.run_calls(calls, turn.done)
             result.tool_calls.extend(tool_results)
-            history = [*history, *interleave(turn.output, tool_results)]
+            told = self.controls.after_turn(turn.output, tool_results)
+            history = [*history, *interleave(turn.output, tool_results), *told]
             if not self._continues(result, tool_results):
                 break
+        result = await self.controls.finish(result, inferences)
         result = await self._hook_result("on_finish", result)
         await self.events.finished(result.text, result.usage)
         return result
@@ -112,10 +144,9 @@ class AgentCall:
         """One inference and its ``on_response`` hook: in an inference step of its
         own, or (fast turns) in one step with the turn's tool calls."""
         start = len(result.output)
-        request = ModelRequest(
-            messages=messages,
-            tools=[t.definition for t in tools.values()],
-            tool_choice=self.agent.tool_choice,
+        self.controls.before_inference(self.model)
+        request = self.controls.request(
+            messages, [t.definition for t in tools.values()], self.agent.tool_choice
         )
         if self.fast:
             result, done = await self._fast_turn(request, result, start, tools)
@@ -127,10 +158,27 @@ class AgentCall:
     async def _infer(self, request: ModelRequest, result: AgentResult) -> None:
         step_id = self.scope.id("infer")
         on_text = self.events.text_sink(self.model, step_id)
-        raw = await self.run.runner.infer(
-            step_id, self.model, lambda: self.model.build_body(request), on_text=on_text
-        )
-        await self._record(raw, result, step_id, streamed=on_text is not None, usage=True)
+        tracing = self.run.runner.tracing
+        spec = functools.partial(SpanSpec.chat, self.model, request, agent=self.agent.name)
+        with tracing.step_as(spec):
+            raw = await self.run.runner.infer(
+                step_id, self.model, self._body(request), on_text=on_text
+            )
+        if self.run.runner.durable and self.model.inference == "offload":
+            tracing.offloaded(step_id, spec, raw)
+        used = await self._record(raw, result, step_id, streamed=on_text is not None, usage=True)
+        self.controls.count(self.model, raw, used)
+
+    def _body(self, request: ModelRequest) -> Callable[[], dict[str, Any]]:
+        """Builds the request body inside the step (in process: the time caps too)."""
+        if self.model.inference != "in_process":
+            return lambda: self.model.build_body(request)
+
+        def body() -> dict[str, Any]:
+            self.controls.in_step()
+            return self.model.build_body(request)
+
+        return body
 
     async def _fast_turn(
         self, request: ModelRequest, result: AgentResult, start: int, tools: Mapping[str, Tool]
@@ -144,8 +192,10 @@ class AgentCall:
         step_id = self.scope.id("turn")
         on_text = self.events.text_sink(self.model, step_id)
         hooked: list[AgentResult] = []  # the hook's result, when the step runs here
+        used: list[Usage] = []  # the answer's usage, counted once the step returns
 
         async def turn() -> dict[str, Any]:
+            self.controls.in_step()
             # the body is built inside the step: a replay reading the memo skips it
             raw = await self.model.complete(self.model.build_body(request), on_text=on_text)
             try:
@@ -159,13 +209,16 @@ class AgentCall:
                     "raw": list(result.raw),
                 }
             )
-            await self._record(raw, scratch, step_id, streamed=True, usage=True)
+            used.append(await self._record(raw, scratch, step_id, streamed=True, usage=True))
             scratch = await self._hook_result("on_response", scratch)
+            calls = _calls_in(scratch.output[start:])
             inside = [
                 (call, tools[call.name])
-                for call in _calls_in(scratch.output[start:])
+                for call in calls
                 if call.name in tools and runs_in_turn(tools[call.name])
             ]
+            if not self.controls.tools_fit(calls):  # over a cap: fails outside the step
+                inside = []
             outcomes = await asyncio.gather(
                 *(self.calls.execute_retrying(found, call) for call, found in inside)
             )
@@ -173,7 +226,11 @@ class AgentCall:
             done = {call.id: o.to_memo() for (call, _), o in zip(inside, outcomes, strict=True)}
             return {"raw": raw, "tools": done}
 
-        memo = await self.run.runner.run(step_id, turn)
+        spec = functools.partial(
+            SpanSpec.chat, self.model, request, agent=self.agent.name, turn=True
+        )
+        with self.run.runner.tracing.step_as(spec):
+            memo = await self.run.runner.run(step_id, turn)
         if not isinstance(memo, dict) or not isinstance(memo.get("raw"), dict):
             raise ConfigurationError(
                 f"the memoized output of turn {self.scope.key} has an unexpected shape; "
@@ -181,14 +238,19 @@ class AgentCall:
             )
         done: Mapping[str, object] = dict(memo.get("tools") or {})
         if hooked:
+            self.controls.count(self.model, memo["raw"], used[-1])
             return hooked[-1], done
-        await self._record(memo["raw"], result, step_id, streamed=on_text is not None, usage=False)
+        usage = await self._record(
+            memo["raw"], result, step_id, streamed=on_text is not None, usage=False
+        )
+        self.controls.count(self.model, memo["raw"], usage)
         return await self._hook_result("on_response", result), done
 
     async def _record(
         self, raw: dict[str, Any], result: AgentResult, step_id: str, *, streamed: bool, usage: bool
-    ) -> None:
-        """Add an inference's answer to ``result`` (and report its text and usage)."""
+    ) -> Usage:
+        """Add an inference's answer to ``result`` (and report its text and usage);
+        returns the answer's usage."""
         try:
             response = self.model.parse_response(raw)
         except Exception as err:
@@ -203,17 +265,20 @@ class AgentCall:
                     if isinstance(message, TextMessage) and message.content:
                         await self.events.text(step_id, message.content)
             if usage:
-                await self.events.usage(response.usage)
+                spent = self.controls.usage_fields(self.model, raw, response.usage)
+                await self.events.usage(response.usage, **spent)
         result.output.extend(response.output)
         result.raw.append(raw)
         result.usage = result.usage + response.usage
+        return response.usage
 
     def _continues(self, result: AgentResult, tool_results: list[ToolResultMessage]) -> bool:
         """Whether another inference follows (within ``max_iter``): when tools ran, or,
-        for a routing agent with ``decided``, until it has decided."""
-        if self.decided is not None:
+        for a routing agent with ``decided``, until it has decided (for a typed
+        answer: until it is given)."""
+        if self.decided is not None and self.controls.output is None:
             return not self.decided(result)
-        return bool(tool_results)
+        return self.controls.continues(bool(tool_results))
 
     # -- hooks ------------------------------------------------------------------------
 

@@ -10,17 +10,20 @@ the run's resources (MCP connections) at the end.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .._context import NetworkRun
 from .._state import AgentResult, State
-from .._steps import StepRunner, default_runner
+from .._steps import SpanSpec, StepRunner, default_runner
 from ..errors import ConfigurationError, InputError
 from ..history import HistoryStore
 from ..messages import TextMessage
 from ..models import Model
+from . import _run_controls as run_controls
 from ._agent_loop import AgentCall
+from ._controls import AGENT_OUTPUT
 from ._prepare import resolve_model
 from ._routing import check_router, route
 from ._specs import AgentSpec, NetworkSpec, RouterSpec, is_agent, is_routing_agent
@@ -38,10 +41,21 @@ async def call_agent(
     input: str,
     model: Model | None = None,
     max_iter: int | None = None,
+    output: Any = AGENT_OUTPUT,
+    output_retries: int | None = None,
 ) -> AgentResult:
-    """One agent call inside ``run`` (no thread hooks, no run events)."""
+    """One agent call inside ``run`` (no thread hooks, no run events); ``output``
+    asks for another typed answer than the agent's own (a network's)."""
     limit = max(1, agent.max_iter if max_iter is None else max_iter)
-    call = AgentCall(agent, run, model=resolve_model(agent, model, run), input=input, limit=limit)
+    call = AgentCall(
+        agent,
+        run,
+        model=resolve_model(agent, model, run),
+        input=input,
+        limit=limit,
+        output=output,
+        output_retries=output_retries,
+    )
     return await call()
 
 
@@ -74,6 +88,8 @@ async def run_agent(
         agent=agent.name,
         output=result.text,
         usage={**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
+        cost=run.ledger.to_json(),
+        answer=result.model_dump(mode="json", include={"answer"})["answer"],
     )
     return result
 
@@ -91,14 +107,14 @@ async def run_network(
         raise InputError(f"input must be a string, got {type(input).__name__}")
     if router is not None:
         check_router(router, where="network.run(router=...)")
-    start = network.new_state(state)
+    initial = network.new_state(state)
     run = NetworkRun(
         network=network,
-        state=start,
+        state=initial,
         runner=(
             runner
             if runner is not None
-            else default_runner("network.run()", thread_id=start.thread_id)
+            else default_runner("network.run()", thread_id=initial.thread_id)
         ),
         input=input,
     )
@@ -108,35 +124,69 @@ async def run_network(
         raise ConfigurationError(f"network {network.name!r}: no agent is enabled")
     loop = chosen if chosen is not None else network.default_router
 
+    async def start() -> None:  # before the user's message is stored
+        await run_controls.configure(network, run)
+        await run_controls.check_input(network, run)
+
     async def body() -> None:
         await _loop(network, run, loop)
+        await run_controls.finish(network, run, lambda *a: _call_again(run, *a))
 
-    await _as_run(run, network.history, body, network=network.name)
+    await _as_run(run, network.history, body, start=start, network=network.name)
     await run.runner.stream.emit(
         "run.completed",
         output=run.output,
         usage={**run.usage.model_dump(), "total_tokens": run.usage.total_tokens},
+        cost=run.ledger.to_json(),
+        answer=run.to_json()["answer"] if run.answer is not None else None,
     )
     return run
+
+
+async def _call_again(
+    run: NetworkRun, agent: AgentSpec, output_type: Any, retries: int
+) -> AgentResult:
+    """Call ``agent`` once more for the network's typed answer (its last call's
+    answer was not one); the result joins the run's."""
+    result = await call_agent(
+        agent, run, input=run.input, output=output_type, output_retries=retries
+    )
+    run.state.append_result(result)
+    run.call_count += 1
+    return result
 
 
 async def _as_run(
     run: NetworkRun,
     store: HistoryStore | None,
     body: Callable[[], Awaitable[T]],
+    *,
+    start: Callable[[], Awaitable[None]] | None = None,
     **started: str | None,
 ) -> T:
-    """``body`` as a whole run: ``run.started``, the thread hooks, the failure event
-    of a plain-Python run, and the run's cleanups."""
-    stream = run.runner.stream
-    await stream.emit("run.started", input=run.input, **started)
+    """``body`` as a whole run: ``start`` (before the thread opens), ``run.started``,
+    the thread hooks, the failure event of a plain-Python run, and the run's cleanups;
+    all of it inside the run's tracing unit."""
+    stream, tracing = run.runner.stream, run.runner.tracing
+    spec = functools.partial(
+        SpanSpec.run,
+        network=started.get("network"),
+        agent=started.get("agent"),
+        run_id=run.runner.run_id,
+    )
     try:
-        if store is not None:
-            await open_thread(run, store, run.input)
-        outcome = await body()
-        if store is not None:
-            await save_results(run, store, _new_results(run, outcome))
+        with tracing.unit("run", spec) as traced:
+            if start is not None:  # input guardrails: run.started shows the input they let in
+                await start()
+            await stream.emit("run.started", input=run.input, **started)
+            if store is not None:
+                await open_thread(run, store, run.input)
+            outcome = await body()
+            if store is not None:
+                await save_results(run, store, _new_results(run, outcome))
+            traced.usage(outcome.usage if isinstance(outcome, AgentResult) else run.usage)
     except Exception as err:
+        tracing.run_failed(err)
         await stream.fail(err)
         raise
     finally:

@@ -60,14 +60,19 @@ class CallEvents:
 
         return on_text
 
-    async def usage(self, usage: Usage) -> None:
-        """Tokens one inference used."""
+    async def usage(
+        self, usage: Usage, *, model: str | None = None, cost_usd: float | None = None
+    ) -> None:
+        """Tokens one inference used, the model that answered and its estimated cost
+        (``None`` when the model has no price)."""
         await self.stream.emit(
             "usage",
             agent=self.agent,
             call=self.call,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
+            model=model,
+            cost_usd=cost_usd,
         )
 
     async def tool_call(self, call: ToolCall) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from .._context import NetworkRun
 from .._state import AgentResult
+from .._steps import SpanSpec
 from ..errors import ConfigurationError
 from ._agent_loop import AgentCall, maybe_await
 from ._keywords import call_hook
@@ -65,7 +66,23 @@ def _lookup(run: NetworkRun, name: str, *, where: str) -> AgentSpec:
 async def route(
     run: NetworkRun, router: RouterSpec, last_result: AgentResult | None
 ) -> list[AgentSpec]:
-    """Ask ``router`` what runs next in ``run``."""
+    """Ask ``router`` what runs next in ``run`` (a routing decision, traced as ``plan``)."""
+    tracing = run.runner.tracing
+    if not tracing.enabled:
+        return await _route(run, router, last_result)
+    kind = "agent" if is_routing_agent(router) else "code"
+    name = router.name if is_routing_agent(router) else getattr(router, "__name__", "router")
+    with tracing.unit(
+        tracing.logical_key("route"), lambda: SpanSpec.plan(str(name), kind)
+    ) as traced:
+        chosen = await _route(run, router, last_result)
+        traced.attributes["agentkit.route.next"] = [agent.name for agent in chosen]
+        return chosen
+
+
+async def _route(
+    run: NetworkRun, router: RouterSpec, last_result: AgentResult | None
+) -> list[AgentSpec]:
     if is_routing_agent(router):
         return await run_routing_agent(router, run)
     if not callable(router):

@@ -15,10 +15,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeAlias, TypeGuard
 
 from .._context import AgentView, NetworkView, SystemPrompt, ToolSource
+from .._ledger import Budget
 from .._state import AgentResult, State
 from ..history import ContextWindow, HistoryStore
 from ..messages import Message
 from ..models import Model, ToolChoice
+from ._guardrails import Guardrail
 
 __all__ = [
     "AGENT_MARKER",
@@ -128,6 +130,29 @@ class AgentSpec(AgentView, Protocol):
     @property
     def default_state(self) -> State[Any] | None:
         """The state a run of the agent on its own starts from (``None``: empty)."""
+
+    def output_type(self) -> Any:
+        """The type of its final answer (``None``: text)."""
+        ...
+
+    @property
+    def output_retries(self) -> int:
+        """How many wrong typed answers go back to the model before the call fails."""
+        ...
+
+    @property
+    def budget(self) -> Budget | None:
+        """Caps on each call."""
+        ...
+
+    @property
+    def guardrails(self) -> Sequence[Guardrail]:
+        """Checks of each call's input and output."""
+        ...
+
+    @property
+    def prices(self) -> Any:
+        """Its own prices (a ``PriceTable`` or a mapping), before the network's."""
         ...
 
 
@@ -189,6 +214,31 @@ class NetworkSpec(NetworkView, Protocol):
     @property
     def max_iter(self) -> int | None:
         """The most agent calls per run (``None``: no limit)."""
+        ...
+
+    @property
+    def output_type(self) -> Any:
+        """The type of the run's final answer (``None``: text)."""
+        ...
+
+    @property
+    def output_retries(self) -> int:
+        """How many wrong typed answers go back to the model before the run fails."""
+        ...
+
+    @property
+    def budget(self) -> Budget | None:
+        """Caps on each run (``None``: the default when ``max_iter`` is ``None``)."""
+        ...
+
+    @property
+    def guardrails(self) -> Sequence[Guardrail]:
+        """Checks of the run's input and final output."""
+        ...
+
+    @property
+    def prices(self) -> Any:
+        """The run's prices (a ``PriceTable`` or a mapping), before the defaults."""
         ...
 
     def new_state(self, state: State[Any] | dict[str, Any] | None = None) -> State[Any]:

@@ -9,12 +9,13 @@ patches are applied in call order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from .._context import NetworkRun, ToolContext
 from .._json import not_json_reason
-from .._steps import NoSteps, StepTools
+from .._steps import NoSteps, SpanSpec, StepTools
 from ..errors import AgentKitError, ToolRetry
 from ..messages import ToolCall, ToolResultMessage
 from ..tools import Tool, ToolOutcome
@@ -63,6 +64,8 @@ class ToolCalls:
         self.scope = scope
         self.events = events
         self.tools = tools
+        self.in_step: Callable[[], None] = _nothing
+        """Called first in each tool step's body (the budget's time caps)."""
 
     async def run_calls(
         self, calls: Sequence[ToolCall], done: Mapping[str, object]
@@ -91,12 +94,34 @@ class ToolCalls:
             unknown = unknown_tool(call, list(self.tools.values()))
             return lambda: self._report(call, unknown)
         if found.pure:
-            return lambda: self._memo(found, call, None)
+            key = f"tool:{self.scope.key}/{call.name}/{call.id}"
+            return lambda: self._traced(key, found, call, None)
         step_id = self.scope.id(f"tool/{call.name}")
         if found.uses_steps:
             steps = StepTools(self.run.runner, step_id)
-            return lambda: self._memo(found, call, steps)
-        return lambda: self.run.runner.run(step_id, lambda: self._memo(found, call, None))
+            return lambda: self._traced(f"tool:{step_id}", found, call, steps)
+        return lambda: self._step(step_id, found, call)
+
+    async def _step(self, step_id: str, tool: Tool, call: ToolCall) -> Any:
+        """A call in a step of its own (its span opens in the step's body)."""
+        spec = functools.partial(SpanSpec.tool, call, description=tool.description)
+        with self.run.runner.tracing.step_as(spec):
+            return await self.run.runner.run(step_id, lambda: self._stepped(tool, call))
+
+    async def _stepped(self, tool: Tool, call: ToolCall) -> dict[str, Any]:
+        """The body of a call's own step: the time caps, then the call."""
+        self.in_step()
+        return await self._memo(tool, call, None)
+
+    async def _traced(
+        self, key: str, tool: Tool, call: ToolCall, steps: StepTools | None
+    ) -> dict[str, Any]:
+        """A call outside a step (pure, or orchestrating steps): a logical span."""
+        spec = functools.partial(SpanSpec.tool, call, description=tool.description)
+        with self.run.runner.tracing.unit(key, spec) as traced:
+            memo = await self._memo(tool, call, steps)
+            traced.output = memo
+            return memo
 
     async def _memo(self, tool: Tool, call: ToolCall, steps: StepTools | None) -> dict[str, Any]:
         return (await self.execute(tool, call, steps)).to_memo()
@@ -141,7 +166,11 @@ class ToolCalls:
         other tools have run), then reported to the model."""
 
         async def attempt(_: int) -> ToolCallOutcome:
-            return await self.execute(tool, call, None)
+            spec = functools.partial(SpanSpec.tool, call, description=tool.description)
+            with self.run.runner.tracing.child(spec) as traced:
+                outcome = await self.execute(tool, call, None)
+                traced.output = outcome.to_memo()
+                return outcome
 
         try:
             return await self.run.runner.retry.call(
@@ -155,3 +184,7 @@ class ToolCalls:
 
 async def _value(value: object) -> object:
     return value
+
+
+def _nothing() -> None:
+    return None

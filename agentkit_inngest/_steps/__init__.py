@@ -14,6 +14,7 @@ from ._inline import InlineRunner
 from ._inngest import InngestRunner, count_fetched_memos, to_inngest_error
 from ._retry import RetryPolicy
 from ._runner import StepRunner
+from ._span_specs import SpanSpec
 from ._step_tools import NoSteps, StepTools
 from ._stream import LAST_SEQ, RunStream
 from ._types import (
@@ -46,6 +47,7 @@ __all__ = [
     "NoSteps",
     "RetryPolicy",
     "RunStream",
+    "SpanSpec",
     "StepRunner",
     "StepTools",
     "count_fetched_memos",

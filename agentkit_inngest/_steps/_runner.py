@@ -35,6 +35,7 @@ from ..errors import SizeLimitError
 from ..models import Model, TextSink
 from ._retry import RetryPolicy
 from ._stream import EXECUTING_STEP, RunStream
+from ._tracing import tracing_for
 from ._types import REQUEST_BYTES, Body, EventWait, Invocation, build_body
 
 __all__ = ["StepRunner"]
@@ -58,6 +59,7 @@ class StepRunner(ABC):
         self._claimed: set[str] = set()
         self._calls: dict[str, int] = {}
         self.stream = RunStream(self)
+        self.tracing = tracing_for(self)
         self.limits = limits if limits is not None else Limits()
         self.retry = retry if retry is not None else RetryPolicy()
         self.memo_bytes = 0
@@ -102,7 +104,7 @@ class StepRunner(ABC):
         (not memoized) and its body does not run here, publish the stream events
         produced since the previous step."""
         index = self.claims
-        if self.stream.publisher is None:
+        if not self.stream.gated:
             return await call()
         outcome = "interrupted"  # by the runtime's control flow: the step is new here
         try:
@@ -126,8 +128,8 @@ class StepRunner(ABC):
         attempt. Here its output is checked (:meth:`bounded`) and the stream events
         it emits are published at once; tracing spans and checkpoints belong here too.
         """
-        checked = self.bounded(step_id, fn)
-        if self.stream.publisher is None:
+        checked = self.tracing.wrap(step_id, index, self.bounded(step_id, fn))
+        if not self.stream.gated:
             return checked
 
         async def body() -> Any:

@@ -14,6 +14,10 @@ body runs once. So:
   publish no held events either: the request that planned the step did;
 - what remains when the run ends is published by the final request.
 
+The same gate releases the ends of a run's logical spans (tracing): they are held
+as calls (:meth:`RunStream.hold`) among the events, and run exactly when the events
+beside them would be published.
+
 Sequence numbers are deterministic: ``(steps reached, inside/between, attempt,
 index)`` packed into one integer (below 2**53, exact in JavaScript), so a
 re-sent request publishes the same numbers again and clients (and
@@ -26,6 +30,8 @@ plain-Python run publishes everything at once with a counter.
 from __future__ import annotations
 
 import contextvars
+import logging
+from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias
 
 from ..streaming._events import EventType, StreamEvent
@@ -70,7 +76,9 @@ class StreamOwner(Protocol):
         ...
 
 
-_Held: TypeAlias = "tuple[int, EventType, str | None, dict[str, Any]]"
+_Held: TypeAlias = "tuple[int, EventType, str | None, dict[str, Any]] | Callable[[], None]"
+
+logger = logging.getLogger("agentkit_inngest.tracing")
 
 
 class RunStream:
@@ -87,6 +95,8 @@ class RunStream:
         self._inside: dict[tuple[int, int], int] = {}
         self._counter = 0
         self._published: set[int] = set()
+        self.holds = False
+        """Whether calls are held too (tracing is on), so the gate runs without a publisher."""
 
     def configure(
         self,
@@ -106,9 +116,14 @@ class RunStream:
         """Whether events go anywhere (a publisher is configured)."""
         return self.publisher is not None
 
+    @property
+    def gated(self) -> bool:
+        """Whether anything goes through the gate (events, or held calls)."""
+        return self.publisher is not None or self.holds
+
     def on_claim(self, index: int) -> None:
         """Step ``index`` was claimed: the events held so far belong before it."""
-        if self.publisher is None:
+        if not self.gated:
             return
         self._before[index] = self._held
         self._held = []
@@ -134,15 +149,38 @@ class RunStream:
         self._between[reached] = count + 1
         self._held.append((reached * _STEP + _BETWEEN + count, type, agent, data))
 
+    def hold(self, release: Callable[[], None]) -> None:
+        """Call ``release`` once: at once in plain Python; under Inngest when the
+        events emitted here would be published (never on a replay)."""
+        if self._runner.durable:
+            self._held.append(release)
+        else:
+            _call(release)
+
+    def release_held(self) -> None:
+        """Run the calls held since the last step (the run failed for good); the
+        events beside them are dropped, as before."""
+        held, self._held = self._held, []
+        for item in held:
+            if callable(item):
+                _call(item)
+
     async def flush_before(self, index: int) -> None:
         """Publish the events held before step ``index`` (it is new in this request)."""
-        for seq, type, agent, data in self._before.pop(index, []):
-            await self._publish(seq, type, agent, data)
+        for item in self._before.pop(index, []):
+            await self._release(item)
 
     async def flush(self) -> None:
         """Publish what is held at the end of the run."""
         held, self._held = self._held, []
-        for seq, type, agent, data in held:
+        for item in held:
+            await self._release(item)
+
+    async def _release(self, item: _Held) -> None:
+        if callable(item):
+            _call(item)
+        else:
+            seq, type, agent, data = item
             await self._publish(seq, type, agent, data)
 
     async def fail(self, error: Exception) -> None:
@@ -178,3 +216,11 @@ class RunStream:
             data=data,
         )
         await safe_publish(self.publisher, event)
+
+
+def _call(release: Callable[[], None]) -> None:
+    """Run a held call; tracing never fails a run."""
+    try:
+        release()
+    except Exception:
+        logger.warning("a span could not be emitted", exc_info=True)

@@ -291,12 +291,14 @@ class ChatSession:
             view.live.stop()
             self.state = state
         changes = state_changes(before, state.snapshot())
-        if not view.wrote and changes:
+        if progress.answer is not None and not view.wrote:  # a typed answer, no text
+            self.console.print(Text(json.dumps(progress.answer, ensure_ascii=False, indent=2)))
+        elif not view.wrote and changes:
             self.console.print(Text("State changes", style="bold"))
             self.console.print(state_changes_table(changes))
         elif not view.wrote:
             self.console.print(Text("(no answer: no text and no change in the state)", "dim"))
         tokens = f"{progress.input_tokens} in, {progress.output_tokens} out"
         elapsed = format_seconds(progress.elapsed(progress.started))
-        self.console.print(Text(f"{elapsed} · tokens {tokens}", style="dim"))
+        self.console.print(Text(f"{elapsed} · tokens {tokens} · {progress.cost_text}", style="dim"))
         return True

@@ -95,4 +95,6 @@ async def run_target(
         "output": result.text,
         "state": state.to_json(),
         "usage": {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
+        "cost_usd": result.cost_usd,
+        "answer": result.model_dump(mode="json", include={"answer"})["answer"],
     }

@@ -11,6 +11,7 @@ Without a terminal (a pipe, a file) only the summary is printed.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from typing import Any
 
@@ -120,7 +121,8 @@ class RunView:
             parts.append(
                 Text.assemble(
                     spinner_frame(progress.clock()),
-                    f" {format_seconds(progress.elapsed(progress.started))} · tokens {tokens}",
+                    f" {format_seconds(progress.elapsed(progress.started))} · tokens {tokens}"
+                    f" · {progress.cost_text}",
                     style="dim",
                 )
             )
@@ -186,7 +188,10 @@ class RunView:
         changes = state_changes(before, after)
         if progress.status == "failed":
             parts += [Rule("Failed", style="red", align="left"), Text(progress.error or "")]
-        if progress.output:
+        if progress.answer is not None:
+            typed = json.dumps(progress.answer, ensure_ascii=False, indent=2)
+            parts += [Rule("Answer", align="left"), Text(typed)]
+        elif progress.output:
             parts += [Rule("Answer", align="left"), Markdown(progress.output)]
         if changes:
             parts += [Rule("State changes", align="left"), state_changes_table(changes)]
@@ -197,7 +202,8 @@ class RunView:
         parts.append(
             Text(
                 f"Tokens: {progress.input_tokens} in, {progress.output_tokens} out, "
-                f"{tokens} total · {format_seconds(progress.elapsed(progress.started))}",
+                f"{tokens} total · {progress.cost_text} · "
+                f"{format_seconds(progress.elapsed(progress.started))}",
                 style="bold",
             )
         )

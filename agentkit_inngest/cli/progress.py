@@ -48,6 +48,7 @@ class CallView:
     status: CallStatus = "running"
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
     tools: list[ToolView] = dataclasses.field(default_factory=list)
     # the text of each inference step, from the step's latest attempt only
     _texts: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
@@ -97,6 +98,10 @@ class RunProgress:
         self.error: str | None = None
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cost_usd = 0.0
+        self.unpriced: list[str] = []
+        """Models whose answers had no price (their cost is not in ``cost_usd``)."""
+        self.answer: Any = None
         self.notes: list[str] = []
 
     # -- the publisher ---------------------------------------------------------------------
@@ -127,6 +132,7 @@ class RunProgress:
             call.output_tokens += int(data.get("output_tokens") or 0)
             self.input_tokens += int(data.get("input_tokens") or 0)
             self.output_tokens += int(data.get("output_tokens") or 0)
+            self._cost(call, data)
         elif kind == "agent.finished":
             call = self._call(str(data.get("call")), event.agent)
             call.status = "done"
@@ -136,6 +142,7 @@ class RunProgress:
         elif kind == "run.completed":
             self.status = "completed"
             self.output = str(data.get("output") or "")
+            self.answer = data.get("answer")
             self._end("done")
         elif kind == "run.failed":
             self.status = "failed"
@@ -143,6 +150,24 @@ class RunProgress:
             self._end("failed")
         if self.on_event is not None:
             self.on_event(event)
+
+    def _cost(self, call: CallView, data: dict[str, Any]) -> None:
+        cost = data.get("cost_usd")
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
+            call.cost_usd += float(cost)
+            self.cost_usd += float(cost)
+        else:
+            model = str(data.get("model") or "a model")
+            if model not in self.unpriced:
+                self.unpriced.append(model)
+
+    @property
+    def cost_text(self) -> str:
+        """The estimated cost so far, in words (``"~$0.0123"``, or what has no price)."""
+        if self.unpriced:
+            priced = f"~${self.cost_usd:,.4f} + " if self.cost_usd else ""
+            return f"cost {priced}unknown (no price for {', '.join(self.unpriced)})"
+        return f"cost ~${self.cost_usd:,.4f} (estimated)"
 
     # -- what the runner's callbacks add ---------------------------------------------------
 

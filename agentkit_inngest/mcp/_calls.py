@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from .._steps._tracing import annotate_current_span
 from ..errors import MCPServerError
 from ..tools import ToolOutcome
 from ._client import CONNECTION_CLOSED, RunEntry, ServerSettings
@@ -36,6 +37,13 @@ async def call_tool(
 ) -> ToolOutcome:
     """Call ``tool`` on the run's connection; every failure becomes a tool error the
     model reads (its text scrubbed of the server's secrets)."""
+    annotate_current_span(
+        {
+            "mcp.method.name": "tools/call",
+            "agentkit.mcp.server": server.name,
+            "agentkit.mcp.tool": tool,
+        }
+    )
     try:
         connection = await entry.connect()
     except MCPServerError as err:

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from .._context import NetworkRun, ToolContext
+from .._steps import SpanSpec
 from ..errors import ConfigurationError, MCPServerError
 from ..tools import Tool, ToolOutcome
 from ._calls import call_tool
@@ -275,9 +276,10 @@ class MCPServer:
         entry = self._entry(network)
         async with entry.listing_lock:
             if entry.tools is None:
-                listing = await network.runner.run(
-                    self.listing_step, lambda: self._fetch_listing(entry)
-                )
+                with network.runner.tracing.step_as(lambda: SpanSpec.mcp_list(self.name)):
+                    listing = await network.runner.run(
+                        self.listing_step, lambda: self._fetch_listing(entry)
+                    )
                 entry.tools = self._build_tools(listing)
         return list(entry.tools)
 

@@ -48,6 +48,7 @@ class AnthropicModel(Model):
     """A Claude model. See :func:`anthropic`."""
 
     provider: ClassVar[str] = "anthropic"
+    native_output: ClassVar[bool] = False  # typed answers go through a final-answer tool
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from ..tools import Tool
 from ..tools._definition import ToolDefinition
 from ._common import json_answer, json_text, redact
 from ._schema import SchemaDialect
+from ._structured import OutputSchema
 
 if TYPE_CHECKING:
     from inngest.experimental.ai.base import BaseAdapter
@@ -59,11 +60,14 @@ class ModelRequest:
             still accepted and replaced by their ``definition`` (with a
             :class:`DeprecationWarning`).
         tool_choice: see :data:`ToolChoice`.
+        output: a structured answer to ask for natively (models whose
+            :attr:`Model.native_output` is ``True``); ``None`` for free text.
     """
 
     messages: list[Message]
     tools: list[ToolDefinition] = dataclasses.field(default_factory=list)
     tool_choice: ToolChoice = "auto"
+    output: OutputSchema | None = None
 
     def __post_init__(self) -> None:
         given: list[object] = list(self.tools)
@@ -110,6 +114,9 @@ class Model(ABC):
     """
 
     provider: ClassVar[str] = "custom"
+    native_output: ClassVar[bool] = True
+    """Whether ``build_body`` asks the provider for a :class:`OutputSchema` answer
+    natively (``ModelRequest.output``); else typed answers use a final-answer tool."""
     _dialect: SchemaDialect = SchemaDialect()  # how the provider wants tool schemas
 
     def __init__(
@@ -220,6 +227,7 @@ class Model(ABC):
                 for tool in request.tools
             ],
             "tool_choice": request.tool_choice,
+            **({"output": dataclasses.asdict(request.output)} if request.output else {}),
             **self.default_parameters,
         }
 
@@ -232,6 +240,12 @@ class Model(ABC):
             stop_reason=raw.get("stop_reason", "stop"),
             usage=Usage.model_validate(raw.get("usage") or {}),
         )
+
+    def answered_by(self, raw: Mapping[str, Any]) -> Model:
+        """The model that gave the memoized answer ``raw``: this one (a model that
+        delegates, like :class:`~agentkit_inngest.models.FallbackModel`, says which).
+        Its provider and name price the answer."""
+        return self
 
     def ai_adapter(self) -> BaseAdapter:
         """The ``inngest.experimental.ai`` adapter used when ``inference="offload"``."""

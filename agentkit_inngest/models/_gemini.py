@@ -124,6 +124,12 @@ class GeminiModel(Model):
                 config = {"mode": "ANY", "allowedFunctionNames": [choice]}
             body["toolConfig"] = {"functionCallingConfig": config}
         body.update(self.default_parameters)
+        if request.output is not None:  # merged into the settings' generationConfig
+            body["generationConfig"] = {
+                **(body.get("generationConfig") or {}),
+                "responseMimeType": "application/json",
+                "responseSchema": self._dialect.schema(request.output.definition).parameters,
+            }
         return body
 
     def parse_response(self, raw: Mapping[str, Any]) -> ModelResponse:

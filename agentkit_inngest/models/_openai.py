@@ -28,6 +28,7 @@ from ._common import (
 )
 from ._schema import OpenAIDialect, StrictTools
 from ._streams import accumulate_openai_stream
+from ._structured import OutputSchema
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -133,8 +134,21 @@ class OpenAIModel(Model):
                 body["tool_choice"] = "required"
             else:
                 body["tool_choice"] = {"type": "function", "function": {"name": choice}}
+        if request.output is not None:
+            body["response_format"] = self._response_format(request.output)
         body.update(self.default_parameters)
         return body
+
+    def _response_format(self, output: OutputSchema) -> dict[str, Any]:
+        """A structured answer as ``response_format``: a JSON Schema, strict where the
+        schema allows (as a tool's is)."""
+        schema = self._dialect.schema(output.definition)
+        spec: dict[str, Any] = {"name": output.name, "schema": schema.parameters}
+        if output.description:
+            spec["description"] = output.description
+        if schema.strict is not None:
+            spec["strict"] = schema.strict
+        return {"type": "json_schema", "json_schema": spec}
 
     def _function(self, tool: ToolDefinition) -> dict[str, Any]:
         schema = self._dialect.schema(tool)

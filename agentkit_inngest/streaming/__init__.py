@@ -4,7 +4,7 @@ See docs/streaming.md. A run's events are emitted by the run layer and published
 exactly once per step across replays, by the step seam's ``RunStream``.
 """
 
-from ._broker import Broker, MemoryBroker
+from ._broker import Broker, BrokerUnavailable, MemoryBroker
 from ._events import EVENT_TYPES, EventType, Gap, StreamEvent
 from ._publishers import (
     BrokerPublisher,
@@ -14,6 +14,7 @@ from ._publishers import (
     RealtimePublisher,
     realtime_token,
 )
+from ._redis import RedisBroker
 from ._sse import stream_router
 from ._topics import Topic, stream_schema, typescript_types
 
@@ -21,6 +22,7 @@ __all__ = [
     "EVENT_TYPES",
     "Broker",
     "BrokerPublisher",
+    "BrokerUnavailable",
     "CallbackPublisher",
     "EventType",
     "FanOut",
@@ -28,6 +30,7 @@ __all__ = [
     "MemoryBroker",
     "Publisher",
     "RealtimePublisher",
+    "RedisBroker",
     "StreamEvent",
     "Topic",
     "realtime_token",

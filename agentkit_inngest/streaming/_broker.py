@@ -30,12 +30,14 @@ from collections.abc import AsyncIterator, Callable
 
 import pydantic_core
 
-from ._events import Gap, StreamEvent
+from .._json import MAX_STEP_DEPTH, NotJSONError, check_depth
+from ._events import BrokerUnavailable, Gap, StreamEvent
 from ._memory import ID_COST, NOTHING_KEPT, Channel, Kept, Subscription
 
 __all__ = [
     "MAX_CHANNEL_LENGTH",
     "Broker",
+    "BrokerUnavailable",
     "Gap",
     "MemoryBroker",
     "Subscription",
@@ -57,6 +59,17 @@ def parse_event_id(value: str) -> tuple[str, int]:
     return run_id, int(seq)
 
 
+def event_body(channel: str, event: StreamEvent) -> bytes:
+    """``event`` as the JSON a reader gets, or a :class:`ValueError` saying why it
+    cannot be sent (not JSON, or nested deeper than a reader's JSON parser goes)."""
+    try:
+        text = event.model_dump_json()
+        check_depth(text, MAX_STEP_DEPTH)
+    except (pydantic_core.PydanticSerializationError, NotJSONError, ValueError) as err:
+        raise ValueError(f"event {event.id} on {channel!r} cannot be sent as JSON: {err}") from err
+    return text.encode()
+
+
 def check_channel(channel: object) -> str:
     """``channel`` when it is a usable channel name; :class:`ValueError` saying why not."""
     if not isinstance(channel, str) or not channel:
@@ -72,6 +85,11 @@ def check_channel(channel: object) -> str:
 class Broker(ABC):
     """Publish events on channels; subscribe to a channel from now, or resume after
     an event id."""
+
+    async def check(self) -> None:
+        """Raise :class:`BrokerUnavailable` when subscribing cannot work now; the SSE
+        endpoint asks before it answers ``200``. An in-process broker always can."""
+        return
 
     @abstractmethod
     async def publish(self, channel: str, event: StreamEvent) -> None:
@@ -204,12 +222,7 @@ class MemoryBroker(Broker):
 
     async def publish(self, channel: str, event: StreamEvent) -> None:
         check_channel(channel)
-        try:
-            size = len(event.model_dump_json().encode())
-        except (pydantic_core.PydanticSerializationError, ValueError) as err:
-            raise ValueError(
-                f"event {event.id} on {channel!r} cannot be sent as JSON: {err}"
-            ) from err
+        size = len(event_body(channel, event))
         now = asyncio.get_running_loop().time()
         found = self._channels.get(channel)
         if found is None:

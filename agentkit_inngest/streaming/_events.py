@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeAlias
 
 import pydantic
 
-__all__ = ["EVENT_TYPES", "EventType", "Gap", "StreamEvent"]
+__all__ = ["EVENT_TYPES", "BrokerUnavailable", "EventType", "Gap", "StreamEvent"]
 
 EventType: TypeAlias = Literal[
     "run.started",
@@ -80,3 +80,9 @@ class Gap:
     after: str
     resumed_from: str | None
     missed: int | None = None
+
+
+class BrokerUnavailable(RuntimeError):
+    """A shared broker cannot be reached now (its store is down): subscribing fails
+    with it, and the SSE endpoint answers ``503``. Publishing never raises it: a
+    run goes on without its stream."""

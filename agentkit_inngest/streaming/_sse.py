@@ -12,7 +12,7 @@ after ``ready``: the client missed events and should reload what it shows.
 ``?until=done`` closes the stream after ``run.completed`` or ``run.failed``
 (handy for scripts). Keep-alive comments are sent every ``ping`` seconds; a
 disconnected client's subscription is released. A channel name longer than 256
-characters is a ``414``.
+characters is a ``414``; a shared broker that cannot be reached is a ``503``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import fastapi
 from sse_starlette.event import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
 
-from ._broker import MAX_CHANNEL_LENGTH, Broker, Gap, parse_event_id
+from ._broker import MAX_CHANNEL_LENGTH, Broker, BrokerUnavailable, Gap, parse_event_id
 
 __all__ = ["stream_router"]
 
@@ -65,6 +65,10 @@ def stream_router(
                 raise fastapi.HTTPException(400, f"{source}: {err}") from err
         if until not in (None, "done"):
             raise fastapi.HTTPException(400, "until must be 'done'")
+        try:  # a shared broker that is down: say so now, not with a stream that hangs
+            await broker.check()
+        except BrokerUnavailable as err:
+            raise fastapi.HTTPException(503, str(err), headers={"retry-after": "5"}) from err
 
         async def events() -> AsyncIterator[ServerSentEvent]:
             async with broker.subscribe(channel, after=resume) as subscription:

@@ -87,6 +87,7 @@ from starlette.routing import Route
 from ._checkpoints import Checkpoint, CheckpointAPI, Dispatch, post_unless_cut
 from ._flow_control import FlowLimits
 from ._records import ApiRead, Pause, RequestRecord, Retry, Run, RunFailed
+from ._traces import TraceAPI
 from .expressions import evaluate
 from .server_rules import (
     INLINE_STATE_BYTES,
@@ -218,6 +219,7 @@ class LocalExecutor:
         self.requests: list[RequestRecord] = []
         self.checkpoint_api = CheckpointAPI(self)
         self.checkpoints: list[Checkpoint] = self.checkpoint_api.records
+        self.traces = TraceAPI(self)
         self._id_rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self.registrations = 0
         self.registered_urls: list[str] = []
@@ -237,6 +239,7 @@ class LocalExecutor:
                 Route("/v1/realtime/publish", self._publish, methods=["POST"]),
                 Route("/v1/realtime/token", self._token, methods=["POST"]),
                 *self.checkpoint_api.routes(),
+                *self.traces.routes(),
                 Route("/v0/runs/{run_id}/actions", self._run_api, methods=["GET"]),
                 Route("/v0/runs/{run_id}/batch", self._run_api, methods=["GET"]),
             ]
@@ -724,6 +727,7 @@ class LocalExecutor:
         headers = {
             "x-inngest-server-kind": "cloud" if self.signing_key else "dev",
             **self.checkpoint_api.headers(dispatch),
+            **self.traces.headers(run),
             **signature,
         }
         config = self.functions.get(run.fn_id) or {}
@@ -987,7 +991,7 @@ class LocalExecutor:
         encoded, _ = self._request_body(run, _Item("step", 0, dispatch.job.id))
         body, signature = self._signed(encoded)
         query = urllib.parse.urlencode({"fnId": run.fn_id, "stepId": "step"})
-        headers = {**self.checkpoint_api.headers(dispatch), **signature}
+        headers = {**self.checkpoint_api.headers(dispatch), **self.traces.headers(run), **signature}
         return await self._http.post(f"{self.app_url}?{query}", content=body, headers=headers)
 
     # -- reading results ------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 ``options`` tune the variant without new code: ``model`` (keyword arguments of
 :func:`agentkit_inngest.openai`), ``agent`` (of ``create_agent``), ``network`` (of
-``create_network``) and ``function`` (of ``network_function``).
+``create_network``), ``function`` (of ``network_function``) and ``tracing`` (of
+``configure_tracing``: spans go to an OpenTelemetry SDK provider whose batch exporter
+drops them, and, unless ``"inngest": false``, step spans to the executor's trace
+endpoint, so a run pays for making, processing and sending spans but not a backend).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import fastapi
 import inngest
 
 from agentkit_inngest import (
+    Budget,
     NetworkRun,
     create_agent,
     create_network,
@@ -36,6 +40,8 @@ def build(
             await asyncio.sleep(ms / 1000)
         return {"ok": True, "turn": turn, "slot": slot}
 
+    if "tracing" in options:
+        _trace(options["tracing"])
     model = openai(
         "gpt-bench",
         api_key="bench",
@@ -53,8 +59,23 @@ def build(
     def router(*, network: NetworkRun, call_count: int) -> Any:
         return worker if call_count < Plan.parse(network.input).turns else None
 
-    network = create_network(
-        name="Bench", agents=[worker], router=router, **options.get("network", {})
-    )
+    # no request cap: runs of any length measure replays (the default caps 100 requests)
+    network_options = {"budget": Budget(), **options.get("network", {})}
+    network = create_network(name="Bench", agents=[worker], router=router, **network_options)
     function = network_function(network, client=client, **options.get("function", {}))
     return create_server(client=client, functions=[function])
+
+
+def _trace(options: dict[str, Any]) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from agentkit_inngest import configure_tracing
+
+    class Dropped(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Dropped()))
+    configure_tracing(tracer_provider=provider, **options)

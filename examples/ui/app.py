@@ -21,7 +21,12 @@ Inngest (no other program needed)::
 
     python -m examples.ui.app --local          # then open http://127.0.0.1:8000/
 
-or under the Inngest dev server::
+Several replicas of it share their streams and threads when ``AGENTKIT_REDIS_URL``
+(a :class:`RedisBroker`) and ``AGENTKIT_POSTGRES_DSN`` (a :class:`PostgresStore`) are
+set: ``docker compose --profile selfhosted up`` runs two behind a load balancer
+(docs/deployment.md).
+
+Or under the Inngest dev server::
 
     INNGEST_DEV=1 uvicorn --factory examples.ui.app:build_app --port 8000
     npx inngest-cli@latest dev -u http://127.0.0.1:8000/api/inngest --no-discovery
@@ -60,12 +65,14 @@ from agentkit_inngest import (
     route_in_order,
     tool,
 )
-from agentkit_inngest.history import MemoryStore
+from agentkit_inngest.history import HistoryStore, MemoryStore, PostgresStore
 from agentkit_inngest.messages import TextMessage
-from agentkit_inngest.models import TextSink, anthropic, openai
+from agentkit_inngest.models import Price, TextSink, anthropic, openai
 from agentkit_inngest.streaming import (
+    Broker,
     BrokerPublisher,
     MemoryBroker,
+    RedisBroker,
     Topic,
     stream_schema,
     typescript_types,
@@ -202,7 +209,7 @@ def pick_model(*, delay: float = 0.04) -> tuple[Model, str]:
     return TypingModel(_offline, delay=delay), "the offline model (set an API key for a real one)"
 
 
-def build_network(model: Model) -> Network[Any]:
+def build_network(model: Model, *, history: HistoryStore | None = None) -> Network[Any]:
     forecaster: Agent = create_agent(
         name="Forecaster",
         description="Looks up tomorrow's weather",
@@ -227,7 +234,8 @@ def build_network(model: Model) -> Network[Any]:
         name="Weather desk",
         agents=[forecaster, advisor],
         router=route_in_order(forecaster, advisor),
-        history=MemoryStore(),
+        history=history or MemoryStore(),
+        prices={"offline-weather": Price(input=0.0, output=0.0)},  # the offline model is free
     )
 
 
@@ -265,27 +273,47 @@ class ThreadMessages(pydantic.BaseModel):
     messages: list[dict[str, Any]]
 
 
+def shared_stores() -> tuple[Broker, HistoryStore | None]:
+    """What several replicas of the app share, from the environment:
+    ``AGENTKIT_REDIS_URL`` (streams: a :class:`RedisBroker`, else one in memory)
+    and ``AGENTKIT_POSTGRES_DSN`` (thread history: a :class:`PostgresStore`, else
+    one in memory). docker-compose.yml's ``selfhosted`` profile sets both."""
+    redis_url = os.environ.get("AGENTKIT_REDIS_URL")
+    dsn = os.environ.get("AGENTKIT_POSTGRES_DSN")
+    broker: Broker = RedisBroker(redis_url) if redis_url else MemoryBroker()
+    return broker, PostgresStore(dsn) if dsn else None
+
+
 def build_app(
     *,
     client: inngest.Inngest | None = None,
-    broker: MemoryBroker | None = None,
+    broker: Broker | None = None,
     model: Model | None = None,
+    history: HistoryStore | None = None,
 ) -> fastapi.FastAPI:
     """The chat app: the page, ``POST /chat``, the network at ``/api/inngest``, its
     progress at ``GET /streams/{thread}`` and a thread's messages at
-    ``GET /threads/{thread}/messages``."""
+    ``GET /threads/{thread}/messages``. Without a broker or history store given,
+    :func:`shared_stores` picks them from the environment. In production mode the
+    streams are public only with ``AGENTKIT_PUBLIC_STREAMS=1`` (the page's thread
+    ids are 128-bit random values: knowing one is the only way in)."""
     client = client or create_client(APP_ID)
-    broker = broker or MemoryBroker()
+    if broker is None or history is None:
+        found_broker, found_history = shared_stores()
+        broker, history = broker or found_broker, history or found_history
     if model is None:
         model, described = pick_model()
     else:
         described = model.label
-    network = build_network(model)
+    network = build_network(model, history=history)
     function = network_function(
         network, client=client, retries=2, publisher=BrokerPublisher(broker)
     )
     app = fastapi.FastAPI(title="agentkit-inngest chat")
-    create_server(client=client, functions=[function], broker=broker, app=app)
+    public = os.environ.get("AGENTKIT_PUBLIC_STREAMS", "") == "1" and client.is_production
+    create_server(
+        client=client, functions=[function], broker=broker, app=app, allow_public_streams=public
+    )
     event_name = f"{client.app_id}/{function.local_id}"
 
     @app.get("/", include_in_schema=False)

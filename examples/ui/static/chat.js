@@ -146,11 +146,18 @@ function agentView(run, event) {
     $(".agent-name", element).textContent = event.agent || call;
     $(".agents", run.element).append(element);
     // items: text pieces and tool calls, shown in seq order
-    agent = { element, name: event.agent || call, items: [], tools: new Map(), latest: new Map(),
-      usage: [0, 0], text: "" };
+    agent = {
+      element, name: event.agent || call, items: [], tools: new Map(), latest: new Map(),
+      usage: [0, 0], cost: 0, unpriced: false, text: "",
+    };
     run.agents.set(call, agent);
   }
   return agent;
+}
+
+// the estimated cost (from the price table): "~$0.0012", or "cost unknown" without a price
+function costText(usd, unpriced) {
+  return unpriced ? "cost unknown" : `~$${usd.toFixed(4)}`;
 }
 
 function renderAgent(agent) {
@@ -266,8 +273,10 @@ function apply(event) {
       const agent = agentView(run, event);
       agent.usage[0] += event.data.input_tokens;
       agent.usage[1] += event.data.output_tokens;
+      if (typeof event.data.cost_usd === "number") agent.cost += event.data.cost_usd;
+      else agent.unpriced = true;
       $(".usage", agent.element).textContent =
-        `${agent.usage[0]} tokens in, ${agent.usage[1]} out`;
+        `${agent.usage[0]} tokens in, ${agent.usage[1]} out · ${costText(agent.cost, agent.unpriced)}`;
       break;
     }
     case "agent.finished": {
@@ -279,8 +288,10 @@ function apply(event) {
     case "run.completed": {
       markAnswer(run, event.data.output || "");
       const usage = event.data.usage || {};
+      const cost = event.data.cost || {};
       $(".usage-total", run.element).textContent =
-        `Run total: ${usage.input_tokens || 0} tokens in, ${usage.output_tokens || 0} out`;
+        `Run total: ${usage.input_tokens || 0} tokens in, ${usage.output_tokens || 0} out · ` +
+        costText(cost.cost_usd || 0, typeof cost.cost_usd !== "number");
       finishRun(run, event);
       break;
     }
