@@ -42,8 +42,11 @@ class AgentResult(pydantic.BaseModel):
         id: a deterministic key of the call within its run, e.g. ``"Triage#1"``.
         output: the assistant messages of every inference, in order.
         tool_calls: the results of every tool call, in order.
-        prompt: the system and user messages sent to the model.
-        history: the earlier conversation sent with the prompt.
+        prompt: the system prompt the call started with (its system message; empty
+            without one). AgentKit's ``prompt`` also holds the user's message; here
+            that message is in ``history``.
+        history: the conversation sent after the prompt when the call started: the
+            run's messages, the user's input included (its last user message).
         raw: the provider's raw responses, one per inference.
         usage: tokens used by this call's inferences.
         answer: the typed final answer of an agent with an ``output_type`` (validated;
