@@ -27,8 +27,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..errors import ConfigurationError
-from ._broker import Broker, BrokerUnavailable, Gap, check_channel, event_body, parse_event_id
-from ._events import StreamEvent
+from ._broker import Broker, BrokerUnavailable, Gap, check_channel, parse_event_id
+from ._events import StreamEvent, event_body
 from ._redis_lua import LOCATE, PUBLISH, TOUCH
 from ._redis_reader import RedisSubscription
 
