@@ -12,8 +12,11 @@ import dataclasses
 from typing import Any, Literal, TypeAlias
 
 import pydantic
+import pydantic_core
 
-__all__ = ["EVENT_TYPES", "BrokerUnavailable", "EventType", "Gap", "StreamEvent"]
+from .._json import MAX_STEP_DEPTH, NotJSONError, check_depth
+
+__all__ = ["EVENT_TYPES", "BrokerUnavailable", "EventType", "Gap", "StreamEvent", "event_body"]
 
 EventType: TypeAlias = Literal[
     "run.started",
@@ -86,3 +89,14 @@ class BrokerUnavailable(RuntimeError):
     """A shared broker cannot be reached now (its store is down): subscribing fails
     with it, and the SSE endpoint answers ``503``. Publishing never raises it: a
     run goes on without its stream."""
+
+
+def event_body(channel: str, event: StreamEvent) -> bytes:
+    """``event`` as the JSON a reader gets, or a :class:`ValueError` saying why it
+    cannot be sent (not JSON, or nested deeper than a reader's JSON parser goes)."""
+    try:
+        text = event.model_dump_json()
+        check_depth(text, MAX_STEP_DEPTH)
+    except (pydantic_core.PydanticSerializationError, NotJSONError, ValueError) as err:
+        raise ValueError(f"event {event.id} on {channel!r} cannot be sent as JSON: {err}") from err
+    return text.encode()
