@@ -87,6 +87,29 @@ async def test_return_network_run_in_your_own_function_gives_network_function_js
     assert effects == {"pgvector": 2}  # one per run, however many requests replayed it
 
 
+async def test_a_step_that_returns_an_agent_result_memoizes_its_json_and_calls_once() -> None:
+    model = ScriptedModel([text("pgvector is fast")])
+    summarizer = create_agent(name="Summarizer", model=model)
+    async with inngest_dev("my-agentkit-network") as (executor, client):
+
+        @client.create_function(fn_id="summarize", trigger=inngest.TriggerEvent(event=RUN_EVENT))
+        async def summarize(ctx: inngest.Context) -> Any:
+            # TS: const summary = await step.run("summarize", () => summarizer.run(input))
+            async def call() -> Any:
+                return await summarizer.run(ctx.event.data["input"])
+
+            summary = await ctx.step.run("summarize", call)
+            return {"summary": summary["output"]}
+
+        await serve_app(executor, client=client, functions=[summarize])
+        run = await executor.run("summarize", {"input": "What is pgvector?"}, check=False)
+    # before: the step's AgentResult was not JSON, so the step failed and was retried,
+    # asking the model again on every attempt
+    assert (run.status, run.output) == ("completed", {"summary": "pgvector is fast"})
+    assert executor.executed(run) == ["summarize"]
+    assert len(model.calls) == 1
+
+
 async def test_an_unserializable_output_fails_once_saying_what_to_return() -> None:
     class Report:
         pass

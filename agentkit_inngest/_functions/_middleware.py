@@ -10,7 +10,9 @@ add it yourself to a client you build and serve otherwise::
 In every function of that client, ``await network.run(input)`` and
 ``await agent.run(input)`` then run as the function's steps (no ``runner=`` needed),
 stream to the server's broker or Realtime when it has one, and ``return run``
-returns the JSON :func:`~agentkit_inngest.network_function` returns. The
+returns the JSON :func:`~agentkit_inngest.network_function` returns (so does a step
+whose whole output is a run or an agent result; deeper inside a step's output,
+call ``.to_json()``). The
 middleware is asynchronous: the client's functions must be ``async``.
 """
 
@@ -21,7 +23,9 @@ from typing import Any
 
 import inngest
 
+from .._context import NetworkRun
 from .._limits import Limits
+from .._state import AgentResult
 from .._steps import DEFAULT_ATTEMPTS, FunctionScope, enter_scope, to_inngest_error
 from ..errors import AgentKitError
 from ..streaming._publishers import Publisher
@@ -91,14 +95,19 @@ class AgentKitMiddleware(inngest.Middleware):
             ):
                 await self._scope.fail(result.error)
             return
-        if not result.has_output() or result.step is not None:
-            return  # a step's own output is the SDK's to send (and walking it costs)
-        if self._scope is not None:
+        if not result.has_output():
+            return
+        in_step = result.step is not None
+        if in_step and not isinstance(result.output, (NetworkRun, AgentResult)):
+            return  # any other step output is the SDK's to send (walking each one costs)
+        if not in_step and self._scope is not None:
             await self._scope.finish()
         try:
             result.output = function_output(result.output, Limits())
         except AgentKitError as err:  # an output over its limit even without the conversation
             result.error, result.output = to_inngest_error(err), _EMPTY
+            return
+        if in_step:
             return
         error = unserializable_output(result.output, self._name)
         if error is not None:
