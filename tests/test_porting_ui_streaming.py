@@ -149,6 +149,19 @@ async def test_a_tool_publishes_typed_messages_once_over_sse_and_realtime() -> N
     schema = stream_schema([MESSAGES, STATUS])
     for event in sse:
         jsonschema.validate(event.model_dump(mode="json"), schema)
+    # and declares every field a built-in event carries (the run's cost included)
+    declared = {
+        branch["properties"]["type"]["const"]: branch["properties"]["data"]["properties"]
+        for branch in schema["oneOf"]
+    }
+    undeclared = {
+        (e.type, key)
+        for e in sse
+        if e.type != "custom"
+        for key in e.data
+        if key not in declared[e.type]
+    }
+    assert not undeclared
 
 
 async def test_published_data_is_checked_before_it_goes_anywhere() -> None:
@@ -210,6 +223,12 @@ export function show(event: AgentKitEvent): string {
   }
   if (event.type === "tool.call" && event.data.name === "provide_answer") {
     return event.data.arguments.answer;
+  }
+  if (event.type === "usage") {
+    return `${event.data.model ?? "?"}: ${event.data.cost_usd ?? "unpriced"}`;
+  }
+  if (event.type === "run.completed") {
+    return JSON.stringify([event.data.output, event.data.cost, event.data.answer]);
   }
   return event.type;
 }

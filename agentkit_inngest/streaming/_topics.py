@@ -125,7 +125,12 @@ def custom_event_data(
 
 _BUILT_IN_DATA: dict[str, dict[str, Any]] = {
     "run.started": {"input": {"type": "string"}, "network": {"type": ["string", "null"]}},
-    "run.completed": {"output": {"type": "string"}, "usage": {"type": "object"}},
+    "run.completed": {
+        "output": {"type": "string"},
+        "usage": {"type": "object"},
+        "cost": {"type": "object"},  # the run's cost ledger (docs/controls.md)
+        "answer": {},  # the typed answer as JSON, or null
+    },
     "run.failed": {"error": {"type": "string"}},
     "agent.started": {"call": {"type": "string"}},
     "agent.finished": {
@@ -155,6 +160,8 @@ _BUILT_IN_DATA: dict[str, dict[str, Any]] = {
         "call": {"type": "string"},
         "input_tokens": {"type": "integer"},
         "output_tokens": {"type": "integer"},
+        "model": {"type": ["string", "null"]},
+        "cost_usd": {"type": ["number", "null"]},
     },
 }
 
