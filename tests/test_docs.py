@@ -54,7 +54,7 @@ def test_every_test_the_docs_cite_exists() -> None:
     lone `` `test_name` `` is in some file of ``tests/``.
     """
     defined = {path.name: _defined(path) for path in (ROOT / "tests").glob("test_*.py")}
-    everywhere = set().union(*defined.values())
+    everywhere = {name for names in defined.values() for name in names}
     documents = [ROOT / "README.md", ROOT / "RELIABILITY.md", ROOT / "BENCHMARKS.md"]
     documents += sorted((ROOT / "docs").glob("*.md"))
     missing: list[str] = []
