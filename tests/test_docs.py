@@ -5,6 +5,9 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +31,24 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.rstrip().splitlines()[-1].strip() == test_command
     assert "python -m venv .venv" in ci.replace('"$PYTHON"', "python")
+
+
+def test_the_tour_snippet_runs_without_a_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first tour snippet falls back to the embedded model, as the quick
+    start does (issue 15: it needed a key)."""
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    text = (ROOT / "README.md").read_text()
+    tour = text.split("**1. Agents, tools and typed state, in plain Python.**", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", tour, re.S)
+    assert snippet is not None
+    namespace: dict[str, object] = {"__name__": "tour"}
+    exec(compile(snippet.group(1), "README.md (tour)", "exec"), namespace)
+    run: Any = namespace["run"]
+    assert run.state.data.dba == "Add PgBouncer."
+    assert "Add PgBouncer." in capsys.readouterr().out
 
 
 _CITATION = re.compile(

@@ -18,9 +18,12 @@ import pydantic
 
 from .._context import ToolContext
 from .._durations import Duration, parse_duration
+from .._steps import function_scope
 from ..errors import ConfigurationError
 from ..tools import Tool, create_tool
-from ._flow import FlowControl
+from ._flow import DEFAULT_RETRIES, FlowControl
+from ._middleware import publisher_of
+from ._outputs import function_output, unserializable_output
 
 __all__ = ["create_function", "function_tool"]
 
@@ -48,6 +51,10 @@ def create_function(
     handler runs; invalid data fails the run at once. Such a function can be given
     to an agent as a tool (see :func:`function_tool`): its parameters are ``input``.
 
+    Inside the handler, ``await network.run(...)`` and ``await agent.run(...)`` run as
+    the function's steps without a ``runner=``, and a returned run (or agent result)
+    becomes the JSON :func:`~agentkit_inngest.network_function` returns.
+
     Args:
         client: the Inngest client.
         fn_id: the function's id.
@@ -61,6 +68,7 @@ def create_function(
     if not (isinstance(input, type) and issubclass(input, pydantic.BaseModel)):
         raise ConfigurationError(f"function {fn_id!r}: input must be a pydantic model class")
     options = FlowControl.build(f"function {fn_id!r}", flow)
+    attempts = (DEFAULT_RETRIES if options.retries is None else options.retries) + 1
 
     def decorate(fn: Callable[[inngest.Context, M], Awaitable[Any]]) -> inngest.Function[Any]:
         if not inspect.iscoroutinefunction(fn):
@@ -76,7 +84,17 @@ def create_function(
                 raise inngest.NonRetriableError(
                     f"invalid event data for {fn_id!r}: {field}: {first.get('msg')}"
                 ) from err
-            return await fn(ctx, parsed)
+            with function_scope(
+                ctx, max_attempts=attempts, publisher=publisher_of(client)
+            ) as scope:
+                try:
+                    output = await fn(ctx, parsed)
+                except Exception as err:
+                    if scope.ends_run(err):
+                        await scope.fail(err)
+                    raise
+                await scope.finish()
+            return _returned(output, fn_id)
 
         function = client.create_function(
             fn_id=fn_id,
@@ -89,6 +107,16 @@ def create_function(
         return function
 
     return decorate
+
+
+def _returned(output: Any, fn_id: str) -> Any:
+    """The handler's output as JSON: runs converted, anything else not JSON refused
+    once (retrying cannot fix it)."""
+    converted = function_output(output)
+    error = unserializable_output(converted, f"function {fn_id!r}")
+    if error is not None:
+        raise error
+    return converted
 
 
 def function_tool(

@@ -1,6 +1,15 @@
 """The step seam (private): runners, the retry policy, the step API of tools, and
 the stream of a run's events. Public names are exported by :mod:`agentkit_inngest`."""
 
+from ._ai import InferResult, infer
+from ._current import (
+    DEFAULT_ATTEMPTS,
+    FunctionScope,
+    current_scope,
+    default_runner,
+    enter_scope,
+    function_scope,
+)
 from ._inline import InlineRunner
 from ._inngest import InngestRunner, count_fetched_memos, to_inngest_error
 from ._retry import RetryPolicy
@@ -17,9 +26,11 @@ from ._types import (
     EventWaiter,
     Invocation,
     Invoker,
+    match_expression,
 )
 
 __all__ = [
+    "DEFAULT_ATTEMPTS",
     "LAST_SEQ",
     "REQUEST_BYTES",
     "Body",
@@ -27,6 +38,8 @@ __all__ = [
     "EventSender",
     "EventWait",
     "EventWaiter",
+    "FunctionScope",
+    "InferResult",
     "InlineRunner",
     "InngestRunner",
     "Invocation",
@@ -38,5 +51,11 @@ __all__ = [
     "StepRunner",
     "StepTools",
     "count_fetched_memos",
+    "current_scope",
+    "default_runner",
+    "enter_scope",
+    "function_scope",
+    "infer",
+    "match_expression",
     "to_inngest_error",
 ]

@@ -28,6 +28,7 @@ EventType: TypeAlias = Literal[
     "tool.call",
     "tool.result",
     "usage",
+    "custom",
 ]
 """What happened:
 
@@ -41,7 +42,9 @@ EventType: TypeAlias = Literal[
   the highest attempt;
 - ``tool.call`` ``{"call", "id", "name", "arguments"}``;
 - ``tool.result`` ``{"call", "id", "name", "content", "is_error"}``;
-- ``usage`` ``{"call", "input_tokens", "output_tokens"}`` after each inference.
+- ``usage`` ``{"call", "input_tokens", "output_tokens"}`` after each inference;
+- ``custom`` ``{"topic", "data", "tool_call_id"}``: published by a tool
+  (``ctx.publish``) or a hook (``network.publish``); see :class:`Topic`.
 """
 
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
