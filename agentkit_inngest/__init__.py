@@ -12,6 +12,7 @@ from ._context import NetworkRun, SystemPrompt, ToolContext, ToolSource
 from ._durations import Duration, parse_duration
 from ._extras import MissingExtraError
 from ._functions import (
+    AgentKitMiddleware,
     EventPayload,
     FlowControl,
     agent_function,
@@ -45,16 +46,18 @@ from ._run import (
     output_guardrail,
 )
 from ._server import StreamAuth, create_client, create_server
-from ._state import KV, AgentResult, State
+from ._state import KV, AgentResult, State, create_state
 from ._steps import (
     Checkpointing,
     EventWait,
+    InferResult,
     InlineRunner,
     InngestRunner,
     Invocation,
     RetryPolicy,
     StepRunner,
     StepTools,
+    infer,
     to_inngest_error,
 )
 from ._tracing import configure_tracing
@@ -95,6 +98,7 @@ __all__ = [
     "KV",
     "Agent",
     "AgentKitError",
+    "AgentKitMiddleware",
     "AgentResult",
     "Budget",
     "BudgetExceededError",
@@ -114,6 +118,7 @@ __all__ = [
     "HistoryAdapter",
     "HistoryStoreError",
     "HumanQuestion",
+    "InferResult",
     "InlineRunner",
     "InngestRunner",
     "InputError",
@@ -174,12 +179,14 @@ __all__ = [
     "create_network",
     "create_routing_agent",
     "create_server",
+    "create_state",
     "create_tool",
     "default_routing_agent",
     "dump_history",
     "function_tool",
     "gemini",
     "grok",
+    "infer",
     "input_guardrail",
     "load_history",
     "network_function",

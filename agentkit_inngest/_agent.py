@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from ._context import NetworkRun, SystemPrompt, ToolSource
@@ -19,6 +19,7 @@ from ._ledger import Budget
 from ._run import (
     Guardrail,
     StartResult,
+    call_hook,
     check_guardrails,
     check_tool_choice,
     contract_for,
@@ -92,12 +93,19 @@ class Lifecycle:
         on_response: ``(agent, network, result) -> AgentResult | None``, once after each
             inference and before its tools run (it may change the tool calls).
         on_finish: ``(agent, network, result) -> AgentResult | None``, once at the end.
+        on_route: routing agents only: ``(agent, network, result) -> agent names``
+            (AgentKit's ``lifecycle.onRoute``; the same as
+            ``create_routing_agent(on_route=...)``).
+
+    A hook may declare only the keyword arguments it uses
+    (``def on_start(*, prompt, history)``), as a router does.
     """
 
-    enabled: EnabledHook | None = None
-    on_start: StartHook | None = None
-    on_response: ResultHook | None = None
-    on_finish: ResultHook | None = None
+    enabled: EnabledHook | Callable[..., Any] | None = None
+    on_start: StartHook | Callable[..., Any] | None = None
+    on_response: ResultHook | Callable[..., Any] | None = None
+    on_finish: ResultHook | Callable[..., Any] | None = None
+    on_route: Callable[..., Any] | None = None
 
 
 def _check_name(kind: str, name: object) -> None:
@@ -133,6 +141,9 @@ class Agent:
         fast_turns: make each turn (an in-process inference and the tool calls it
             asks for) one step: one round trip per turn instead of two or more.
             ``None`` follows the network's setting. See the README for the trade-offs.
+        default_state: the state a run of the agent on its own starts from (copied
+            per run), e.g. ``State(Answers())`` for typed data; ``None``: an empty
+            ``State()``. Inside a network the network's state is used.
         output_type: the type of the final answer (a pydantic model, a dataclass,
             ``list[str]``...; or ``ToolOutput(T)`` / ``NativeOutput(T)`` to choose how
             it is asked for). The result's ``answer`` holds it, validated. See
@@ -161,6 +172,7 @@ class Agent:
     history: HistoryStore | None = None
     context_window: ContextWindow | None = None
     fast_turns: bool | None = None
+    default_state: State[Any] | None = None
     output_type: Any = None
     output_retries: int = 2
     budget: Budget | None = None
@@ -176,11 +188,19 @@ class Agent:
             raise ConfigurationError(f"{where}: max_iter must be >= 0")
         _set(self, "max_iter", max(1, self.max_iter))  # 0: the old spelling of 1
         _set(self, "lifecycle", _lifecycle(where, self.lifecycle))
+        _set(self, "default_state", _default_state(where, self.default_state))
+        if self.lifecycle.on_route is not None and not self._routes:
+            raise ConfigurationError(
+                f"{where}: Lifecycle(on_route=...) is for routing agents; "
+                "build it with create_routing_agent"
+            )
         _set(self, "tools", _tools(where, self.tools))
         _set(self, "mcp_servers", _sources(where, self.mcp_servers))
         check_controls(self, where)
         if not self.mcp_servers:  # with tool sources, it is checked when they are listed
             check_tool_choice(self, {t.name: t for t in self.tools})
+
+    _routes: ClassVar[bool] = False  # routing agents accept Lifecycle(on_route=...)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -206,7 +226,7 @@ class Agent:
         hook = self.lifecycle.enabled
         if hook is None:
             return True
-        allowed = hook(agent=self, network=network)
+        allowed = call_hook(hook, agent=self, network=network)
         if inspect.isawaitable(allowed):
             allowed = await allowed
         return bool(allowed)
@@ -223,9 +243,10 @@ class Agent:
     ) -> AgentResult:
         """Call the agent.
 
-        Outside a network, ``state`` supplies earlier history and receives tool
-        changes, and ``runner`` chooses how steps run (inline by default). Inside a
-        network, pass ``network`` and both come from the run.
+        Outside a network, ``state`` (default: a copy of ``default_state``) supplies
+        earlier history and receives tool changes, and ``runner`` chooses how steps
+        run: inline by default, or the steps of the Inngest function this is called
+        in. Inside a network, pass ``network`` and both come from the run.
 
         Args:
             input: the user's message.
@@ -235,7 +256,8 @@ class Agent:
             max_iter: how many inferences the call may make while the model keeps
                 asking for tools (``0`` and ``1`` both mean one); defaults to the
                 agent's own ``max_iter``.
-            runner: how steps run (default :class:`~agentkit_inngest.InlineRunner`).
+            runner: how steps run (default: the Inngest function's steps when called
+                in one, else :class:`~agentkit_inngest.InlineRunner`).
         """
         return await run_agent(
             self,
@@ -294,6 +316,15 @@ def _lifecycle(where: str, lifecycle: object) -> Lifecycle:
             f"{where}: lifecycle must be a Lifecycle, got {type(lifecycle).__name__}"
         )
     return lifecycle
+
+
+def _default_state(where: str, state: object) -> State[Any] | None:
+    if state is not None and not isinstance(state, State):
+        raise ConfigurationError(
+            f"{where}: default_state must be a State (e.g. State(MyData())), "
+            f"got {type(state).__name__}"
+        )
+    return state
 
 
 def _items(where: str, option: str, items: object) -> tuple[object, ...]:

@@ -23,10 +23,11 @@ import pydantic_core
 
 from ._ledger import Ledger
 from ._state import AgentResult, State
-from ._steps import InlineRunner, StepRunner, StepTools
+from ._steps import StepRunner, StepTools, default_runner
 from .history import ContextWindow, HistoryStore
 from .messages import ToolCall, Usage
 from .models import Model
+from .streaming._topics import Topic, custom_event_data
 from .tools import Tool
 
 __all__ = [
@@ -98,8 +99,9 @@ class NetworkView(Protocol):
         ...
 
 
-SystemPrompt: TypeAlias = "str | Callable[[NetworkRun], str | Awaitable[str]]"
-"""A system prompt: text, or a (sync or async) function of the run."""
+SystemPrompt: TypeAlias = "str | Callable[..., str | Awaitable[str]]"
+"""A system prompt: text, or a (sync or async) function of the run: ``fn(run)``, or
+``fn(*, network)`` as AgentKit writes it (``({ network }) => ...``)."""
 
 
 class NetworkRun:
@@ -147,10 +149,15 @@ class NetworkRun:
         cls, *, state: State[Any] | None, runner: StepRunner | None, input: str
     ) -> NetworkRun:
         """The context of an agent called on its own (outside any network)."""
+        start = state if state is not None else State()
         return cls(
             network=None,
-            state=state if state is not None else State(),
-            runner=runner if runner is not None else InlineRunner(),
+            state=start,
+            runner=(
+                runner
+                if runner is not None
+                else default_runner("agent.run()", thread_id=start.thread_id)
+            ),
             input=input,
         )
 
@@ -225,6 +232,28 @@ class NetworkRun:
             total = total + result.usage
         return total
 
+    async def publish(
+        self,
+        topic: str | Topic[Any],
+        data: object,
+        *,
+        agent: str | None = None,
+        tool_call_id: str | None = None,
+    ) -> None:
+        """Publish a custom event on the run's stream: ``topic`` and JSON ``data``
+        (validated when ``topic`` is a :class:`~agentkit_inngest.streaming.Topic`).
+
+        It is delivered like the built-in events: once per step across replays, over
+        SSE and Realtime (nowhere when the run streams nowhere). Tools call
+        ``ctx.publish``; hooks and routers call this.
+
+        Raises:
+            InputError: a bad topic name, or data that is not JSON (or not the
+                topic's model).
+        """
+        payload = custom_event_data(topic, data, tool_call_id=tool_call_id)
+        await self.runner.stream.emit("custom", agent=agent, **payload)
+
     async def available_agents(self) -> list[AgentView]:
         """Agents whose ``enabled`` hook allows them now."""
         return [agent for agent in self.agents.values() if await agent.is_enabled(self)]
@@ -270,6 +299,13 @@ class ToolContext:
     state: State[Any]
     step: StepTools
     call: ToolCall
+
+    async def publish(self, topic: str | Topic[Any], data: object) -> None:
+        """Publish a custom event (``topic``, JSON ``data``) on the run's stream, as
+        AgentKit's ``publish(channel.topic(data))``: once per step, over SSE and
+        Realtime. ``topic`` may be a :class:`~agentkit_inngest.streaming.Topic` that
+        types the data. See :meth:`NetworkRun.publish`."""
+        await self.network.publish(topic, data, agent=self.agent.name, tool_call_id=self.call.id)
 
 
 @runtime_checkable

@@ -26,6 +26,7 @@ import pydantic
 
 from ._context import ToolContext
 from ._durations import Duration, parse_duration
+from ._steps import match_expression
 from .errors import ConfigurationError
 from .tools import Tool, create_tool
 
@@ -69,15 +70,7 @@ def create_human_tool(
             question (and the tool call id), so a UI or a chat bot can show it.
         reply: turns the reply event into the tool result; default: its ``data``.
     """
-    if match and if_exp:
-        raise ConfigurationError(f"tool {name!r}: pass match= or if_exp=, not both")
-    if match is not None:
-        field = match.strip().removeprefix("event.")
-        if not field or any(c in field for c in " ()'\"=<>!&|"):
-            raise ConfigurationError(f"tool {name!r}: match must be a field path like 'data.id'")
-        expression: str | None = f"async.{field} == event.{field}"
-    else:
-        expression = if_exp
+    expression = match_expression(match, if_exp, where=f"tool {name!r}")
     if not event.strip():
         raise ConfigurationError(f"tool {name!r}: the reply event name must not be empty")
     wait = parse_duration(timeout, field=f"tool {name!r} timeout")

@@ -27,7 +27,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import ClassVar, Protocol, TypeAlias
+from typing import Any, ClassVar, Protocol, TypeAlias
 
 from ._agent import Agent
 from ._context import NetworkRun, ToolContext
@@ -73,26 +73,46 @@ class OnRoute(Protocol):
         ...
 
 
+def _unset_on_route(**_: object) -> None:
+    """The default of :attr:`RoutingAgent.on_route`: none was given."""
+
+
+_UNSET_ON_ROUTE: Callable[..., None] = _unset_on_route
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class RoutingAgent(Agent):
     """An agent that decides which agents run next. Its result is not added to the
     network's state; ``on_route(agent=, network=, result=)`` turns it into agent names.
 
     Attributes:
-        on_route: turns the routing agent's result into agent names.
+        on_route: turns the routing agent's result into agent names; it may also be
+            given as ``lifecycle=Lifecycle(on_route=...)``, as AgentKit writes it.
         decided: when set, the call infers again (within ``max_iter``) until
             ``decided(result)`` is true, instead of only while tools ran.
     """
 
     __agentkit_routing_agent__: ClassVar[bool] = True  # the run layer's ROUTING_MARKER
+    _routes: ClassVar[bool] = True
 
-    on_route: OnRoute
+    on_route: OnRoute | Callable[..., Any] = _UNSET_ON_ROUTE
     decided: Callable[[AgentResult], bool] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not callable(self.on_route):
-            raise ConfigurationError(f"routing agent {self.name!r} needs an on_route function")
+        hook = self.lifecycle.on_route
+        unset = self.on_route is _UNSET_ON_ROUTE
+        if unset and hook is not None:
+            object.__setattr__(self, "on_route", hook)
+        elif hook is not None and hook is not self.on_route:
+            raise ConfigurationError(
+                f"routing agent {self.name!r}: give on_route= or Lifecycle(on_route=...), not both"
+            )
+        if self.on_route is _UNSET_ON_ROUTE or not callable(self.on_route):
+            raise ConfigurationError(
+                f"routing agent {self.name!r} needs an on_route function: "
+                "create_routing_agent(on_route=...) or lifecycle=Lifecycle(on_route=...)"
+            )
         if self.decided is not None and not callable(self.decided):
             raise ConfigurationError(f"routing agent {self.name!r}: decided must be a function")
 

@@ -12,7 +12,7 @@ import inngest
 import inngest.fast_api
 
 from ._agent import Agent
-from ._functions import served_functions
+from ._functions import install_middleware, serve_streams, served_functions
 from ._network import Network
 from ._security import (
     DEFAULT_MAX_BODY_BYTES,
@@ -48,14 +48,18 @@ def create_client(
 ) -> inngest.Inngest:
     """An Inngest client. The mode follows ``INNGEST_DEV`` unless ``is_production`` is
     given: dev mode talks to a dev server and skips signatures; production mode
-    needs ``INNGEST_SIGNING_KEY`` (and ``INNGEST_EVENT_KEY`` to send events)."""
+    needs ``INNGEST_SIGNING_KEY`` (and ``INNGEST_EVENT_KEY`` to send events).
+
+    The client carries :class:`~agentkit_inngest.AgentKitMiddleware`: in its
+    (async) functions, ``network.run(...)`` runs as the function's steps and a
+    returned run becomes JSON."""
     client = inngest.Inngest(app_id=app_id, is_production=is_production, **options)
     if client.is_production and not (client.signing_key or os.environ.get("INNGEST_SIGNING_KEY")):
         raise ConfigurationError(
             "production mode needs a signing key: set INNGEST_SIGNING_KEY "
             "(or INNGEST_DEV=1 to run against the Inngest dev server)"
         )
-    return client
+    return install_middleware(client)
 
 
 def create_server(
@@ -82,7 +86,10 @@ def create_server(
     Each agent and network becomes a function (``agent-<slug>``, ``network-<slug>``)
     with default options; build them with
     :func:`~agentkit_inngest.network_function` to set flow control, and
-    pass them in ``functions`` with your own Inngest functions.
+    pass them in ``functions`` with your own Inngest functions. The client gets
+    :class:`~agentkit_inngest.AgentKitMiddleware` (when every served function is
+    async): in your functions ``network.run(...)`` then runs as the function's steps,
+    streams with the app's broker or Realtime, and a returned run becomes JSON.
 
     Args:
         app_id: the Inngest app id (used when ``client`` is not given).
@@ -151,6 +158,9 @@ def create_server(
     )
     if not served:
         raise ConfigurationError("create_server needs at least one agent, network or function")
+    if all(fn.is_handler_async for fn in served):  # the middleware is async only
+        install_middleware(client)
+    serve_streams(client, publisher)
     if app is not None:
         web = app
     elif client.is_production:  # no /docs, /redoc or /openapi.json for anyone to read

@@ -29,7 +29,7 @@ from .messages import (
     Usage,
 )
 
-__all__ = ["KV", "AgentResult", "State", "interleave"]
+__all__ = ["KV", "AgentResult", "State", "create_state", "interleave"]
 
 T = TypeVar("T")
 
@@ -48,8 +48,9 @@ class AgentResult(pydantic.BaseModel):
         id: a deterministic key of the call within its run, e.g. ``"Triage#1"``.
         output: the assistant messages of every inference, in order.
         tool_calls: the results of every tool call, in order.
-        prompt: the system message sent first (the agent's system prompt; empty
-            when it has none).
+        prompt: the system message sent first: the system prompt the call started
+            with (empty without one). AgentKit's ``prompt`` also holds the user's
+            message; here that message is in ``history``.
         history: the conversation sent after the prompt when the call started: the
             run's earlier messages and the user's input (trimmed by a context window,
             ending with the agent's assistant prefill if any).
@@ -349,3 +350,23 @@ def _first_error(err: pydantic.ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ())) or "(root)"
     return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def create_state(
+    data: T | None = None,
+    *,
+    messages: list[Message] | None = None,
+    results: list[AgentResult] | None = None,
+    thread_id: str | None = None,
+    kv: dict[str, Any] | None = None,
+) -> State[T]:
+    """A :class:`State` (AgentKit's ``createState(data, { messages, results, threadId })``).
+
+    Args:
+        data: typed data: a pydantic model, a dataclass or a dict.
+        messages: the conversation so far (e.g. a thread's history).
+        results: earlier agent results.
+        thread_id: the conversation thread the state belongs to.
+        kv: initial key-value entries (AgentKit's deprecated ``kv``).
+    """
+    return State(data, messages=messages, results=results, thread_id=thread_id, kv=kv)

@@ -44,9 +44,7 @@ from agentkit_inngest import (
     InlineRunner,
     InngestRunner,
     Invocation,
-    Message,
     Model,
-    ModelRequest,
     StepRunner,
     TextMessage,
     ToolResultMessage,
@@ -54,6 +52,7 @@ from agentkit_inngest import (
     create_function,
     create_network,
     function_tool,
+    infer,
     route_in_order,
 )
 from agentkit_inngest.models import anthropic, openai
@@ -154,14 +153,9 @@ model, research_model, model_description = pick_models()
 
 
 async def _ask(runner: StepRunner, step_id: str, system: str, prompt: str) -> str:
-    messages: list[Message] = [
-        TextMessage(role="system", content=system),
-        TextMessage(role="user", content=prompt),
-    ]
-    body = research_model.build_body(ModelRequest(messages=messages))
-    raw = await runner.infer(step_id, research_model, body)
-    answer = research_model.parse_response(raw).output
-    return "\n".join(m.content for m in answer if isinstance(m, TextMessage))
+    # AgentKit's step.ai.infer: offloaded to the Inngest server when the model can be
+    answer = await infer(step_id, model=research_model, system=system, prompt=prompt, runner=runner)
+    return answer.text
 
 
 async def research_web(topic: str, *, runner: StepRunner) -> dict[str, Any]:

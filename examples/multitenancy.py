@@ -40,7 +40,6 @@ import inngest
 import pydantic
 
 from agentkit_inngest import (
-    InngestRunner,
     Model,
     NetworkRun,
     State,
@@ -183,7 +182,8 @@ inngest_client = inngest.Inngest(app_id=APP_ID)
 )
 async def deep_research(ctx: inngest.Context, request: ResearchRequest) -> dict[str, Any]:
     """Answer a question from the user's workspace."""
-    return await research_for(request.user_id, request.input, runner=InngestRunner(ctx))
+    # no runner: inside an Inngest function the run uses the function's steps
+    return await research_for(request.user_id, request.input)
 
 
 def main(argv: list[str]) -> int:

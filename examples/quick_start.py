@@ -3,7 +3,8 @@
 The "Database administrator" answers the PostgreSQL part of the question, the
 "Database Security Expert" the security part; each saves its answer with a
 ``save_answer`` tool. A code router reads the state: DBA first, then security,
-then stop.
+then stop. Each agent also runs on its own (``agent_function``, or
+``create_server(agents=[...])``) with the same typed state.
 
 Run it::
 
@@ -102,6 +103,7 @@ dba_agent = create_agent(
             handler=_saver("dba_agent_answer"),
         )
     ],
+    default_state=State(DevOpsState()),  # its typed state when it runs on its own
 )
 
 security_agent = create_agent(
@@ -121,6 +123,7 @@ security_agent = create_agent(
             handler=_saver("security_agent_answer"),
         )
     ],
+    default_state=State(DevOpsState()),
 )
 
 

@@ -1,4 +1,5 @@
-"""The deployable app: every example's networks and functions, served at /api/inngest.
+"""The deployable app: every example's agents, networks and functions, served at
+/api/inngest (the MCP agent and the chat page's "Weather desk" network included).
 
 Serve it and point an Inngest dev server at it::
 
@@ -24,12 +25,14 @@ if str(ROOT) not in sys.path:  # so `examples` imports when served from elsewher
     sys.path.insert(0, str(ROOT))
 
 from agentkit_inngest import (  # noqa: E402
+    agent_function,
     create_client,
     create_server,
     network_function,
 )
 from agentkit_inngest.errors import ConfigurationError  # noqa: E402
 from examples import (  # noqa: E402
+    mcp_agent,
     multi_step_tool,
     multitenancy,
     quick_start,
@@ -37,6 +40,7 @@ from examples import (  # noqa: E402
     support_agent,
     ticket_triage,
 )
+from examples.ui import app as chat_page  # noqa: E402
 
 APP_ID = os.environ.get("INNGEST_APP_ID", "agentkit-inngest")
 
@@ -45,6 +49,10 @@ client = create_client(APP_ID)
 functions = [
     # quick start: the DevOps network, triggered by <app id>/network-devops-team
     network_function(quick_start.network, client=client, retries=3),
+    # ... and its two agents on their own, with the same typed state
+    # (<app id>/agent-database-administrator, <app id>/agent-database-security-expert)
+    agent_function(quick_start.dba_agent, client=client),
+    agent_function(quick_start.security_agent, client=client),
     # human in the loop: triggered by app/support.ticket.created
     support_agent.support_agent_workflow,
     # deterministic state routing: <app id>/network-code-writing-network
@@ -54,6 +62,11 @@ functions = [
     network_function(multi_step_tool.network, client=client),
     # multi-tenancy and retries: deep-research-network/run, per-user limits
     multitenancy.deep_research,
+    # MCP: the travel planner and its stdio MCP server (<app id>/agent-travel-planner)
+    agent_function(mcp_agent.agent, client=client),
+    # the chat page's network (<app id>/network-weather-desk); the page itself, with its
+    # stream, is examples/ui/app.py
+    network_function(chat_page.build_network(chat_page.pick_model()[0]), client=client),
     # a typed answer, a budget and a guardrail: <app id>/network-ticket-triage
     network_function(ticket_triage.network, client=client),
 ]

@@ -31,6 +31,7 @@ EXAMPLES = (
     "multitenancy",
     "ticket_triage",
 )
+BUNDLED = (*EXAMPLES, "mcp_agent", "ui", "ui.app")  # every example module functions.app imports
 
 
 class Deployed:
@@ -54,7 +55,7 @@ def _import_app(monkeypatch: pytest.MonkeyPatch, api_url: str) -> ModuleType:
     monkeypatch.syspath_prepend(str(ROOT))
     monkeypatch.setenv("INNGEST_DEV", api_url)
     monkeypatch.setenv("INNGEST_APP_ID", APP_ID)
-    for module in ["examples", *(f"examples.{name}" for name in EXAMPLES), "functions.app"]:
+    for module in ["examples", *(f"examples.{name}" for name in BUNDLED), "functions.app"]:
         sys.modules.pop(module, None)
     return importlib.import_module("functions.app")
 
@@ -86,11 +87,15 @@ async def with_openai(
 
 async def test_the_app_serves_every_example_function(offline: Deployed) -> None:
     assert sorted(offline.executor.functions) == [
+        f"{APP_ID}-agent-database-administrator",
+        f"{APP_ID}-agent-database-security-expert",
+        f"{APP_ID}-agent-travel-planner",
         f"{APP_ID}-deep-research-network",
         f"{APP_ID}-network-code-writing-network",
         f"{APP_ID}-network-devops-team",
         f"{APP_ID}-network-research-network",
         f"{APP_ID}-network-ticket-triage",
+        f"{APP_ID}-network-weather-desk",
         f"{APP_ID}-research-web-tool",
         f"{APP_ID}-support-agent-workflow",
     ]
@@ -120,6 +125,26 @@ async def test_quick_start_network(offline: Deployed) -> None:
     ]
     config = offline.executor.functions[f"{APP_ID}-network-devops-team"]
     assert config["steps"]["step"]["retries"] == {"attempts": 3}
+
+
+async def test_quick_start_agents_run_on_their_own_with_typed_state(offline: Deployed) -> None:
+    run = await offline.executor.run(
+        "agent-database-security-expert", {"input": "How do I secure Postgres?"}
+    )
+    assert "row-level security" in run.output["state"]["data"]["security_agent_answer"]
+    assert run.output["state"]["data"]["dba_agent_answer"] is None
+
+
+async def test_the_mcp_agent_and_the_chat_page_network(offline: Deployed) -> None:
+    travel = await offline.executor.run(
+        "agent-travel-planner", {"input": "How far is Paris from Berlin, in miles?"}
+    )
+    assert "miles" in travel.output["output"]
+    assert offline.executor.executed(travel)[0] == "mcp/travel/tools"
+    weather = await offline.executor.run(
+        "network-weather-desk", {"input": "What should I wear in Oslo tomorrow?"}
+    )
+    assert "Oslo" in weather.output["output"] and "coat" in weather.output["output"]
 
 
 # -- support agent with a human in the loop ------------------------------------------------

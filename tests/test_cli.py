@@ -287,7 +287,7 @@ def test_functions_lists_triggers_and_flow_control(offline: None) -> None:
 
     table = invoke("functions")
     assert table.exit_code == 0
-    assert "7 function(s) in functions.app:app" in table.output
+    assert "11 function(s) in functions.app:app" in table.output
     assert "event app/support.ticket.created" in table.output
     assert "defaults (retries: 4)" in table.output
 
@@ -482,7 +482,7 @@ def test_console_script_functions_and_run() -> None:
         check=True,
     )
     ids = [entry["id"] for entry in json.loads(listed.stdout)]
-    assert "agentkit-inngest-network-devops-team" in ids and len(ids) == 7
+    assert "agentkit-inngest-network-devops-team" in ids and len(ids) == 11
 
     ran = subprocess.run(
         [str(SCRIPT), "run", "examples.quick_start:network", "How do I scale Postgres?"],
@@ -514,7 +514,7 @@ async def test_console_script_serve_is_driven_by_the_executor() -> None:
         )
         try:
             banner = await _read_until(process.stdout, "Connect the dev server")
-            assert f"7 function(s) at http://127.0.0.1:{port}/api/inngest, dev mode" in banner
+            assert f"11 function(s) at http://127.0.0.1:{port}/api/inngest, dev mode" in banner
             await _read_until(process.stderr, "Uvicorn running on")
             await executor.sync(f"http://127.0.0.1:{port}/api/inngest")
             run = await executor.run("network-devops-team", {"input": "scale?"})

@@ -154,7 +154,7 @@ async def test_the_app_service_command_serves_every_example() -> None:
 
             # the dev server's sync, then the quick start and the human-in-the-loop flow
             await executor.sync(f"http://127.0.0.1:{port}/api/inngest")
-            assert len(executor.functions) == 7
+            assert len(executor.functions) == 11
             assert all(fn_id.startswith("agentkit-inngest-") for fn_id in executor.functions)
             run = await executor.run("network-devops-team", {"input": "scale?"})
             assert "row-level security" in run.output["state"]["data"]["security_agent_answer"]

@@ -96,6 +96,7 @@ def _agent_values() -> dict[str, Any]:
         "history": MemoryStore(),
         "context_window": last_turns(2),
         "fast_turns": True,
+        "default_state": State({"y": 2}),
         **_controls(),
     }
 

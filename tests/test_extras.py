@@ -74,6 +74,20 @@ def test_the_postgres_store_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> 
     assert MemoryStore() and SQLiteStore(":memory:")
 
 
+def test_the_redis_broker_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide(monkeypatch, "redis")
+    _forget(monkeypatch, "agentkit_inngest.streaming._redis")
+    from agentkit_inngest.streaming._redis import RedisBroker
+
+    with pytest.raises(MissingExtraError, match=r"agentkit-inngest\[redis\]") as caught:
+        RedisBroker("redis://127.0.0.1:6379/0")
+    assert caught.value.extra == "redis" and "RedisBroker" in str(caught.value)
+    # the broker of one process needs nothing more
+    from agentkit_inngest.streaming import MemoryBroker
+
+    assert MemoryBroker()
+
+
 def test_mcp_over_a_websocket_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     _hide(monkeypatch, "websockets")
     # the mcp SDK is a core dependency: the other transports need nothing more

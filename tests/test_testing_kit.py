@@ -3,17 +3,21 @@ from __future__ import annotations
 import os
 import socket
 
+import httpx
 import pytest
 
 from agentkit_inngest import TextMessage, create_agent
+from agentkit_inngest.models import openai
 from agentkit_inngest.testing import (
     PROVIDER_KEY_VARIABLES,
     FunctionModel,
+    LocalExecutor,
     RealNetworkBlocked,
     ScriptedModel,
     block_real_providers,
     text,
 )
+from agentkit_inngest.testing.fake_providers import FakeProvider
 
 
 def test_guard_blocks_non_loopback_connections() -> None:
@@ -62,3 +66,26 @@ async def test_function_model_answers_with_messages() -> None:
     assert result.text == "a\nb"
     with pytest.raises(TypeError, match="cannot answer with int"):
         await create_agent(name="B", model=FunctionModel(lambda call: 5)).run("q")  # type: ignore[arg-type,return-value]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_the_executor_and_the_fake_provider_listen_where_they_are_told() -> None:
+    api_port, provider_port = _free_port(), _free_port()
+    async with LocalExecutor(host="127.0.0.1", port=api_port) as executor:
+        assert executor.api_url == f"http://127.0.0.1:{api_port}"
+        async with httpx.AsyncClient() as http:  # its event API answers there
+            answer = await http.post(f"{executor.api_url}/e/key", json={"name": "x", "data": {}})
+        assert answer.status_code == 200
+    fake = FakeProvider()
+    fake.reply(text("hi"))
+    with fake.serve(host="127.0.0.1", port=provider_port) as server:
+        assert server.url == f"http://127.0.0.1:{provider_port}"
+        model = openai("gpt-test", base_url=f"{server.url}/v1", api_key="test")
+        result = await create_agent(name="A", model=model).run("hello")
+    assert result.text == "hi" and fake.bodies("openai")[0]["messages"][-1]["content"] == "hello"

@@ -7,6 +7,7 @@ import collections
 from collections.abc import Iterator
 from typing import Any
 
+import inngest
 import pytest
 
 from agentkit_inngest import (
@@ -241,3 +242,31 @@ async def test_tracing_leaves_the_stream_of_a_durable_run_as_it_was(
     plain, traced_events = await published(None), await published(found)
     assert traced_events == plain and len(plain) > 8
     assert render(found.spans) == FAST_TREE
+
+
+async def test_a_run_in_your_own_function_found_by_the_middleware_is_one_whole_trace(
+    traced: Traced, fake_provider: FakeProvider, provider_url: str
+) -> None:
+    fake_provider.reply(tool_call("lookup", {"key": "k"}), text("Found it."))
+    async with LocalExecutor() as executor:
+        client = executor.client("trace-app")
+
+        @client.create_function(fn_id="office", trigger=inngest.TriggerEvent(event="office/run"))
+        async def office(ctx: inngest.Context) -> Any:
+            return await _solo(provider_url).run(ctx.event.data["input"])  # no runner
+
+        await executor.attach(create_server(client=client, functions=[office]))
+        run = await executor.run("office", {"input": "look it up"})
+    assert run.output["output"] == "Found it."
+    # the run span too, though nothing called runner.stream.flush(): the middleware
+    # flushes the runs it found when the function returns
+    assert render(traced.spans) == (
+        "invoke_workflow Office\n"
+        "├─ plan router\n"
+        "├─ invoke_agent Clerk\n"
+        "│  ├─ chat gpt-test [attempt 0]\n"
+        "│  ├─ execute_tool lookup [attempt 0]\n"
+        "│  └─ chat gpt-test [attempt 0]\n"
+        "└─ plan router"
+    )
+    assert parents_resolve(traced.spans)

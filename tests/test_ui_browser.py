@@ -175,6 +175,10 @@ async def test_the_chat_page_streams_the_answer_and_its_tool_call(chat: Chat, br
     await expect(tool.locator(".tool-name")).to_have_text("get_forecast", timeout=WAIT_MS)
     await expect(tool.locator(".tool-args")).to_have_text('{"city":"Oslo"}')
     await expect(tool.locator(".tool-result")).to_contain_text('"sky": "sleet"')
+    # the tool's own typed event, shown under the Forecaster
+    card = page.locator(".agent").first.locator(".custom-event")
+    await expect(card.locator(".custom-topic")).to_have_text("forecast")
+    await expect(card.locator(".custom-data")).to_contain_text('"city":"Oslo"')
     agents = page.locator(".agent")
     await expect(agents.locator(".agent-state")).to_have_text(["done", "done"], timeout=WAIT_MS)
     await expect(agents.locator(".agent-name")).to_have_text(["Forecaster", "Advisor"])

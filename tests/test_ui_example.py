@@ -213,3 +213,26 @@ async def test_a_thread_s_messages_can_be_read_back() -> None:
     assert stored["messages"][-1]["content"] == ANSWER
     assert unknown == {"thread_id": "never-used", "messages": []}
     assert bad.status_code == 422
+
+
+async def test_the_forecast_is_a_typed_custom_event_and_the_stream_is_described() -> None:
+    import jsonschema
+
+    async with chat_app() as (_, app, http):
+        listening = asyncio.create_task(_one_run(http, "t-custom"))
+        await asyncio.wait_for(app.state.broker.wait_for_subscribers("t-custom"), 30)
+        await http.post("/chat", json={"message": "Oslo tomorrow?", "thread_id": "t-custom"})
+        events = await asyncio.wait_for(listening, 30)
+        schema = (await http.get("/stream-schema.json")).json()
+        types = await http.get("/stream-types.d.ts")
+    custom = [e for e in events if e["type"] == "custom"]
+    assert [(e["agent"], e["data"]["topic"], e["data"]["data"]) for e in custom] == [
+        ("Forecaster", "forecast", ui.forecast_for("Oslo"))
+    ]
+    # it comes before the tool's result: published inside the tool's step
+    kinds = [e["type"] for e in events]
+    assert kinds.index("custom") < kinds.index("tool.result")
+    for event in events:
+        jsonschema.validate(event, schema)
+    assert "export type ForecastCard = " in types.text
+    assert types.headers["content-type"].startswith("text/plain")

@@ -34,6 +34,7 @@ from .._steps import (
     InngestRunner,
     check_checkpointing,
     checkpointed_context,
+    function_scope,
     resolve_checkpointing,
     to_inngest_error,
 )
@@ -41,6 +42,7 @@ from ..errors import AgentKitError, ConfigurationError
 from ..streaming._events import StreamEvent
 from ..streaming._publishers import Publisher, safe_publish
 from ._flow import DEFAULT_RETRIES, FlowControl
+from ._outputs import agent_output
 from ._payload import EventPayload, bounded_output, checked_state
 
 __all__ = [
@@ -105,21 +107,18 @@ async def _run_agent(
     runner = _runner(ctx, publisher, limits, attempts)
     try:
         payload = EventPayload.parse(ctx.event.data)
-        state = State.from_json(payload.state) if payload.state is not None else State()
+        default = agent.default_state if agent.default_state is not None else State()
+        state = (
+            State.from_json(payload.state, data_type=default.data_type)
+            if payload.state is not None
+            else default.clone()
+        )
         checked_state(state, runner.limits)
         if payload.thread_id is not None:
             state.thread_id = payload.thread_id
         result = await agent.run(payload.input, state=state, runner=runner)
         await runner.stream.flush()
-        output = {
-            "agent": agent.name,
-            "output": result.text,
-            "result": result.to_json(),
-            "state": state.to_json(conversation=False),
-            "usage": {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens},
-            "cost_usd": result.cost_usd,
-            "answer": result.model_dump(mode="json", include={"answer"})["answer"],
-        }
+        output = agent_output(result, state)
         return bounded_output(output, runner.limits, where=f"agent {agent.name!r}")
     except AgentKitError as err:
         raise _fail_fast(err) from err
@@ -210,11 +209,15 @@ def agent_function(
     publisher: Publisher | None = None,
     limits: Limits | None = None,
     checkpointing: CheckpointingOption = None,
+    default_state: State[Any] | None = None,
     **flow: Any,
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``agent`` for each triggering event
     (``agent-<slug>``, triggered by ``<app_id>/agent-<slug>``); options as for
-    :func:`network_function`."""
+    :func:`network_function`. Each run starts from the event's ``data.state``, else
+    a copy of ``default_state`` (default: the agent's own ``default_state``)."""
+    if default_state is not None:
+        agent = agent.replace(default_state=default_state)
     return _compile(
         "agent",
         agent.name,
@@ -250,7 +253,9 @@ def _compile(
 
     async def handler(ctx: inngest.Context) -> dict[str, Any]:
         chosen = resolve_checkpointing(checkpointing, client)
-        return await run(checkpointed_context(ctx, chosen, client), attempts)
+        checkpointed = checkpointed_context(ctx, chosen, client)
+        with function_scope(checkpointed, max_attempts=attempts, publisher=publisher):
+            return await run(checkpointed, attempts)
 
     return client.create_function(
         fn_id=function_id,

@@ -22,12 +22,15 @@ from .._steps import (
     CheckpointingOption,
     check_checkpointing,
     checkpointed_context,
+    function_scope,
     resolve_checkpointing,
 )
 from ..errors import ConfigurationError
 from ..tools import Tool, create_tool
 from ._compile import run_context_middleware
-from ._flow import FlowControl
+from ._flow import DEFAULT_RETRIES, FlowControl
+from ._middleware import publisher_of
+from ._outputs import function_output, unserializable_output
 
 __all__ = ["create_function", "function_tool"]
 
@@ -56,6 +59,10 @@ def create_function(
     handler runs; invalid data fails the run at once. Such a function can be given
     to an agent as a tool (see :func:`function_tool`): its parameters are ``input``.
 
+    Inside the handler, ``await network.run(...)`` and ``await agent.run(...)`` run as
+    the function's steps without a ``runner=``, and a returned run (or agent result)
+    becomes the JSON :func:`~agentkit_inngest.network_function` returns.
+
     Args:
         client: the Inngest client.
         fn_id: the function's id.
@@ -75,6 +82,7 @@ def create_function(
         raise ConfigurationError(f"function {fn_id!r}: input must be a pydantic model class")
     options = FlowControl.build(f"function {fn_id!r}", flow)
     check_checkpointing(checkpointing, where=f"function {fn_id!r}")
+    attempts = (DEFAULT_RETRIES if options.retries is None else options.retries) + 1
 
     def decorate(fn: Callable[[inngest.Context, M], Awaitable[Any]]) -> inngest.Function[Any]:
         if not inspect.iscoroutinefunction(fn):
@@ -91,7 +99,18 @@ def create_function(
                     f"invalid event data for {fn_id!r}: {field}: {first.get('msg')}"
                 ) from err
             chosen = resolve_checkpointing(checkpointing, client)
-            return await fn(checkpointed_context(ctx, chosen, client), parsed)
+            checkpointed = checkpointed_context(ctx, chosen, client)
+            with function_scope(
+                checkpointed, max_attempts=attempts, publisher=publisher_of(client)
+            ) as scope:
+                try:
+                    output = await fn(checkpointed, parsed)
+                except Exception as err:
+                    if scope.ends_run(err):
+                        await scope.fail(err)
+                    raise
+                await scope.finish()
+            return _returned(output, fn_id)
 
         function = client.create_function(
             fn_id=fn_id,
@@ -105,6 +124,16 @@ def create_function(
         return function
 
     return decorate
+
+
+def _returned(output: Any, fn_id: str) -> Any:
+    """The handler's output as JSON: runs converted, anything else not JSON refused
+    once (retrying cannot fix it)."""
+    converted = function_output(output)
+    error = unserializable_output(converted, f"function {fn_id!r}")
+    if error is not None:
+        raise error
+    return converted
 
 
 def function_tool(

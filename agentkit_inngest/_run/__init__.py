@@ -14,6 +14,7 @@ from ._guardrails import (
     input_guardrail,
     output_guardrail,
 )
+from ._keywords import call_hook, call_system, check_keywords
 from ._outcome import ToolCallOutcome
 from ._output import NativeOutput, ToolOutput, contract_for
 from ._prepare import check_tool_choice, resolve_model
@@ -54,6 +55,9 @@ __all__ = [
     "ToolOutput",
     "Verdict",
     "call_agent",
+    "call_hook",
+    "call_system",
+    "check_keywords",
     "check_guardrails",
     "check_router",
     "check_tool_choice",

@@ -32,6 +32,7 @@ from ..tools import Tool
 from ._answers import read_answer
 from ._controls import AGENT_OUTPUT, CallControls
 from ._events import CallEvents
+from ._keywords import call_hook
 from ._prepare import fast_turns_for, prompt_and_history, resolve_tools
 from ._specs import AgentSpec, StartResult, is_routing_agent
 from ._tool_calls import CallScope, ToolCalls, runs_in_turn
@@ -286,8 +287,13 @@ class AgentCall:
         if hook is None:
             return None
         started = await maybe_await(
-            hook(
-                agent=self.agent, network=self.run, input=self.input, prompt=prompt, history=history
+            call_hook(
+                hook,
+                agent=self.agent,
+                network=self.run,
+                input=self.input,
+                prompt=prompt,
+                history=history,
             )
         )
         if started is None or isinstance(started, StartResult):
@@ -304,7 +310,9 @@ class AgentCall:
         hook = lifecycle.on_response if name == "on_response" else lifecycle.on_finish
         if hook is None:
             return result
-        changed = await maybe_await(hook(agent=self.agent, network=self.run, result=result))
+        changed = await maybe_await(
+            call_hook(hook, agent=self.agent, network=self.run, result=result)
+        )
         if changed is None:
             return result
         if isinstance(changed, AgentResult):

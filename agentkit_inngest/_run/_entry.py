@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from .._context import NetworkRun
 from .._state import AgentResult, State
-from .._steps import InlineRunner, SpanSpec, StepRunner
+from .._steps import SpanSpec, StepRunner, default_runner
 from ..errors import ConfigurationError, InputError
 from ..history import HistoryStore
 from ..messages import TextMessage
@@ -72,7 +72,11 @@ async def run_agent(
     """Call ``agent``: inside ``network`` when given, else as a run of its own."""
     if network is not None:
         return await call_agent(agent, network, input=input, model=model, max_iter=max_iter)
-    run = NetworkRun.for_agent(state=state, runner=runner, input=input)
+    if state is not None:
+        start = state
+    else:
+        start = agent.default_state.clone() if agent.default_state is not None else State()
+    run = NetworkRun.for_agent(state=start, runner=runner, input=input)
     resolve_model(agent, model, run)  # fail before the run starts
 
     async def body() -> AgentResult:
@@ -103,10 +107,15 @@ async def run_network(
         raise InputError(f"input must be a string, got {type(input).__name__}")
     if router is not None:
         check_router(router, where="network.run(router=...)")
+    initial = network.new_state(state)
     run = NetworkRun(
         network=network,
-        state=network.new_state(state),
-        runner=runner if runner is not None else InlineRunner(),
+        state=initial,
+        runner=(
+            runner
+            if runner is not None
+            else default_runner("network.run()", thread_id=initial.thread_id)
+        ),
         input=input,
     )
     chosen = router if router is not None else network.router

@@ -11,6 +11,7 @@ from ..messages import Message, TextMessage
 from ..models import Model
 from ..tools import Tool
 from ..tools._tool import tool_names
+from ._keywords import call_system
 from ._specs import AgentSpec
 
 __all__ = [
@@ -78,7 +79,7 @@ async def resolve_tools(agent: AgentSpec, run: NetworkRun) -> dict[str, Tool]:
 async def system_prompt(agent: AgentSpec, run: NetworkRun) -> str:
     """The agent's system prompt for this call."""
     if callable(agent.system):
-        text: object = agent.system(run)
+        text: object = call_system(agent.system, run)
         if inspect.isawaitable(text):
             text = await text
         return str(text)

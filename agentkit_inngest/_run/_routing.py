@@ -9,19 +9,17 @@ through its inference step.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import weakref
 from collections.abc import Iterable
-from typing import Any
 
 from .._context import NetworkRun
 from .._state import AgentResult
 from .._steps import SpanSpec
 from ..errors import ConfigurationError
 from ._agent_loop import AgentCall, maybe_await
+from ._keywords import call_hook
 from ._prepare import resolve_model
-from ._specs import AgentSpec, CodeRouter, RouterSpec, RoutingSpec, is_agent, is_routing_agent
+from ._specs import AgentSpec, RouterSpec, RoutingSpec, is_agent, is_routing_agent
 
 __all__ = ["ROUTER_ARGUMENTS", "check_router", "route", "run_routing_agent"]
 
@@ -51,34 +49,6 @@ def check_router(router: object, *, where: str) -> None:
                 f"{where}: router parameter {param.name!r} is not one of "
                 f"{', '.join(sorted(ROUTER_ARGUMENTS))}"
             )
-
-
-_WANTS: weakref.WeakKeyDictionary[CodeRouter, frozenset[str] | None] = weakref.WeakKeyDictionary()
-
-
-def _wanted(router: CodeRouter) -> frozenset[str] | None:
-    """The argument names a router asks for (``None``: all, it takes ``**kwargs``).
-    Routers run on every replay, so their signature is read once."""
-    try:
-        return _WANTS[router]
-    except (KeyError, TypeError):
-        pass
-    params = inspect.signature(router).parameters.values()
-    wanted = (
-        None
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-        else frozenset(p.name for p in params)
-    )
-    with contextlib.suppress(TypeError):  # not every callable can be weakly referenced
-        _WANTS[router] = wanted
-    return wanted
-
-
-def _arguments(router: CodeRouter, values: dict[str, Any]) -> dict[str, Any]:
-    wanted = _wanted(router)
-    if wanted is None:
-        return values
-    return {name: value for name, value in values.items() if name in wanted}
 
 
 def _lookup(run: NetworkRun, name: str, *, where: str) -> AgentSpec:
@@ -124,7 +94,7 @@ async def _route(
         "call_count": run.call_count,
         "last_result": last_result,
     }
-    decided = await maybe_await(router(**_arguments(router, values)))
+    decided = await maybe_await(call_hook(router, **values))
     return await _normalize(decided, run)
 
 
@@ -139,7 +109,7 @@ async def run_routing_agent(agent: RoutingSpec, run: NetworkRun) -> list[AgentSp
     )
     result = await call()
     run.routing_usage = run.routing_usage + result.usage
-    chosen = await maybe_await(agent.on_route(agent=agent, network=run, result=result))
+    chosen = await maybe_await(call_hook(agent.on_route, agent=agent, network=run, result=result))
     if chosen is None:
         return []
     names = [chosen] if isinstance(chosen, str) else _names(chosen, agent.name)

@@ -128,6 +128,9 @@ class AgentSpec(AgentView, Protocol):
         ...
 
     @property
+    def default_state(self) -> State[Any] | None:
+        """The state a run of the agent on its own starts from (``None``: empty)."""
+
     def output_type(self) -> Any:
         """The type of its final answer (``None``: text)."""
         ...

@@ -1,6 +1,7 @@
 """The step seam (private): runners, the retry policy, the step API of tools, and
 the stream of a run's events. Public names are exported by :mod:`agentkit_inngest`."""
 
+from ._ai import InferResult, infer
 from ._checkpoint_ctx import checkpointed_context
 from ._checkpointing import (
     Checkpointing,
@@ -8,6 +9,14 @@ from ._checkpointing import (
     check_checkpointing,
     resolve_checkpointing,
     set_app_checkpointing,
+)
+from ._current import (
+    DEFAULT_ATTEMPTS,
+    FunctionScope,
+    current_scope,
+    default_runner,
+    enter_scope,
+    function_scope,
 )
 from ._inline import InlineRunner
 from ._inngest import InngestRunner, count_fetched_memos, to_inngest_error
@@ -25,9 +34,11 @@ from ._types import (
     EventWaiter,
     Invocation,
     Invoker,
+    match_expression,
 )
 
 __all__ = [
+    "DEFAULT_ATTEMPTS",
     "LAST_SEQ",
     "REQUEST_BYTES",
     "Body",
@@ -37,6 +48,8 @@ __all__ = [
     "EventSender",
     "EventWait",
     "EventWaiter",
+    "FunctionScope",
+    "InferResult",
     "InlineRunner",
     "InngestRunner",
     "Invocation",
@@ -50,6 +63,12 @@ __all__ = [
     "check_checkpointing",
     "checkpointed_context",
     "count_fetched_memos",
+    "current_scope",
+    "default_runner",
+    "enter_scope",
+    "function_scope",
+    "infer",
+    "match_expression",
     "resolve_checkpointing",
     "set_app_checkpointing",
     "to_inngest_error",

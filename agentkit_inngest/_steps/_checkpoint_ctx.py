@@ -209,6 +209,11 @@ class CheckpointedStep:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._step, name)
 
+    @property
+    def sdk_step(self) -> inngest.Step:
+        """The SDK's own step API this one wraps."""
+        return self._step
+
     def _count(self, step_id: str) -> CheckpointStep:
         count = self._counts.get(step_id, 0) + 1
         self._counts[step_id] = count

@@ -9,6 +9,7 @@ from typing import Any
 from .._durations import Duration
 from ..errors import ConfigurationError
 from ._runner import StepRunner
+from ._types import match_expression
 
 __all__ = ["NoSteps", "StepTools"]
 
@@ -46,11 +47,28 @@ class StepTools:
         return await self._runner.run(self._id(name), call)
 
     async def wait_for_event(
-        self, name: str, *, event: str, if_exp: str | None = None, timeout: Duration
+        self,
+        name: str,
+        *,
+        event: str,
+        timeout: Duration,
+        match: str | None = None,
+        if_exp: str | None = None,
     ) -> dict[str, Any] | None:
-        """Wait for an event (step ``<prefix>/<name>``); ``None`` on timeout."""
+        """Wait for an event (step ``<prefix>/<name>``); ``None`` on timeout.
+
+        Args:
+            name: the step's name within the tool call.
+            event: the name of the awaited event.
+            timeout: how long to wait: ``"4h"``, ``"30m"``, a timedelta or milliseconds.
+            match: a field path (``"data.ticketId"``) that must be equal in the awaited
+                event and the event that started the run (AgentKit's ``match``).
+            if_exp: a full Inngest expression instead of ``match``
+                (``"async.data.ticketId == event.data.ticketId"``).
+        """
+        expression = match_expression(match, if_exp, where=f"step {name!r}")
         return await self._runner.wait_for_event(
-            self._id(name), event=event, if_exp=if_exp, timeout=timeout
+            self._id(name), event=event, if_exp=expression, timeout=timeout
         )
 
     async def invoke(
@@ -70,9 +88,33 @@ class StepTools:
         """Pause the run (step ``<prefix>/<name>``)."""
         await self._runner.sleep(self._id(name), duration)
 
-    async def send_event(self, name: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Send events once (step ``<prefix>/<name>``); returns their ids."""
-        return await self._runner.send_event(self._id(name), events)
+    async def send_event(
+        self, name: str, events: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> list[str]:
+        """Send one event (``{"name": ..., "data": {...}}``) or a list of them, once
+        (step ``<prefix>/<name>``); returns their ids."""
+        return await self._runner.send_event(self._id(name), _event_list(name, events))
+
+
+def _event_list(
+    name: str, events: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """``events`` as a list: one event (a mapping) or a list of them."""
+    if isinstance(events, Mapping):
+        return [events]
+    given: object = events
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise ConfigurationError(
+            f"step {name!r}: send_event takes an event ({{'name': ..., 'data': {{...}}}}) "
+            f"or a list of events, got {type(given).__name__}"
+        )
+    for event in given:
+        if not isinstance(event, Mapping):
+            raise ConfigurationError(
+                f"step {name!r}: each event must be a mapping like "
+                f"{{'name': ..., 'data': {{...}}}}, got {type(event).__name__}"
+            )
+    return [event for event in given if isinstance(event, Mapping)]
 
 
 class NoSteps(StepTools):

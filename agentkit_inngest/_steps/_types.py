@@ -8,6 +8,8 @@ import datetime
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
+from ..errors import ConfigurationError
+
 __all__ = [
     "REQUEST_BYTES",
     "Body",
@@ -19,6 +21,7 @@ __all__ = [
     "Invoker",
     "build_body",
     "gave_up",
+    "match_expression",
 ]
 
 Body: TypeAlias = "dict[str, Any] | Callable[[], dict[str, Any]]"
@@ -35,6 +38,28 @@ def gave_up(attempts: int, message: str) -> str:
     the last attempt's error without its "(will retry)" (no retry follows)."""
     tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
     return f"{message.replace(' (will retry)', '')} (gave up after {tries})"
+
+
+def match_expression(match: str | None, if_exp: str | None, *, where: str) -> str | None:
+    """The wait expression of ``match=`` (a field path equal in the awaited event and
+    the run's triggering event, as AgentKit's ``match``) or ``if_exp=`` (a full
+    Inngest expression); at most one of them.
+
+    ``match="data.ticketId"`` becomes ``async.data.ticketId == event.data.ticketId``.
+
+    Raises:
+        ConfigurationError: both are given, or ``match`` is not a field path.
+    """
+    if match is not None and if_exp is not None:
+        raise ConfigurationError(f"{where}: pass match= or if_exp=, not both")
+    if match is None:
+        return if_exp
+    field = match.strip().removeprefix("event.") if isinstance(match, str) else ""
+    if not field or any(c in field for c in " ()'\"=<>!&|"):
+        raise ConfigurationError(
+            f"{where}: match must be a field path like 'data.ticketId', got {match!r}"
+        )
+    return f"async.{field} == event.{field}"
 
 
 @dataclasses.dataclass

@@ -16,6 +16,7 @@ from ._publishers import (
 )
 from ._redis import RedisBroker
 from ._sse import stream_router
+from ._topics import Topic, stream_schema, typescript_types
 
 __all__ = [
     "EVENT_TYPES",
@@ -31,6 +32,9 @@ __all__ = [
     "RealtimePublisher",
     "RedisBroker",
     "StreamEvent",
+    "Topic",
     "realtime_token",
     "stream_router",
+    "stream_schema",
+    "typescript_types",
 ]

@@ -28,10 +28,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 
-import pydantic_core
-
-from .._json import MAX_STEP_DEPTH, NotJSONError, check_depth
-from ._events import BrokerUnavailable, Gap, StreamEvent
+from ._events import BrokerUnavailable, Gap, StreamEvent, event_body
 from ._memory import ID_COST, NOTHING_KEPT, Channel, Kept, Subscription
 
 __all__ = [
@@ -57,17 +54,6 @@ def parse_event_id(value: str) -> tuple[str, int]:
     if not sep or not run_id or not seq.isdigit():
         raise ValueError(f"{value!r} is not an event id; expected '<run_id>:<seq>'")
     return run_id, int(seq)
-
-
-def event_body(channel: str, event: StreamEvent) -> bytes:
-    """``event`` as the JSON a reader gets, or a :class:`ValueError` saying why it
-    cannot be sent (not JSON, or nested deeper than a reader's JSON parser goes)."""
-    try:
-        text = event.model_dump_json()
-        check_depth(text, MAX_STEP_DEPTH)
-    except (pydantic_core.PydanticSerializationError, NotJSONError, ValueError) as err:
-        raise ValueError(f"event {event.id} on {channel!r} cannot be sent as JSON: {err}") from err
-    return text.encode()
 
 
 def check_channel(channel: object) -> str:

@@ -12,8 +12,11 @@ import dataclasses
 from typing import Any, Literal, TypeAlias
 
 import pydantic
+import pydantic_core
 
-__all__ = ["EVENT_TYPES", "BrokerUnavailable", "EventType", "Gap", "StreamEvent"]
+from .._json import MAX_STEP_DEPTH, NotJSONError, check_depth
+
+__all__ = ["EVENT_TYPES", "BrokerUnavailable", "EventType", "Gap", "StreamEvent", "event_body"]
 
 EventType: TypeAlias = Literal[
     "run.started",
@@ -25,6 +28,7 @@ EventType: TypeAlias = Literal[
     "tool.call",
     "tool.result",
     "usage",
+    "custom",
 ]
 """What happened:
 
@@ -38,7 +42,9 @@ EventType: TypeAlias = Literal[
   the highest attempt;
 - ``tool.call`` ``{"call", "id", "name", "arguments"}``;
 - ``tool.result`` ``{"call", "id", "name", "content", "is_error"}``;
-- ``usage`` ``{"call", "input_tokens", "output_tokens"}`` after each inference.
+- ``usage`` ``{"call", "input_tokens", "output_tokens"}`` after each inference;
+- ``custom`` ``{"topic", "data", "tool_call_id"}``: published by a tool
+  (``ctx.publish``) or a hook (``network.publish``); see :class:`Topic`.
 """
 
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
@@ -83,3 +89,14 @@ class BrokerUnavailable(RuntimeError):
     """A shared broker cannot be reached now (its store is down): subscribing fails
     with it, and the SSE endpoint answers ``503``. Publishing never raises it: a
     run goes on without its stream."""
+
+
+def event_body(channel: str, event: StreamEvent) -> bytes:
+    """``event`` as the JSON a reader gets, or a :class:`ValueError` saying why it
+    cannot be sent (not JSON, or nested deeper than a reader's JSON parser goes)."""
+    try:
+        text = event.model_dump_json()
+        check_depth(text, MAX_STEP_DEPTH)
+    except (pydantic_core.PydanticSerializationError, NotJSONError, ValueError) as err:
+        raise ValueError(f"event {event.id} on {channel!r} cannot be sent as JSON: {err}") from err
+    return text.encode()

@@ -26,9 +26,10 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .._extras import missing
 from ..errors import ConfigurationError
-from ._broker import Broker, BrokerUnavailable, Gap, check_channel, event_body, parse_event_id
-from ._events import StreamEvent
+from ._broker import Broker, BrokerUnavailable, Gap, check_channel, parse_event_id
+from ._events import StreamEvent, event_body
 from ._redis_lua import LOCATE, PUBLISH, TOUCH
 from ._redis_reader import RedisSubscription
 
@@ -93,10 +94,8 @@ class RedisBroker(Broker):
         reconnect_seconds: float = 30.0,
         retry_seconds: float = 1.0,
     ) -> None:
-        if aioredis is None:  # pragma: no cover - the extra is not installed
-            raise ConfigurationError(
-                "RedisBroker needs the redis package: pip install 'agentkit-inngest[redis]'"
-            )
+        if aioredis is None:  # the extra is not installed
+            raise missing("redis", extra="redis", feature="RedisBroker")
         for label, whole in (("retain", retain), ("channel_bytes", channel_bytes)):
             if isinstance(whole, bool) or not isinstance(whole, int) or whole < 1:
                 raise ConfigurationError(f"RedisBroker {label} must be a whole number >= 1")

@@ -43,6 +43,11 @@ It does what the Inngest dev server does for one app, over real HTTP:
   injectable ``clock``, and :attr:`LocalExecutor.retries` records each delay;
 - **cancellation**: a function's ``cancel`` entries cancel its running runs when a
   matching event arrives (the step in flight finishes; nothing after it runs);
+- **flow control**: ``concurrency`` (per key and scope: calls in flight) and
+  ``throttle`` (run starts, GCRA per key) as the server enforces them
+  (``testing/_flow_control.py``; :attr:`LocalExecutor.flow` records peaks and
+  delays); ``rateLimit``, ``debounce``, ``priority``, ``singleton`` and
+  ``idempotency`` are not enforced;
 - **parallel steps**: with ``seed`` set, the memos of parallel steps are stored in
   a shuffled order, as they arrive interleaved at the real server;
 - **signatures**: with ``signing_key`` every request is signed as the Inngest
@@ -80,6 +85,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._checkpoints import Checkpoint, CheckpointAPI, Dispatch, post_unless_cut
+from ._flow_control import FlowLimits
 from ._records import ApiRead, Pause, RequestRecord, Retry, Run, RunFailed
 from ._traces import TraceAPI
 from .expressions import evaluate
@@ -158,7 +164,11 @@ class LocalExecutor:
         concurrency: at most this many calls of the app at once (runs beyond it
             queue, as under an Inngest concurrency limit); ``None`` for no limit. Many
             concurrent runs need it: an unbounded queue of calls in the HTTP client's
-            pool costs time quadratic in its length.
+            pool costs time quadratic in its length. (Each function's own
+            ``concurrency`` and ``throttle`` are enforced as well, see :attr:`flow`.)
+        host: the interface the executor's API (registration, events, Realtime,
+            checkpoints) listens on; default loopback.
+        port: its port (default: a free one; :attr:`api_url` says which).
     """
 
     def __init__(
@@ -177,11 +187,16 @@ class LocalExecutor:
         clock: Clock | None = None,
         seed: int | None = None,
         inline_limit: int = INLINE_STATE_BYTES,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         if backoff not in ("none", "inngest"):
             raise ValueError(f"backoff must be 'none' or 'inngest', got {backoff!r}")
         self.backoff = backoff
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self.host, self.port = host, port
+        self.flow = FlowLimits(self.clock)
+        """The functions' concurrency and throttle state: peaks per limit, delays."""
         self.seed = seed
         self._rng = random.Random(seed)
         self.inline_limit = inline_limit
@@ -234,7 +249,9 @@ class LocalExecutor:
 
     async def __aenter__(self) -> LocalExecutor:
         self._stack = contextlib.AsyncExitStack()
-        self._server = await self._stack.enter_async_context(serve_async(self.api))
+        self._server = await self._stack.enter_async_context(
+            serve_async(self.api, host=self.host, port=self.port)
+        )
         size = self.concurrency
         limits = (
             httpx.Limits(max_connections=size, max_keepalive_connections=size)
@@ -349,12 +366,14 @@ class LocalExecutor:
         finally:
             self._subscribers.remove(queue)
 
-    async def attach(self, app: Any, *, path: str = "/api/inngest") -> str:
-        """Serve ``app`` on 127.0.0.1 for the executor's lifetime and sync it;
-        returns its Inngest URL."""
+    async def attach(
+        self, app: Any, *, path: str = "/api/inngest", host: str = "127.0.0.1", port: int = 0
+    ) -> str:
+        """Serve ``app`` on ``host``:``port`` (default: loopback, a free port) for the
+        executor's lifetime and sync it; returns its Inngest URL."""
         if self._stack is None:
             raise RuntimeError("use the executor inside 'async with'")
-        server = await self._stack.enter_async_context(serve_async(app))
+        server = await self._stack.enter_async_context(serve_async(app, host=host, port=port))
         url = f"{server.url}{path}"
         await self.sync(url)
         return url
@@ -560,6 +579,8 @@ class LocalExecutor:
 
     async def _drive(self, run: Run) -> None:
         try:
+            config = self.functions.get(run.fn_id) or {}
+            await self.flow.admit(run.id, run.fn_id, config, run.event)
             work = [_Item("step")]
             while work and run.status == "running":
                 stored = len(run.stack)
@@ -709,7 +730,9 @@ class LocalExecutor:
             **self.traces.headers(run),
             **signature,
         }
-        async with self._slots if self._slots is not None else contextlib.nullcontext():
+        config = self.functions.get(run.fn_id) or {}
+        slots = self._slots if self._slots is not None else contextlib.nullcontext()
+        async with self.flow.slot(run.fn_id, config, run.event), slots:
             return await self._call(record, f"{self.app_url}?{query}", body, headers)
 
     async def _call(

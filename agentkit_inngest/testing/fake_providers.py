@@ -12,13 +12,14 @@ Gemini's ``GenerateContentRequest`` does not have::
 
     fake = FakeProvider()
     fake.reply(tool_call("save", {"x": 1}), text("done"))
-    with serve(fake.app) as server:
+    with fake.serve() as server:  # or fake.serve(host=..., port=...)
         model = openai("gpt-test", base_url=f"{server.url}/v1", api_key="test")
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import threading
@@ -40,6 +41,7 @@ from ._fake_wire import (
     stream_events,
 )
 from .models import _to_response
+from .servers import RunningServer, serve
 
 __all__ = ["Fault", "FakeProvider", "ProviderKind", "RecordedRequest"]
 
@@ -123,6 +125,14 @@ class FakeProvider:
                 Route("/v1beta/models/{target:path}", self._gemini, methods=["POST"]),
             ]
         )
+
+    def serve(
+        self, *, host: str = "127.0.0.1", port: int = 0
+    ) -> contextlib.AbstractContextManager[RunningServer]:
+        """Serve the fake on ``host``:``port`` (default: loopback, a free port) in a
+        background thread for the duration of a ``with`` block; the server's ``url``
+        is the base URL (``openai(..., base_url=f"{server.url}/v1")``)."""
+        return serve(self.app, host=host, port=port)
 
     def reply(self, *answers: Answer) -> FakeProvider:
         """Queue answers: neutral responses, text, raw wire dicts, faults, or functions

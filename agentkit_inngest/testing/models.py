@@ -127,7 +127,15 @@ def _to_response(reply: Reply) -> ModelResponse:
 
 
 class _NeutralModel(Model):
-    """Shared parts: neutral bodies and neutral raw answers."""
+    """Shared parts: neutral bodies and neutral raw answers.
+
+    Attributes:
+        calls: every request the model received, in order, as a :class:`ModelCall`
+            (``messages``, ``tools``, ``tool_choice``, the raw ``body``; ``system``,
+            ``tool_names`` and ``last`` read them). Under Inngest a replay reads the
+            inference's memo and does not call the model, so this lists each inference
+            once (twice when a step was retried).
+    """
 
     provider: ClassVar[str] = "test"
 
@@ -165,7 +173,8 @@ class _NeutralModel(Model):
 
 
 class FunctionModel(_NeutralModel):
-    """A model whose answers come from a function of the :class:`ModelCall`.
+    """A model whose answers come from a function of the :class:`ModelCall`; every
+    request is recorded in :attr:`calls`.
 
     The function may be sync or async and returns a :data:`Reply`; returning (not
     raising) a :class:`~agentkit_inngest.errors.ProviderError` makes the call fail
@@ -184,7 +193,8 @@ class FunctionModel(_NeutralModel):
 
 
 class ScriptedModel(_NeutralModel):
-    """A model that gives queued answers in order and records every request.
+    """A model that gives queued answers in order and records every request in
+    :attr:`calls` (a list of :class:`ModelCall`).
 
     Each entry is a :data:`Reply` or a function of the :class:`ModelCall` returning
     one. Running out of answers raises :class:`AssertionError` naming the call.

@@ -5,8 +5,9 @@ Build tools with :func:`create_tool` or :func:`tool` (both also exported by
 :class:`~agentkit_inngest.ToolContext`.
 """
 
+from ._create import create_tool, tool
 from ._definition import ToolDefinition
-from ._tool import CallContext, Handler, Tool, ToolOutcome, create_tool, tool
+from ._tool import CallContext, Handler, Tool, ToolOutcome
 
 __all__ = [
     "CallContext",

@@ -82,19 +82,23 @@ def _signature_model(
     hints = _hints(handler)
     context_param: str | None = None
     fields: dict[str, Any] = {}
-    for param in inspect.signature(handler).parameters.values():
+    params = list(inspect.signature(handler).parameters.values())
+    unused = _unused_first(params, hints)
+    for param in params:
         annotation = hints.get(param.name, param.annotation)
+        if param is unused:
+            continue
         if _is_context(param.name, annotation):
             context_param = param.name
             continue
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise ConfigurationError(f"tool {name!r}: *args and **kwargs cannot be tool parameters")
         if annotation is inspect.Parameter.empty:
-            raise ConfigurationError(
-                f"tool {name!r}: parameter {param.name!r} needs a type annotation"
-            )
+            raise ConfigurationError(_unannotated(name, param.name))
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
+    if unused is not None:  # only two parameters: no fields
+        return None, "json", context_param  # handler({}, ctx): AgentKit's no-parameter shape
     if not fields:
         return None, "none", context_param
     if len(fields) == 1:
@@ -111,6 +115,36 @@ def _signature_model(
         **fields,
     )
     return cast(type[pydantic.BaseModel], model), "kwargs", context_param
+
+
+def _unused_first(
+    params: list[inspect.Parameter], hints: dict[str, Any]
+) -> inspect.Parameter | None:
+    """The first parameter of ``handler(_params, ctx)``: unannotated, named with a
+    leading underscore (unused by convention; pydantic fields cannot start with one)
+    and followed by the context. Such a handler is a tool without parameters called
+    as AgentKit calls it, with an empty arguments object."""
+    if len(params) != 2:
+        return None
+    first, second = params
+    if (
+        first.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        or not first.name.startswith("_")
+        or hints.get(first.name, first.annotation) is not inspect.Parameter.empty
+    ):
+        return None
+    return first if _is_context(second.name, hints.get(second.name, second.annotation)) else None
+
+
+def _unannotated(tool: str, param: str) -> str:
+    return (
+        f"tool {tool!r}: parameter {param!r} needs a type annotation. A tool without "
+        "parameters takes only the context (handler=lambda ctx: ... or "
+        "def handler(ctx: ToolContext)); AgentKit's handler(params, ctx) shape is written "
+        "handler(_params, ctx) (a leading underscore: unused, it receives {}). A tool with "
+        "parameters annotates each (def handler(city: str, ctx: ToolContext)) or passes "
+        "parameters=Model and receives handler(params, ctx)"
+    )
 
 
 # -- validation helpers -----------------------------------------------------------------

@@ -25,7 +25,7 @@ import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, Protocol, TypeAlias, overload
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 import jsonschema
 import pydantic
@@ -35,13 +35,10 @@ from ..errors import ConfigurationError, ToolRetry
 from ..messages import ToolCall, ToolResultMessage
 from ._definition import ToolDefinition, inline_schema
 from ._signature import (
-    _context_param_of,
     _describe_errors,
-    _doc,
     _drop_nulls,
     _InvalidArguments,
     _json_validator,
-    _signature_model,
     _Style,
     _validate_json,
 )
@@ -51,8 +48,6 @@ __all__ = [
     "Handler",
     "Tool",
     "ToolOutcome",
-    "create_tool",
-    "tool",
     "tool_names",
 ]
 
@@ -271,115 +266,6 @@ class Tool:
         if inspect.isawaitable(result):
             return await result
         return result
-
-
-def create_tool(
-    *,
-    name: str,
-    description: str = "",
-    handler: Handler,
-    parameters: type[pydantic.BaseModel] | None = None,
-    uses_steps: bool = False,
-    pure: bool = False,
-    strict: bool | None = None,
-) -> Tool:
-    """Build a tool.
-
-    Args:
-        name: what the model calls it (letters, digits, ``_``, ``-``).
-        description: what it does and when to use it.
-        handler: ``handler(input, ctx)`` when ``parameters`` is given; otherwise the
-            parameters are read from the handler's signature (see :func:`tool`).
-        parameters: a pydantic model of the input.
-        uses_steps: the handler orchestrates steps itself (``ctx.step``); it is then
-            not wrapped in a step and must be async and deterministic between steps.
-        pure: the handler has no side effects and is deterministic (it only computes
-            from its input and the state); it then runs inline, on every replay,
-            instead of costing a step.
-        strict: force (``True``) or disable (``False``) OpenAI strict schemas;
-            by default strict is used whenever the schema allows it.
-    """
-    if parameters is not None:
-        if not (isinstance(parameters, type) and issubclass(parameters, pydantic.BaseModel)):
-            raise ConfigurationError(f"tool {name!r}: parameters must be a pydantic model class")
-        context_param = _context_param_of(handler, skip_first=True)
-        return Tool(
-            name=name,
-            description=description,
-            handler=handler,
-            parameters=parameters,
-            uses_steps=uses_steps,
-            pure=pure,
-            strict=strict,
-            _style="model",
-            _context_param=context_param,
-        )
-    model, style, context_param = _signature_model(name, handler)
-    return Tool(
-        name=name,
-        description=description or _doc(handler),
-        handler=handler,
-        parameters=model,
-        uses_steps=uses_steps,
-        pure=pure,
-        strict=strict,
-        _style=style,
-        _context_param=context_param,
-    )
-
-
-@overload
-def tool(fn: Handler, /) -> Tool: ...
-
-
-@overload
-def tool(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    uses_steps: bool = False,
-    pure: bool = False,
-    strict: bool | None = None,
-) -> Callable[[Handler], Tool]: ...
-
-
-def tool(
-    fn: Handler | None = None,
-    /,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    uses_steps: bool = False,
-    pure: bool = False,
-    strict: bool | None = None,
-) -> Tool | Callable[[Handler], Tool]:
-    """Turn a function into a tool; the name and description default to the
-    function's name and docstring.
-
-    The handler's parameters are the tool's parameters, except one annotated with
-    :class:`ToolContext` (or named ``ctx``/``context``), which receives the context.
-    A handler whose only other parameter is a pydantic model receives it whole::
-
-        @tool
-        def save_answer(answer: str, ctx: ToolContext) -> str:
-            \"\"\"Save the final answer.\"\"\"
-            ctx.state.kv.set("answer", answer)
-            return "saved"
-    """
-
-    def build(handler: Handler) -> Tool:
-        return create_tool(
-            name=name or handler.__name__,
-            description=description if description is not None else _doc(handler),
-            handler=handler,
-            uses_steps=uses_steps,
-            pure=pure,
-            strict=strict,
-        )
-
-    if fn is not None:
-        return build(fn)
-    return build
 
 
 def tool_names(tools: list[Tool]) -> str:

@@ -10,7 +10,9 @@ in-process broker, and the page shows it as it comes: which agent runs, its text
 as it is written, tool calls and their results, token usage, the final answer.
 
 The network is a small "Weather desk": a Forecaster looks the forecast up with a
-tool, then an Advisor says what to wear. Without an API key an offline model
+tool (which publishes the forecast at once as a custom ``forecast`` event, typed by
+``ForecastCard``: ``GET /stream-schema.json`` and ``GET /stream-types.d.ts`` describe
+the stream to clients), then an Advisor says what to wear. Without an API key an offline model
 answers (and types its words out slowly, so the streaming shows); with
 ``ANTHROPIC_API_KEY`` or ``OPENAI_API_KEY`` set a real model does.
 
@@ -47,7 +49,7 @@ from typing import Annotated, Any
 import fastapi
 import inngest
 import pydantic
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from agentkit_inngest import (
@@ -66,7 +68,15 @@ from agentkit_inngest import (
 from agentkit_inngest.history import HistoryStore, MemoryStore, PostgresStore
 from agentkit_inngest.messages import TextMessage
 from agentkit_inngest.models import Price, TextSink, anthropic, openai
-from agentkit_inngest.streaming import Broker, BrokerPublisher, MemoryBroker, RedisBroker
+from agentkit_inngest.streaming import (
+    Broker,
+    BrokerPublisher,
+    MemoryBroker,
+    RedisBroker,
+    Topic,
+    stream_schema,
+    typescript_types,
+)
 from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 
 APP_ID = os.environ.get("INNGEST_APP_ID", "agentkit-ui")
@@ -103,10 +113,26 @@ def forecast_for(city: str) -> dict[str, Any]:
     return {"city": city.strip().title(), "celsius": celsius, "sky": sky, "rain_chance": rain}
 
 
+class ForecastCard(pydantic.BaseModel):
+    """What the page shows as soon as the forecast is known (a custom stream event)."""
+
+    city: str
+    celsius: int
+    sky: str
+    rain_chance: int
+
+
+FORECAST = Topic("forecast", ForecastCard, description="tomorrow's forecast for a city")
+"""The Forecaster's own stream messages; the page renders them, and
+``GET /stream-schema.json`` / ``GET /stream-types.d.ts`` describe them to clients."""
+
+
 @tool
-def get_forecast(city: str, ctx: ToolContext) -> str:
+async def get_forecast(city: str, ctx: ToolContext) -> str:
     """Get tomorrow's weather forecast for a city."""
-    return json.dumps(forecast_for(city))
+    found = forecast_for(city)
+    await ctx.publish(FORECAST, found)  # shown at once, before the model has written a word
+    return json.dumps(found)
 
 
 def _city(question: str) -> str:
@@ -297,6 +323,15 @@ def build_app(
     @app.get("/config")
     async def config() -> dict[str, Any]:
         return {"model": described, "network": network.name, "examples": EXAMPLES}
+
+    @app.get("/stream-schema.json")
+    async def schema() -> dict[str, Any]:
+        # the JSON Schema of every stream event, the Forecaster's "forecast" topic typed
+        return stream_schema([FORECAST])
+
+    @app.get("/stream-types.d.ts", response_class=PlainTextResponse)
+    async def types() -> str:
+        return typescript_types([FORECAST])
 
     @app.get("/threads/{thread_id}/messages")
     async def thread_messages(

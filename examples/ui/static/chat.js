@@ -10,7 +10,7 @@
 
 const EVENT_TYPES = [
   "run.started", "run.completed", "run.failed", "agent.started", "agent.finished",
-  "text.delta", "tool.call", "tool.result", "usage",
+  "text.delta", "tool.call", "tool.result", "usage", "custom",
 ];
 const THREAD_KEY = "agentkit-thread";
 const SEND_TIMEOUT_MS = 20000;
@@ -147,8 +147,8 @@ function agentView(run, event) {
     $(".agents", run.element).append(element);
     // items: text pieces and tool calls, shown in seq order
     agent = {
-      element, items: [], tools: new Map(), latest: new Map(), usage: [0, 0], cost: 0,
-      unpriced: false, text: "",
+      element, name: event.agent || call, items: [], tools: new Map(), latest: new Map(),
+      usage: [0, 0], cost: 0, unpriced: false, text: "",
     };
     run.agents.set(call, agent);
   }
@@ -250,6 +250,23 @@ function apply(event) {
       const tool = toolView(agentView(run, event), event);
       fillTool(tool.element, event.data.name, undefined, event.data.content,
         event.data.is_error);
+      break;
+    }
+    case "custom": {
+      // a tool's (or a hook's) own message: its topic and data, under the agent that sent it
+      const element = clone("custom-template");
+      element.dataset.topic = event.data.topic;
+      $(".custom-topic", element).textContent = event.data.topic;
+      const value = event.data.data;
+      $(".custom-data", element).textContent =
+        typeof value === "string" ? value : JSON.stringify(value);
+      const agent = [...run.agents.values()].reverse().find((a) => a.name === event.agent);
+      if (agent) {
+        agent.items.push({ kind: "custom", seq: event.seq, element });
+        renderAgent(agent);
+      } else {
+        $(".agents", run.element).append(element);
+      }
       break;
     }
     case "usage": {
