@@ -26,11 +26,19 @@ from agentkit_inngest import (
     create_agent,
     create_function,
     create_human_tool,
+    create_network,
     create_server,
     network_function,
+    route_in_order,
+    tool,
 )
 from agentkit_inngest.streaming import StreamEvent
-from agentkit_inngest.testing import LocalExecutor, text, tool_call
+from agentkit_inngest.testing import (
+    LocalExecutor,
+    ScriptedModel,
+    text,
+    tool_call,
+)
 from agentkit_inngest.testing.fake_providers import FakeProvider
 
 from .checkpoint_workload import FN, Workload, checkpoints_of, plain_output, served
@@ -348,3 +356,41 @@ async def test_sleep_and_invoke_end_the_request_and_the_steps_around_them_are_ch
     assert run.output == ["before", "child done", "after"] and ran == {"before": 1, "after": 1}
     assert [[op for op, _ in r.ops] for r in requests] == [["Sleep"], ["InvokeFunction"], []]
     assert [r.checkpoints for r in requests] == [1, 0, 1]
+
+
+async def test_a_run_started_without_a_runner_in_a_checkpointed_function_is_checkpointed() -> None:
+    """``network.run(input)`` in a ``create_function`` handler finds the function's
+    (checkpointed) context: its steps are checkpointed in the one request."""
+    ran: collections.Counter[str] = collections.Counter()
+
+    @tool
+    def note(n: int) -> str:
+        """Write a note."""
+        ran[f"note {n}"] += 1
+        return "noted"
+
+    model = ScriptedModel([tool_call("note", {"n": 1}, id="c1")])
+    worker = create_agent(name="Worker", model=model, tools=[note])
+    network = create_network(name="Own", agents=[worker], router=route_in_order(worker))
+
+    class Ask(pydantic.BaseModel):
+        input: str
+
+    async with LocalExecutor() as executor:
+        client = executor.client("own-run")
+
+        @create_function(client=client, fn_id="own", input=Ask, checkpointing=True)
+        async def own(ctx: inngest.Context, ask: Ask) -> Any:
+            return await network.run(ask.input)  # no runner: the function's steps
+
+        await executor.attach(create_server(client=client, functions=[own]))
+        run = await executor.run("own", {"input": "go"})
+        requests = executor.requests_for(run)
+        checkpoints = checkpoints_of(executor, run)
+    assert ran == {"note 1": 1}  # a network agent's call: one inference, then its tool
+    assert run.output["results"][0]["tool_calls"][0]["content"] == "noted"
+    assert len(requests) == 1 and [op for r in requests for op in r.ops] == []
+    assert [name for c in checkpoints for _, name in c.ops] == [
+        "Worker#1/infer",
+        "Worker#1/tool/note",
+    ]
