@@ -55,8 +55,11 @@ def store_name(store: HistoryStore) -> str:
 
 
 def markdown_split(text: str) -> int:
-    """Where ``text`` can be cut into finished Markdown blocks and the block being
-    written: just after the last blank line outside a fenced code block (0: none)."""
+    """Where ``text`` can be cut into finished Markdown blocks.
+
+    Where ``text`` can be cut into finished Markdown blocks and the block being
+    written: just after the last blank line outside a fenced code block (0: none).
+    """
     cut = 0
     fenced = False
     offset = 0

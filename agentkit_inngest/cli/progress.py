@@ -68,6 +68,7 @@ class CallView:
 
     @property
     def active(self) -> bool:
+        """Whether the call is still running or waiting."""
         return self.status in ("running", "waiting")
 
 
@@ -211,6 +212,7 @@ class RunProgress:
 
     @property
     def total_tokens(self) -> int:
+        """Input and output tokens together."""
         return self.input_tokens + self.output_tokens
 
     @property

@@ -174,6 +174,7 @@ class MCPServer:
         """A server started as a subprocess, speaking MCP over its stdin/stdout.
 
         Args:
+            name: the server's name (it prefixes its tools' names and step IDs).
             command: the executable (looked up on ``PATH``).
             args: its arguments.
             env: variables for the server. The SDK starts it with a minimal
@@ -212,6 +213,8 @@ class MCPServer:
         """A server speaking the (older) HTTP+SSE transport; ``url`` is its SSE endpoint.
 
         Args:
+            name: the server's name (it prefixes its tools' names and step IDs).
+            url: the server's SSE endpoint.
             headers: sent with every request (``{"Authorization": "Bearer ..."}``).
             auth: an ``httpx2.Auth`` (the SDK's OAuth providers in ``mcp.client.auth``).
             http_timeout: seconds for each HTTP operation.
@@ -254,6 +257,8 @@ class MCPServer:
         """A server behind a websocket (``ws://`` or ``wss://``, subprotocol ``mcp``).
 
         Args:
+            name: the server's name (it prefixes its tools' names and step IDs).
+            url: the websocket's address.
             headers: sent with the opening handshake.
             options: the :class:`MCPServer` options.
         """
@@ -338,8 +343,11 @@ class MCPServer:
     # -- calling --------------------------------------------------------------------------
 
     async def _handle(self, tool: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
-        """The handler of each of the server's tools (a coroutine function, so the
-        call stays on the event loop)."""
+        """The handler of each of the server's tools.
+
+        The handler of each of the server's tools (a coroutine function, so the
+        call stays on the event loop).
+        """
         return await call_tool(self, self._entry(ctx.network), tool, arguments)
 
 

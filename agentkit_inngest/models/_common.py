@@ -1,5 +1,7 @@
-"""Helpers shared by the provider adapters: error classification, redaction, the
-call deadline and answer checks."""
+"""Helpers shared by the provider adapters.
+
+Error classification, redaction, the call deadline and answer checks.
+"""
 
 from __future__ import annotations
 
@@ -43,8 +45,11 @@ _MAX_HEADER = 64  # the longest legal retry-after value (an HTTP date) has 29 ch
 
 
 def decimal_seconds(value: str) -> float | None:
-    """A plain ASCII decimal (``"7"``, ``"1.5"``); ``None`` for anything else (signs,
-    exponents, ``nan``, ``inf``, non-ASCII digits, ``_`` separators...)."""
+    """A plain ASCII decimal, else ``None``.
+
+    A plain ASCII decimal (``"7"``, ``"1.5"``); ``None`` for anything else (signs,
+    exponents, ``nan``, ``inf``, non-ASCII digits, ``_`` separators...).
+    """
     value = value.strip()
     if not _DECIMAL.fullmatch(value):
         return None
@@ -52,8 +57,11 @@ def decimal_seconds(value: str) -> float | None:
 
 
 def _http_date(value: str, now: float) -> float | None:
-    """Seconds from ``now`` until an HTTP date (IMF-fixdate, RFC 850 or asctime);
-    0 for a date in the past, ``None`` for anything that is not a date."""
+    """Seconds from ``now`` until an HTTP date.
+
+    Seconds from ``now`` until an HTTP date (IMF-fixdate, RFC 850 or asctime);
+    0 for a date in the past, ``None`` for anything that is not a date.
+    """
     try:
         when = email.utils.parsedate_to_datetime(value)
         if when.tzinfo is None:  # asctime: HTTP dates are always GMT
@@ -99,9 +107,12 @@ fragments of a secret this long or longer are redacted wherever they appear."""
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret of ``secrets`` replaced by ``[redacted]``, and every
+    """``text`` with every secret of ``secrets`` (and every fragment of one) redacted.
+
+    ``text`` with every secret of ``secrets`` replaced by ``[redacted]``, and every
     fragment of one (8 characters or more: a key's prefix, a cut key, a key split
-    across a line) too."""
+    across a line) too.
+    """
     spans: list[tuple[int, int]] = []
     for secret in secrets:
         if len(secret) < MIN_SECRET:
@@ -129,8 +140,11 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 
 def clipped(detail: str, secrets: Sequence[str] = ()) -> str:
-    """A provider's error detail fit for a message: redacted, then cut to its first
-    500 characters (in that order, so that a secret at the cut leaves no fragment)."""
+    """A provider's error detail fit for a message.
+
+    Redacted, then cut to its first 500 characters (in that order, so that a secret at the cut
+    leaves no fragment).
+    """
     longest = max((len(s) for s in secrets), default=0)
     detail = redact(detail[: _KEEP + longest], secrets).strip() or "no details"
     if len(detail) > _KEEP:
@@ -180,8 +194,11 @@ def transport_error(provider: str, err: BaseException, *, timeout: bool) -> Prov
 
 
 def stream_cut(provider: str, missing: str) -> RetriableProviderError:
-    """The error for a stream that ended cleanly but before the provider's
-    end-of-answer signal: the answer may be cut anywhere, so it is never used."""
+    """The error for a stream that ended before the end-of-answer signal.
+
+    The error for a stream that ended cleanly but before the provider's
+    end-of-answer signal: the answer may be cut anywhere, so it is never used.
+    """
     return RetriableProviderError(
         f"{provider}'s stream ended before the answer was complete (no {missing}); "
         "the partial answer was dropped (will retry)",
@@ -209,7 +226,9 @@ async def within_deadline(provider: str, seconds: float, call: Awaitable[T]) -> 
 
 
 def release_frames(err: BaseException) -> None:
-    """Drop the local variables of the finished frames in the tracebacks of ``err``
+    """Drop the local variables of the finished frames in the tracebacks of ``err``.
+
+    Drop the local variables of the finished frames in the tracebacks of ``err``
     and the exceptions it was raised from (file, line and function stay).
 
     An SDK that fails inside its stream generator leaves the generators it was
@@ -227,11 +246,14 @@ def release_frames(err: BaseException) -> None:
 
 @contextlib.asynccontextmanager
 async def sdk_events(stream: Any) -> AsyncIterator[AsyncIterator[Any]]:
-    """The events of an ``openai`` / ``anthropic`` SDK stream. However reading ends
+    """The events of an ``openai`` / ``anthropic`` SDK stream, closed however reading ends.
+
+    The events of an ``openai`` / ``anthropic`` SDK stream. However reading ends
     (the answer is whole, cut, unreadable, or past its deadline), the SDK's event
     generators are closed here and the response with them: left to the garbage
     collector, a generator stopped mid-stream is finalized at a random time, in any
-    thread."""
+    thread.
+    """
     events = stream.__aiter__()
     try:
         yield events
@@ -245,9 +267,12 @@ async def sdk_events(stream: Any) -> AsyncIterator[AsyncIterator[Any]]:
 
 @contextlib.contextmanager
 def sdk_errors(provider: str, sdk: ModuleType, secrets: Sequence[str] = ()) -> Iterator[None]:
-    """Translate the official ``openai`` / ``anthropic`` SDKs' exceptions (they share
+    """Translate the ``openai`` / ``anthropic`` SDKs' exceptions into :class:`ProviderError` s.
+
+    Translate the official ``openai`` / ``anthropic`` SDKs' exceptions (they share
     their shape) into :class:`ProviderError` s, classified for retries; the provider's
-    words are redacted of ``secrets``."""
+    words are redacted of ``secrets``.
+    """
     try:
         yield
     except sdk.APIStatusError as err:
@@ -336,9 +361,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_text(text: str) -> str:
-    """``text`` with lone surrogates (``"\\ud800"`` escapes in a provider's JSON)
+    r"""``text`` with lone surrogates replaced by U+FFFD.
+
+    ``text`` with lone surrogates (``"\ud800"`` escapes in a provider's JSON)
     replaced by U+FFFD, as the Inngest server's JSON decoder does: such a text cannot
-    be encoded as UTF-8, so it could not be memoized, stored or streamed."""
+    be encoded as UTF-8, so it could not be memoized, stored or streamed.
+    """
     if text.isascii():
         return text
     try:
@@ -349,8 +377,9 @@ def json_text(text: str) -> str:
 
 
 def json_answer(value: Any, depth: int = 0) -> Any:
-    """``value`` as it can be memoized: plain JSON (tuples become lists), lone
-    surrogates replaced (:func:`json_text`).
+    """``value`` as it can be memoized.
+
+    Plain JSON (tuples become lists), lone surrogates replaced (:func:`json_text`).
 
     Raises:
         ValueError: for NaN or infinity (``NaN`` / ``Infinity`` literals, which

@@ -324,8 +324,11 @@ def parse_gemini_response(raw: Mapping[str, Any]) -> ModelResponse:
 
 
 def _retry_delay(text: str) -> float | None:
-    """The ``retryDelay`` (``"30s"``) a Gemini error body asks for, capped; ``None``
-    when there is none or it is not a plain number of seconds."""
+    """The ``retryDelay`` a Gemini error body asks for, capped.
+
+    The ``retryDelay`` (``"30s"``) a Gemini error body asks for, capped; ``None``
+    when there is none or it is not a plain number of seconds.
+    """
     try:
         body = json.loads(text)
     except (ValueError, RecursionError):

@@ -1,6 +1,7 @@
-"""Gemini's ``default_parameters``: the native request fields, and the flat sampling
-settings other providers use (``temperature``, ``max_tokens``...) moved into
-``generationConfig``, where Gemini expects them.
+"""Gemini's ``default_parameters``.
+
+The native request fields, and the flat sampling settings other providers use (``temperature``,
+``max_tokens``...) moved into ``generationConfig``, where Gemini expects them.
 
 Gemini rejects a request with a field it does not know (HTTP 400, "Unknown name"),
 so an unknown field is a :class:`ConfigurationError` when the model is defined,
@@ -84,8 +85,9 @@ _GENERATION_NAMES = {
 
 
 def gemini_parameters(label: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``given`` in the shape of a Gemini request: native fields kept (snake_case
-    names written in camelCase), flat generation settings moved into
+    """``given`` in the shape of a Gemini request.
+
+    Native fields kept (snake_case names written in camelCase), flat generation settings moved into
     ``generationConfig``.
 
     Raises:

@@ -26,7 +26,9 @@ __all__ = [
 async def accumulate_openai_stream(
     stream: AsyncIterable[Any], on_text: TextSink, *, provider: str
 ) -> dict[str, Any]:
-    """Consume a Chat Completions stream, passing text to ``on_text``; return the
+    """Consume a Chat Completions stream.
+
+    Consume a Chat Completions stream, passing text to ``on_text``; return the
     answer in the shape of a non-streamed completion.
 
     Raises:
@@ -81,7 +83,9 @@ async def accumulate_openai_stream(
 async def accumulate_anthropic_stream(
     stream: AsyncIterable[Any], on_text: TextSink
 ) -> dict[str, Any]:
-    """Consume a Messages stream, passing text to ``on_text``; return the answer in
+    """Consume a Messages stream.
+
+    Consume a Messages stream, passing text to ``on_text``; return the answer in
     the shape of a non-streamed message.
 
     Raises:
@@ -145,7 +149,9 @@ async def accumulate_anthropic_stream(
 async def accumulate_gemini_stream(
     lines: AsyncIterator[str], on_text: TextSink, *, secrets: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Consume ``streamGenerateContent?alt=sse`` lines, passing text to ``on_text``;
+    """Consume a Gemini ``streamGenerateContent?alt=sse`` stream.
+
+    Consume ``streamGenerateContent?alt=sse`` lines, passing text to ``on_text``;
     return the answer in the shape of a non-streamed response.
 
     Raises:

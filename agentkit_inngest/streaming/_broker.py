@@ -1,4 +1,6 @@
-"""Brokers carry stream events from the code that runs steps to the subscribers of
+"""Brokers carry stream events from the steps to SSE subscribers.
+
+Brokers carry stream events from the code that runs steps to the subscribers of
 the app's server-sent-events endpoint.
 
 :class:`MemoryBroker` works within one process (one event loop). When the app runs
@@ -60,8 +62,11 @@ def parse_event_id(value: str) -> tuple[str, int]:
 
 
 def event_body(channel: str, event: StreamEvent) -> bytes:
-    """``event`` as the JSON a reader gets, or a :class:`ValueError` saying why it
-    cannot be sent (not JSON, or nested deeper than a reader's JSON parser goes)."""
+    """``event`` as the JSON a reader gets.
+
+    ``event`` as the JSON a reader gets, or a :class:`ValueError` saying why it
+    cannot be sent (not JSON, or nested deeper than a reader's JSON parser goes).
+    """
     try:
         text = event.model_dump_json()
         check_depth(text, MAX_STEP_DEPTH)
@@ -83,28 +88,38 @@ def check_channel(channel: object) -> str:
 
 
 class Broker(ABC):
-    """Publish events on channels; subscribe to a channel from now, or resume after
-    an event id."""
+    """Publish events on channels and subscribe to them.
+
+    Publish events on channels; subscribe to a channel from now, or resume after
+    an event id.
+    """
 
     async def check(self) -> None:
-        """Raise :class:`BrokerUnavailable` when subscribing cannot work now; the SSE
-        endpoint asks before it answers ``200``. An in-process broker always can."""
+        """Raise :class:`BrokerUnavailable` when subscribing cannot work now.
+
+        Raise :class:`BrokerUnavailable` when subscribing cannot work now; the SSE
+        endpoint asks before it answers ``200``. An in-process broker always can.
+        """
         return
 
     @abstractmethod
     async def publish(self, channel: str, event: StreamEvent) -> None:
-        """Deliver ``event`` to the channel's subscribers. The same event (same
-        ``run_id`` and ``seq``) published again, by a retried step, is dropped."""
+        """Deliver ``event`` to the channel's subscribers.
+
+        The same event (same ``run_id`` and ``seq``) published again, by a retried step, is dropped.
+        """
 
     @abstractmethod
     def subscribe(
         self, channel: str, *, after: str | None = None
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[StreamEvent]]:
-        """Events published on ``channel`` from now on. With ``after`` (an event id,
-        ``<run_id>:<seq>``) first the retained events published after that one;
-        all retained events when it is no longer retained (or unknown). A broker
-        that can tell gives the iterator a ``gap`` attribute (a :class:`Gap`) when
-        events after ``after`` are gone; the SSE endpoint reports it."""
+        """Events published on ``channel`` from now on.
+
+        With ``after`` (an event id, ``<run_id>:<seq>``) first the retained events published after
+        that one; all retained events when it is no longer retained (or unknown). A broker that can
+        tell gives the iterator a ``gap`` attribute (a :class:`Gap`) when events after ``after`` are
+        gone; the SSE endpoint reports it.
+        """
 
 
 class MemoryBroker(Broker):
@@ -206,9 +221,11 @@ class MemoryBroker(Broker):
             await self.wait_until(lambda: self.subscribers(channel) == 0)
 
     async def wait_until(self, condition: Callable[[], bool]) -> None:
-        """Return once ``condition()`` holds; it is checked whenever a subscription
-        starts or ends and whenever a channel is freed (tests and graceful shutdowns
-        wait with it, not with sleeps)."""
+        """Return once ``condition()`` holds.
+
+        It is checked whenever a subscription starts or ends and whenever a channel is freed (tests
+        and graceful shutdowns wait with it, not with sleeps).
+        """
         if condition():
             return
         waiter = (condition, asyncio.get_running_loop().create_future())
@@ -271,8 +288,11 @@ class MemoryBroker(Broker):
         self._bytes -= gone.size
 
     def _bound(self) -> None:
-        """Give up what is held past ``max_bytes``: ended channels, oldest first; then
-        the oldest events of the channels published on least recently."""
+        """Give up what is held past ``max_bytes``.
+
+        Ended channels, oldest first; then the oldest events of the channels published on least
+        recently.
+        """
         while self._bytes > self.max_bytes and self._ended:
             self._free(next(iter(self._ended)))
         for channel in list(self._channels.values()):
@@ -339,8 +359,11 @@ class MemoryBroker(Broker):
     # -- freeing --------------------------------------------------------------------------
 
     def _settle(self, channel: Channel, now: float) -> None:
-        """A channel no run uses and nobody reads: freed now if it holds nothing (or
-        ``linger`` is 0), else after ``linger`` seconds."""
+        """Free or schedule freeing a channel no run uses and nobody reads.
+
+        A channel no run uses and nobody reads: freed now if it holds nothing (or
+        ``linger`` is 0), else after ``linger`` seconds.
+        """
         if not channel.idle():
             self._ended.pop(channel.name, None)
             return

@@ -39,8 +39,10 @@ def stream_router(
     ping: float = 15.0,
     authorize: Callable[[fastapi.Request, str], Awaitable[None]] | None = None,
 ) -> fastapi.APIRouter:
-    """A router serving ``GET {prefix}/{channel}`` from ``broker``; ``authorize``
-    (awaited with the request and the channel first) refuses by raising."""
+    """A router serving ``GET {prefix}/{channel}`` from ``broker``.
+
+    ``authorize`` (awaited with the request and the channel first) refuses by raising.
+    """
     router = fastapi.APIRouter()
 
     @router.get(prefix + "/{channel}")

@@ -1,5 +1,7 @@
-"""The providers' wire formats, as the fake servers speak them: answer bodies, error
-bodies and streams (server-sent events)."""
+"""The providers' wire formats, as the fake servers speak them.
+
+Answer bodies, error bodies and streams (server-sent events).
+"""
 
 from __future__ import annotations
 
@@ -281,10 +283,13 @@ _STREAMERS: dict[ProviderKind, Callable[[ModelResponse, dict[str, Any]], Iterato
 def stream_events(
     provider: ProviderKind, response: ModelResponse, request: dict[str, Any]
 ) -> tuple[list[str], int]:
-    """The server-sent events of ``response`` in ``provider``'s stream format, and the
+    """The server-sent events of ``response`` in ``provider``'s stream format.
+
+    The server-sent events of ``response`` in ``provider``'s stream format, and the
     index of the first event of the provider's end-of-answer signal (OpenAI: the chunk
     with ``finish_reason``, then usage and ``[DONE]``; Anthropic: ``message_stop``;
-    Gemini: the last chunk, which carries ``finishReason``)."""
+    Gemini: the last chunk, which carries ``finishReason``).
+    """
     events: list[str] = []
     end = -1
     for event in _STREAMERS[provider](response, request):

@@ -168,8 +168,11 @@ def _value(value: Any) -> Any:
 
 
 def _authorized(header: str, signing_key: str) -> bool:
-    """The SDKs' bearer token: SHA-256 of the key's hex part, without its
-    ``signkey-<env>-`` prefix (Python SDK) or with it (TypeScript SDK)."""
+    """The SDKs' bearer token for a signing key.
+
+    The SDKs' bearer token: SHA-256 of the key's hex part, without its
+    ``signkey-<env>-`` prefix (Python SDK) or with it (TypeScript SDK).
+    """
     match = re.match(r"^(signkey-\w+-)?(.*)$", signing_key)
     prefix, hex_part = (match.group(1) or "", match.group(2)) if match else ("", signing_key)
     try:
