@@ -165,8 +165,10 @@ class InngestSpanProcessor:
             provider.add_span_processor(cls())
             provider._agentkit_inngest_processor = True
 
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
+    def on_start(self, span: Any, parent_context: Any = None) -> None:  # noqa: ARG002
         """Add the attributes that tie ``span`` to the Inngest run and step."""
+        # OpenTelemetry's SpanProcessor.on_start signature; the run and step come from
+        # context variables, so ``parent_context`` is not needed.
         request, step = REQUEST_TRACE.get(), CURRENT_STEP.get()
         attributes = getattr(span, "attributes", None) or {}
         if request is None or step is None or attributes.get(LOGICAL):

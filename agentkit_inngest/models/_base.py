@@ -246,7 +246,7 @@ class Model(ABC):
             usage=Usage.model_validate(raw.get("usage") or {}),
         )
 
-    def answered_by(self, raw: Mapping[str, Any]) -> Model:
+    def answered_by(self, raw: Mapping[str, Any]) -> Model:  # noqa: ARG002 - read by overrides
         """The model that gave the memoized answer ``raw``.
 
         This one (a model that delegates, like :class:`~agentkit_inngest.models.FallbackModel`, says

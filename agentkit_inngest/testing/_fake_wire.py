@@ -104,7 +104,10 @@ def anthropic_body(response: ModelResponse, request: dict[str, Any]) -> dict[str
     }
 
 
-def gemini_body(response: ModelResponse, request: dict[str, Any]) -> dict[str, Any]:
+def gemini_body(
+    response: ModelResponse,
+    request: dict[str, Any],  # noqa: ARG001 - the shape of every provider's body builder
+) -> dict[str, Any]:
     """``response`` as a non-streamed Gemini answer to ``request``."""
     parts: list[dict[str, Any]] = [{"text": t} for t in _texts(response)]
     parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in _calls(response)]
