@@ -333,22 +333,27 @@ def error_detail(body: object) -> str:
         except (ValueError, RecursionError):
             return text
     if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            inner_message = inner.get("message")
-            if isinstance(inner_message, str):
-                return inner_message
-        elif isinstance(inner, str):
-            return inner
-        top_message = body.get("message")
-        if isinstance(top_message, str):
-            return top_message
+        message = _body_message(body)
+        if message is not None:
+            return message
     if body is None:
         return ""
     try:  # whole: the caller redacts it, then cuts it
         return json.dumps(body)
     except (ValueError, TypeError, RecursionError):
         return repr(body)
+
+
+def _body_message(body: dict[Any, Any]) -> str | None:
+    """``error.message``, a string ``error``, or ``message`` of an error body, else ``None``."""
+    inner = body.get("error", body)
+    if isinstance(inner, str):
+        return inner
+    if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+        message: str = inner["message"]
+        return message
+    top = body.get("message")
+    return top if isinstance(top, str) else None
 
 
 MAX_DEPTH = MAX_STEP_DEPTH - 10
@@ -391,14 +396,8 @@ def json_answer(value: Any, depth: int = 0) -> Any:
         raise ValueError(f"the answer nests deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, int):
-        if value.bit_length() > 1024:  # the Inngest server reads numbers as float64
-            raise ValueError("the answer holds an integer too large for JSON readers")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("the answer holds NaN or Infinity, which JSON does not allow")
-        return value
+    if isinstance(value, (int, float)):
+        return _json_number(value)
     if isinstance(value, str):
         return json_text(value)
     if isinstance(value, dict):
@@ -411,6 +410,20 @@ def json_answer(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_answer(item, depth + 1) for item in value]
     raise ValueError(f"the answer holds a {type(value).__name__}, which JSON cannot hold")
+
+
+def _json_number(value: int | float) -> int | float:
+    """``value`` when a JSON reader can hold it.
+
+    Raises:
+        ValueError: NaN or infinity, or an integer beyond a float64's range.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("the answer holds NaN or Infinity, which JSON does not allow")
+    elif value.bit_length() > 1024:  # the Inngest server reads numbers as float64
+        raise ValueError("the answer holds an integer too large for JSON readers")
+    return value
 
 
 def as_dict(value: Any, provider: str) -> dict[str, Any]:

@@ -115,23 +115,31 @@ def gemini_parameters(label: str, given: Mapping[str, Any] | None) -> dict[str, 
     if unknown:
         raise ConfigurationError(_unknown_message(label, unknown))
     if flat:
-        config = native.get("generationConfig", {})
-        if not isinstance(config, Mapping):
-            raise ConfigurationError(
-                f"{label}: default_parameters['generationConfig'] must be a JSON object, "
-                f"got {type(config).__name__}"
-            )
-        merged = dict(config)
-        for field, value in flat.items():
-            if field in merged:
-                raise ConfigurationError(
-                    f"{label}: default_parameters sets {field!r} twice, flat and in "
-                    "generationConfig; keep one"
-                )
-            merged[field] = value
-        native["generationConfig"] = merged
+        native["generationConfig"] = _merged_config(label, native.get("generationConfig", {}), flat)
     _check_native(label, native)
     return native
+
+
+def _merged_config(label: str, config: object, flat: dict[str, Any]) -> dict[str, Any]:
+    """The native ``generationConfig`` with the flat generation settings added.
+
+    Raises:
+        ConfigurationError: ``config`` is not an object, or sets one of ``flat`` too.
+    """
+    if not isinstance(config, Mapping):
+        raise ConfigurationError(
+            f"{label}: default_parameters['generationConfig'] must be a JSON object, "
+            f"got {type(config).__name__}"
+        )
+    merged = dict(config)
+    for field, value in flat.items():
+        if field in merged:
+            raise ConfigurationError(
+                f"{label}: default_parameters sets {field!r} twice, flat and in "
+                "generationConfig; keep one"
+            )
+        merged[field] = value
+    return merged
 
 
 def _put(label: str, into: dict[str, Any], field: str, value: Any, *, given_as: str) -> None:
