@@ -261,8 +261,7 @@ async def ask_reply(
 def state_changes(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:
     """``(path, old, new)`` for each value that differs between two JSON documents.
 
-    ``(path, old, new)`` for each value that differs between two JSON documents;
-    objects are compared key by key, anything else as a whole. A missing value is
+    Objects are compared key by key, anything else as a whole. A missing value is
     ``None``.
     """
     if isinstance(before, dict) and isinstance(after, dict):

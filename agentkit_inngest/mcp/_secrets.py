@@ -261,22 +261,23 @@ _lock = threading.Lock()
 class _Scrubber(logging.Filter):
     """Rewrites a log record that mentions a secret of a live MCP server.
 
-    Its message (formatted, without its arguments) and its traceback (as text, without the exception
-    object). Records that mention none are left as they are.
+    It rewrites the record's message (formatted, without its arguments) and its
+    traceback (as text, without the exception object). Records that mention none are
+    left as they are.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub ``record`` in place; always keep it."""
         with _lock:
             live = list(_live)
         if not live:
             return True
         try:
-            message = record.getMessage()
+            text = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken record: leave it to logging
             return True
-        if any(secrets.found_in(message) for secrets in live):
-            for secrets in live:
-                message = secrets.scrub(message)
+        message = _scrubbed(text, live)
+        if message is not None:
             record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             formatted = logging.Formatter().formatException(record.exc_info)
@@ -284,13 +285,21 @@ class _Scrubber(logging.Filter):
                 record.exc_text = formatted  # scrubbed below; the handlers' formatters use it
         for field in ("exc_text", "stack_info"):
             value = getattr(record, field, None)
-            if isinstance(value, str) and any(secrets.found_in(value) for secrets in live):
-                for secrets in live:
-                    value = secrets.scrub(value)
-                setattr(record, field, value)
+            scrubbed = _scrubbed(value, live) if isinstance(value, str) else None
+            if scrubbed is not None:
+                setattr(record, field, scrubbed)
                 if field == "exc_text":
                     record.exc_info = None  # the exception object still holds the secret
         return True
+
+
+def _scrubbed(text: str, live: list[Secrets]) -> str | None:
+    """``text`` with the secrets of ``live`` scrubbed; ``None`` when it mentions none."""
+    if not any(secrets.found_in(text) for secrets in live):
+        return None
+    for secrets in live:
+        text = secrets.scrub(text)
+    return text
 
 
 _SCRUBBER = _Scrubber()

@@ -97,8 +97,7 @@ class Broker(ABC):
     async def check(self) -> None:
         """Raise :class:`BrokerUnavailable` when subscribing cannot work now.
 
-        Raise :class:`BrokerUnavailable` when subscribing cannot work now; the SSE
-        endpoint asks before it answers ``200``. An in-process broker always can.
+        The SSE endpoint asks before it answers ``200``. An in-process broker always can.
         """
         return
 
