@@ -83,9 +83,7 @@ class NoTracing:
 
     enabled = False
 
-    # RunTracing overrides each method with the same arguments and the seam's callers use
-    # either class, so the arguments NoTracing does not need stay (hence the noqa: ARG002).
-
+    # RunTracing overrides each method with the same arguments: hence the noqa: ARG002.
     def wrap(
         self,
         step_id: str,  # noqa: ARG002
@@ -178,11 +176,7 @@ class RunTracing(NoTracing):
         return f"{key}#{count}"
 
     def _prefixed(self, key: str) -> str:
-        """``key`` within this run, and the runner's step prefix.
-
-        ``key`` within this run (two runs may share a trace: the caller's, in plain
-        Python) and the runner's step prefix.
-        """
+        """``key`` within this run (runs may share a trace) and the runner's step prefix."""
         prefix = getattr(self.runner, "prefix", "")
         return f"{self.runner.run_id}/{prefix}/{key}" if prefix else f"{self.runner.run_id}/{key}"
 
@@ -202,21 +196,13 @@ class RunTracing(NoTracing):
     # -- step spans ----------------------------------------------------------------------
 
     def step_as(self, spec: SpecMaker) -> contextlib.AbstractContextManager[None]:
-        """Give the next step's body a span described by ``spec()``.
-
-        The next step's body gets a span described by ``spec()`` (called only
-        when the body runs: a replay builds nothing).
-        """
+        """Give the next step's body a span described by ``spec()`` (not called on replay)."""
         return _pending(spec)
 
     def wrap(
         self, step_id: str, index: int, fn: Callable[[], Awaitable[Any]]
     ) -> Callable[[], Awaitable[Any]]:
-        """Run ``fn`` (a step's body) in a span of its own.
-
-        ``fn`` (the body of the ``index``-th step) in a span of its own, once per
-        execution.
-        """
+        """``fn`` (the ``index``-th step's body) in a span of its own, once per execution."""
         make = _PENDING.get()
         _PENDING.set(None)  # a step inside this body (plain Python) is not this one
         parent = self._parent()
@@ -320,8 +306,7 @@ class RunTracing(NoTracing):
     def run_failed(self, err: BaseException) -> None:
         """The run raised ``err``: release the failed units' spans if it failed for good.
 
-        The run raised ``err``: when it fails for good (plain Python, a
-        non-retriable error, or the last attempt), release the failed units' spans.
+        For good: in plain Python, for a non-retriable error, or on the last attempt.
         """
         if not self.runner.durable or _final(self.runner, err):
             self.runner.stream.release_held()
@@ -396,8 +381,7 @@ def _final(runner: StepRunner, err: BaseException) -> bool:
 def annotate_current_span(attributes: Mapping[str, object]) -> None:
     """Add ``attributes`` to the span of the step body running now.
 
-    Add ``attributes`` to the span of the step body running now (MCP calls use
-    it to describe the tool span they run in); nothing when tracing is off.
+    MCP calls use it to describe the tool span they run in; nothing when tracing is off.
     """
     if current() is None or CURRENT_STEP.get() is None:
         return

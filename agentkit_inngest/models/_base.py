@@ -21,7 +21,8 @@ from ..errors import AgentKitError, ConfigurationError, ProviderError, Retriable
 from ..messages import Message, StopReason, Usage
 from ..tools import Tool
 from ..tools._definition import ToolDefinition
-from ._common import json_answer, json_text, redact
+from ._answer_json import json_answer, json_text
+from ._common import redact
 from ._schema import SchemaDialect
 from ._structured import OutputSchema
 

@@ -1,7 +1,4 @@
-"""Brokers carry stream events from the steps to SSE subscribers.
-
-Brokers carry stream events from the code that runs steps to the subscribers of
-the app's server-sent-events endpoint.
+"""Brokers carry stream events from the code that runs steps to SSE subscribers.
 
 :class:`MemoryBroker` works within one process (one event loop). When the app runs
 as several instances (Inngest may send a step to any of them), implement
@@ -64,8 +61,8 @@ def parse_event_id(value: str) -> tuple[str, int]:
 def event_body(channel: str, event: StreamEvent) -> bytes:
     """``event`` as the JSON a reader gets.
 
-    ``event`` as the JSON a reader gets, or a :class:`ValueError` saying why it
-    cannot be sent (not JSON, or nested deeper than a reader's JSON parser goes).
+    Raises:
+        ValueError: it cannot be sent (not JSON, or nested deeper than readers parse).
     """
     try:
         text = event.model_dump_json()
@@ -88,25 +85,18 @@ def check_channel(channel: object) -> str:
 
 
 class Broker(ABC):
-    """Publish events on channels and subscribe to them.
-
-    Publish events on channels; subscribe to a channel from now, or resume after
-    an event id.
-    """
+    """Publish events on channels; subscribe to a channel from now, or after an event id."""
 
     async def check(self) -> None:
-        """Raise :class:`BrokerUnavailable` when subscribing cannot work now.
+        """Raise :class:`BrokerUnavailable` when subscribing cannot work now (in-process: never).
 
-        The SSE endpoint asks before it answers ``200``. An in-process broker always can.
+        The SSE endpoint asks before it answers ``200``.
         """
         return
 
     @abstractmethod
     async def publish(self, channel: str, event: StreamEvent) -> None:
-        """Deliver ``event`` to the channel's subscribers.
-
-        The same event (same ``run_id`` and ``seq``) published again, by a retried step, is dropped.
-        """
+        """Deliver ``event`` to subscribers, dropping a repeat (same ``run_id`` and ``seq``)."""
 
     @abstractmethod
     def subscribe(
@@ -358,10 +348,9 @@ class MemoryBroker(Broker):
     # -- freeing --------------------------------------------------------------------------
 
     def _settle(self, channel: Channel, now: float) -> None:
-        """Free or schedule freeing a channel no run uses and nobody reads.
+        """Free a channel no run uses and nobody reads, now or after ``linger`` seconds.
 
-        A channel no run uses and nobody reads: freed now if it holds nothing (or
-        ``linger`` is 0), else after ``linger`` seconds.
+        Now if it holds nothing (or ``linger`` is 0).
         """
         if not channel.idle():
             self._ended.pop(channel.name, None)
