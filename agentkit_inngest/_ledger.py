@@ -58,8 +58,8 @@ def _cost_cap(value: object) -> float | None:
 class Budget:
     """Caps on what a run or one agent call may use.
 
-    Caps on what a run (``Network(budget=...)``) or one agent call
-    (``Agent(budget=...)``) may use. ``None`` means no cap; ``Budget()`` has none.
+    Set it on a run with ``Network(budget=...)`` or on one agent call with ``Agent(budget=...)``.
+    ``None`` means no cap; ``Budget()`` has none.
 
     Exceeding a cap ends the run with a non-retriable
     :class:`~agentkit_inngest.errors.BudgetExceededError` naming the cap and the

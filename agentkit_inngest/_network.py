@@ -36,8 +36,7 @@ N = TypeVar("N", bound="Network[Any]")
 class Network(Generic[T]):
     """Agents sharing state, a router and a default model.
 
-    Agents sharing state, a router and a default model (also spelled
-    :func:`create_network`).
+    Also spelled :func:`create_network`.
 
     Attributes:
         name: the network's name (its Inngest function is ``network-<slug>``).
@@ -106,8 +105,7 @@ class Network(Generic[T]):
     def replace(self: N, **changes: object) -> N:
         """A copy with ``changes`` applied to its options.
 
-        A copy with ``changes`` (any options); every other option is kept, and the
-        new definition is checked as a new one would be.
+        Every other option is kept, and the new definition is checked as a new one would be.
         """
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:

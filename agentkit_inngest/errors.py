@@ -141,9 +141,8 @@ class ToolRetry(AgentKitError):
 class HistoryStoreError(AgentKitError):
     """A thread store could not be reached or failed a query.
 
-    A thread store could not be reached or failed a query (a database restarting, a
-    lock held too long): the step is retried. A store set up wrongly (a path that cannot
-    be opened, an unknown database) raises :class:`ConfigurationError` instead.
+    A database restarting or a lock held too long: the step is retried. A store set up wrongly (a
+    path that cannot be opened, an unknown database) raises :class:`ConfigurationError` instead.
     """
 
     retriable = True
@@ -195,8 +194,8 @@ class WaitUnavailableError(ConfigurationError):
 class BudgetExceededError(AgentKitError):
     """A run (or one agent call) went over a cap of its budget.
 
-    A run (or one agent call) went over a cap of its
-    :class:`~agentkit_inngest.Budget`. Never retried: running again would spend more.
+    The caps are those of :class:`~agentkit_inngest.Budget`. Never retried: running again would
+    spend more.
 
     Attributes:
         cap: the cap's name (``"requests"``, ``"total_tokens"``, ``"cost"``...).
@@ -216,8 +215,8 @@ class BudgetExceededError(AgentKitError):
 class OutputValidationError(AgentKitError):
     """An agent's typed answer did not validate and its retries are spent.
 
-    An agent's typed answer did not validate, and its retries are spent (or it
-    gave no answer within its inferences). Never retried: the answers are memoized.
+    Also raised when it gave no answer within its inferences. Never retried: the answers are
+    memoized.
 
     Attributes:
         agent: the agent's name.

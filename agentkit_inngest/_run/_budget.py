@@ -67,8 +67,7 @@ def exceeded(scope: str, cap: str, limit: float, used: float, tally: Tally) -> B
 def find_price(tables: list[PriceTable | None], provider: str, model: str) -> Price | None:
     """The price of ``model`` in the first of ``tables`` that has it.
 
-    The price of ``model`` in the first of ``tables`` that has it, else the
-    defaults'; ``None`` when none has it.
+    Else the defaults' price; ``None`` when no table has it.
     """
     for table in (*tables, DEFAULT_PRICES):
         found = table.find(provider, model) if table is not None else None

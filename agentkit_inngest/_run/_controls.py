@@ -69,8 +69,8 @@ class CallControls:
     async def start(self, input: str, history: list[Message]) -> list[Message]:
         """Start the call's clock and run its input guardrails.
 
-        Start the call's clock (when its budget caps time) and run its input
-        guardrails; returns the history, the user's message rewritten if one did.
+        The clock starts when the call's budget caps time. Returns the history, with the user's
+        message rewritten if a guardrail did.
         """
         await self.budget.start(f"{self.scope}/budget/clock")
         if not any(g.kind == "input" for g in self.agent.guardrails):
@@ -147,8 +147,7 @@ class CallControls:
     def count(self, model: Model, raw: dict[str, Any], usage: Usage) -> None:
         """Count a memoized answer of ``model`` and check the token and cost caps.
 
-        Count a memoized answer of ``model`` (outside its step), then check the
-        token and cost caps.
+        The answer is counted outside its step (it was memoized).
         """
         self.budget.record(model.answered_by(raw), usage)
         self.budget.after_inference()
@@ -208,8 +207,8 @@ def _rewritten_input(history: list[Message], original: str, text: str) -> list[M
 def rewritten_output(result: AgentResult, value: Any, output: OutputPolicy | None) -> AgentResult:
     """``result`` with an output guardrail's rewrite applied.
 
-    ``result`` with an output guardrail's rewrite: a text replaces its last text
-    (or is added); another value is the new typed answer (validated).
+    A text replaces the result's last text (or is added); another value is the new typed answer
+    (validated).
     """
     if not isinstance(value, str):
         if output is None:

@@ -194,8 +194,8 @@ def input_guardrail(
 ) -> Guardrail | Callable[[GuardrailCheck], Guardrail]:
     """Make ``fn`` an input guardrail.
 
-    Make ``fn`` an input guardrail (``@input_guardrail`` or
-    ``@input_guardrail(name=..., pure=True)``); its name defaults to the function's.
+    Use it bare (``@input_guardrail``) or with options (``@input_guardrail(name=..., pure=True)``);
+    the name defaults to the function's.
     """
     return _decorator("input", fn, name, pure)
 

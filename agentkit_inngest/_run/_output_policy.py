@@ -63,8 +63,8 @@ class OutputPolicy:
     def after_turn(self, output: list[Message], results: list[ToolResultMessage]) -> list[Message]:
         """Read a turn: accept a valid answer or count a wrong one.
 
-        Read a turn: accept a valid answer, or count a wrong one and return what
-        the model is told (nothing more when a tool error already told it).
+        For a wrong one, returns what the model is told (nothing more when a tool error already told
+        it).
 
         Raises:
             OutputValidationError: the retries are spent.

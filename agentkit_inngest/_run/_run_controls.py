@@ -35,8 +35,8 @@ FinalCall = Callable[[AgentSpec, Any, int], Awaitable[AgentResult]]
 async def configure(network: NetworkSpec, run: NetworkRun) -> None:
     """Set the run's budget and prices, and start its clock.
 
-    Set the run's budget (the network's, or the default when it has neither
-    ``budget`` nor ``max_iter``) and prices; start its clock when time is capped.
+    The budget is the network's, or the default when it has neither ``budget`` nor ``max_iter``; the
+    clock starts only when time is capped.
     """
     budget = network.budget
     if budget is None and network.max_iter is None:

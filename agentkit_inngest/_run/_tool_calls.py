@@ -45,8 +45,7 @@ class CallScope:
 def runs_in_turn(tool: Tool) -> bool:
     """Whether a fast turn runs ``tool`` inside its step.
 
-    Whether a fast turn runs ``tool`` inside its step (tools that are neither pure
-    nor orchestrating steps themselves).
+    Those are the tools that are neither pure nor orchestrating steps themselves.
     """
     return not tool.uses_steps and not tool.pure
 

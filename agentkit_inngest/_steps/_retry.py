@@ -48,8 +48,8 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: object = None) -> float:
         """Seconds to wait after failed attempt number ``attempt``.
 
-        Seconds to wait after failed attempt number ``attempt`` (1 first): the
-        backoff, or the error's ``retry_after`` when longer, at most ``max_backoff``.
+        Attempts count from 1. The wait is the backoff, or the error's ``retry_after`` when longer,
+        at most ``max_backoff``.
         """
         delay = self.backoff * 2.0 ** (attempt - 1)
         if isinstance(retry_after, (int, float)) and not isinstance(retry_after, bool):

@@ -107,8 +107,7 @@ class RunStream:
     ) -> None:
         """Publish this run's events with ``publisher`` on ``channel``.
 
-        Publish this run's events with ``publisher`` on ``channel`` (default: the
-        thread id, else ``run:<run id>``).
+        ``channel`` defaults to the thread id, else ``run:<run id>``.
         """
         self.publisher = publisher
         self.thread_id = thread_id

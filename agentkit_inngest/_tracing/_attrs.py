@@ -104,8 +104,7 @@ def clean_attrs(attrs: Mapping[str, object]) -> dict[str, AttrValue]:
 def to_json(value: object, limit: int = MAX_CONTENT) -> str:
     """``value`` as compact JSON text of at most ``limit`` characters.
 
-    ``value`` as compact JSON text of at most ``limit`` characters (valid JSON:
-    a value too long becomes a JSON string holding its cut text).
+    The text is always valid JSON: a value too long becomes a JSON string holding its cut text.
     """
     try:
         encoded = json.dumps(

@@ -59,8 +59,7 @@ def forced_ids(trace_id: int | None, span_id: int | None) -> Iterator[None]:
 class SteerableIds:
     """An id generator that hands out the ids :func:`forced_ids` chose.
 
-    An id generator that hands out the ids :func:`forced_ids` chose, else asks
-    the generator it wraps (random ids).
+    For any other id it asks the generator it wraps (random ids).
     """
 
     def __init__(self, inner: Any) -> None:

@@ -57,8 +57,8 @@ def store_name(store: HistoryStore) -> str:
 def markdown_split(text: str) -> int:
     """Where ``text`` can be cut into finished Markdown blocks.
 
-    Where ``text`` can be cut into finished Markdown blocks and the block being
-    written: just after the last blank line outside a fenced code block (0: none).
+    That is just after the last blank line outside a fenced code block; 0 when there is none. What
+    follows is the block being written.
     """
     cut = 0
     fenced = False

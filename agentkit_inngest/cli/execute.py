@@ -1,7 +1,6 @@
 """``agentkit-inngest run``: one plain-Python run of a network or agent.
 
-``agentkit-inngest run``: one plain-Python run of a network or agent, shown live
-from its stream events.
+The run is shown live from its stream events.
 """
 
 from __future__ import annotations
@@ -77,8 +76,7 @@ async def run_target(
 ) -> dict[str, Any]:
     """Run ``target`` on ``input`` from ``state``, showing its events.
 
-    Run ``target`` on ``input`` from ``state`` (changed in place), its events going to
-    ``view``; returns the run's JSON.
+    ``state`` is changed in place and the events go to ``view``; returns the run's JSON.
     """
     if runner is None:
 

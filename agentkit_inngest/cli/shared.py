@@ -79,10 +79,9 @@ def format_seconds(seconds: float) -> str:
 class LiveRegion:
     """A transient live region at the bottom of the terminal.
 
-    A transient live region at the bottom of the terminal, redrawn ten times a
-    second from ``render``. Stopping it erases it; each start draws a fresh one
-    below whatever was printed meanwhile (a restarted :class:`rich.live.Live`
-    would first move up over the height of its last drawing, over those lines).
+    It is redrawn ten times a second from ``render``. Stopping it erases it; each start draws a
+    fresh one below whatever was printed meanwhile (a restarted :class:`rich.live.Live` would first
+    move up over the height of its last drawing, over those lines).
 
     Args:
         console: the terminal to draw on.
@@ -128,8 +127,7 @@ class LiveRegion:
     def paused(self) -> Iterator[None]:
         """Erase the region while the terminal is used for something else.
 
-        Erase the region while the terminal is used for something else (a question),
-        and draw it afresh afterwards.
+        A question, say; the region is drawn afresh afterwards.
         """
         running = self.started
         self.stop()
@@ -143,8 +141,7 @@ class LiveRegion:
 class Tail:
     """The last ``lines`` lines of a renderable at the available width.
 
-    The last ``lines`` lines of a renderable as it renders at the available width
-    (a live region shows the newest text, not the top of a long one).
+    A live region shows the newest text, not the top of a long one.
 
     Args:
         renderable: what to render.
@@ -194,9 +191,8 @@ def _unknown(given: Any, kept: list[Any], path: str) -> list[str]:
 def unknown_state_fields(given: dict[str, Any], state: State[Any]) -> str | None:
     """What is wrong when ``--state`` has fields the state's data type drops.
 
-    What is wrong when ``given`` (``--state``'s JSON) has ``data`` fields that the
-    state's data type drops while validating them (pydantic ignores extra fields by
-    default), else ``None``.
+    ``given`` is ``--state``'s JSON: pydantic ignores extra ``data`` fields by default, so the
+    state's data type would drop them silently. ``None`` when nothing is dropped.
     """
     data = given.get("data")
     if not isinstance(data, dict):

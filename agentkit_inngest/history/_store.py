@@ -56,16 +56,16 @@ class HistoryStore(ABC):
     async def load(self, thread_id: str, *, limit: int | None = None) -> list[Message]:
         """The thread's messages in order.
 
-        The thread's messages in order (empty for an unknown thread); with
-        ``limit``, only the newest ``limit`` of them (still oldest first).
+        Empty for an unknown thread; with ``limit``, only the newest ``limit`` of them (still oldest
+        first).
         """
 
     @abstractmethod
     async def append(self, thread_id: str, messages: Sequence[StoredMessage]) -> None:
         """Append messages in order, skipping ids already stored.
 
-        Append messages in order, creating the thread if needed; a ``message_id``
-        already stored in the thread (or repeated in the batch) is skipped.
+        The thread is created if needed; a ``message_id`` already stored in the thread (or repeated
+        in the batch) is skipped.
         """
 
     async def append_user_message(

@@ -308,8 +308,8 @@ _SCRUBBER = _Scrubber()
 def install_log_scrubbing(secrets: Secrets) -> None:
     """Keep ``secrets`` out of the log records of MCP traffic.
 
-    Keep ``secrets`` out of the log records of this package and of the libraries
-    MCP traffic goes through, for as long as ``secrets`` is alive.
+    Both this package's records and those of the libraries MCP traffic goes through, for as long as
+    ``secrets`` is alive.
     """
     if not secrets:
         return

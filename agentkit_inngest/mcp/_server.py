@@ -364,8 +364,7 @@ class MCPServer:
     async def _handle(self, tool: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
         """The handler of each of the server's tools.
 
-        The handler of each of the server's tools (a coroutine function, so the
-        call stays on the event loop).
+        Each is a coroutine function, so the call stays on the event loop.
         """
         return await call_tool(self, self._entry(ctx.network), tool, arguments)
 

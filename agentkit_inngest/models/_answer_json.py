@@ -23,9 +23,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def json_text(text: str) -> str:
     r"""``text`` with lone surrogates replaced by U+FFFD.
 
-    ``text`` with lone surrogates (``"\ud800"`` escapes in a provider's JSON)
-    replaced by U+FFFD, as the Inngest server's JSON decoder does: such a text cannot
-    be encoded as UTF-8, so it could not be memoized, stored or streamed.
+    Lone surrogates are ``"\ud800"`` escapes in a provider's JSON; the Inngest server's JSON decoder
+    replaces them the same way. Such a text cannot be encoded as UTF-8, so it could not be memoized,
+    stored or streamed.
     """
     if text.isascii():
         return text

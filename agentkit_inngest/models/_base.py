@@ -265,8 +265,7 @@ class Model(ABC):
 class _SinkFailed(Exception):
     """Carries an exception raised by the text sink out through the adapter.
 
-    Carries an exception raised by the text sink out through the adapter, so it
-    is not mistaken for an unreadable answer.
+    So that it is not mistaken for an unreadable answer.
     """
 
     def __init__(self, error: Exception) -> None:

@@ -57,8 +57,8 @@ def decimal_seconds(value: str) -> float | None:
 def _http_date(value: str, now: float) -> float | None:
     """Seconds from ``now`` until an HTTP date.
 
-    Seconds from ``now`` until an HTTP date (IMF-fixdate, RFC 850 or asctime);
-    0 for a date in the past, ``None`` for anything that is not a date.
+    The date may be an IMF-fixdate, RFC 850 or asctime; 0 for a date in the past, ``None`` for
+    anything that is not a date.
     """
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -107,9 +107,8 @@ fragments of a secret this long or longer are redacted wherever they appear."""
 def redact(text: str, secrets: Sequence[str]) -> str:
     """``text`` with every secret of ``secrets`` (and every fragment of one) redacted.
 
-    ``text`` with every secret of ``secrets`` replaced by ``[redacted]``, and every
-    fragment of one (8 characters or more: a key's prefix, a cut key, a key split
-    across a line) too.
+    A fragment is 8 characters or more of a secret: a key's prefix, a cut key, a key split across a
+    line. Each is replaced by ``[redacted]``.
     """
     spans: list[tuple[int, int]] = []
     for secret in secrets:
@@ -194,8 +193,7 @@ def transport_error(provider: str, err: BaseException, *, timeout: bool) -> Prov
 def stream_cut(provider: str, missing: str) -> RetriableProviderError:
     """The error for a stream that ended before the end-of-answer signal.
 
-    The error for a stream that ended cleanly but before the provider's
-    end-of-answer signal: the answer may be cut anywhere, so it is never used.
+    The stream ended cleanly, so the answer may be cut anywhere: it is never used.
     """
     return RetriableProviderError(
         f"{provider}'s stream ended before the answer was complete (no {missing}); "
@@ -226,8 +224,7 @@ async def within_deadline(provider: str, seconds: float, call: Awaitable[T]) -> 
 def release_frames(err: BaseException) -> None:
     """Drop the local variables of the finished frames in the tracebacks of ``err``.
 
-    Drop the local variables of the finished frames in the tracebacks of ``err``
-    and the exceptions it was raised from (file, line and function stay).
+    The exceptions it was raised from too; file, line and function stay.
 
     An SDK that fails inside its stream generator leaves the generators it was
     reading suspended, referenced only by that generator's frame in the traceback;
@@ -246,11 +243,9 @@ def release_frames(err: BaseException) -> None:
 async def sdk_events(stream: Any) -> AsyncIterator[AsyncIterator[Any]]:
     """The events of an ``openai`` / ``anthropic`` SDK stream, closed however reading ends.
 
-    The events of an ``openai`` / ``anthropic`` SDK stream. However reading ends
-    (the answer is whole, cut, unreadable, or past its deadline), the SDK's event
-    generators are closed here and the response with them: left to the garbage
-    collector, a generator stopped mid-stream is finalized at a random time, in any
-    thread.
+    However reading ends (the answer is whole, cut, unreadable, or past its deadline), the SDK's
+    event generators are closed here and the response with them: left to the garbage collector, a
+    generator stopped mid-stream is finalized at a random time, in any thread.
     """
     events = stream.__aiter__()
     try:

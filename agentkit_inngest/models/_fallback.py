@@ -195,9 +195,8 @@ def _with_failures(err: ProviderError, failed: list[dict[str, str]]) -> Provider
 def fallback(*models: Model, fallback_on: FallbackOn = DEFAULT_FALLBACK_ON) -> FallbackModel:
     """A model that tries ``models`` in order.
 
-    A model that tries ``models`` in order, moving on at once when one fails with
-    an error ``fallback_on`` names (default: 429, 5xx, timeouts and other failures
-    without an HTTP status).
+    It moves on at once when one fails with an error ``fallback_on`` names (default: 429, 5xx,
+    timeouts and other failures without an HTTP status).
 
     Every model must run in process (the fallback happens inside the inference
     step). Each answer is priced as the model that gave it.

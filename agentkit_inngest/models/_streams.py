@@ -28,8 +28,7 @@ async def accumulate_openai_stream(
 ) -> dict[str, Any]:
     """Consume a Chat Completions stream.
 
-    Consume a Chat Completions stream, passing text to ``on_text``; return the
-    answer in the shape of a non-streamed completion.
+    Text is passed to ``on_text``; the answer is returned in the shape of a non-streamed completion.
 
     Raises:
         RetriableProviderError: the stream ended before a ``finish_reason`` (the

@@ -45,8 +45,8 @@ class OutputSchema:
     def definition(self) -> ToolDefinition:
         """The schema as a tool definition.
 
-        The schema as a tool definition, so that a provider's schema dialect
-        (strict mode, OpenAPI subset) converts it as it converts tools.
+        A provider's schema dialect (strict mode, OpenAPI subset) then converts it as it converts
+        tools.
         """
         return ToolDefinition(
             name=self.name, description=self.description, parameters=self.schema, strict=self.strict

@@ -35,8 +35,7 @@ class BadBody(ValueError):
 def decode_body(raw: bytes) -> dict[str, Any]:
     """The body as the server's ``checkpointAsyncSteps`` struct reads it.
 
-    The body as the server's ``checkpointAsyncSteps`` struct reads it (Go's decoder:
-    unknown fields ignored, ``null`` leaves a field empty).
+    Go's decoder: unknown fields ignored, ``null`` leaves a field empty.
     """
     try:
         value = read_json(raw.decode("utf-8", "replace")) if raw.strip() else None

@@ -288,10 +288,9 @@ def stream_events(
 ) -> tuple[list[str], int]:
     """The server-sent events of ``response`` in ``provider``'s stream format.
 
-    The server-sent events of ``response`` in ``provider``'s stream format, and the
-    index of the first event of the provider's end-of-answer signal (OpenAI: the chunk
-    with ``finish_reason``, then usage and ``[DONE]``; Anthropic: ``message_stop``;
-    Gemini: the last chunk, which carries ``finishReason``).
+    Also returns the index of the first event of the provider's end-of-answer signal (OpenAI: the
+    chunk with ``finish_reason``, then usage and ``[DONE]``; Anthropic: ``message_stop``; Gemini:
+    the last chunk, which carries ``finishReason``).
     """
     events: list[str] = []
     end = -1

@@ -227,8 +227,8 @@ def inngest_backoff(attempt: int, rng: random.Random) -> float:
 def parse_retry_after(value: str, now: float) -> float | None:
     """Seconds until a ``retry-after`` value, clipped as the server clips it.
 
-    Seconds until a ``retry-after`` value (whole seconds or a date), clipped to
-    1 s - 24 h as the server clips it; ``None`` when it cannot be read.
+    The value is whole seconds or a date, clipped to 1 s - 24 h as the server clips it; ``None``
+    when it cannot be read.
     """
     value = value.strip()
     at: float | None = None
@@ -267,8 +267,7 @@ def cancels(
 ) -> bool:
     """Whether ``event`` cancels a run of the function ``config``.
 
-    Whether ``event`` cancels a run of the function ``config`` that ``trigger``
-    started at ``started`` (seconds since the epoch).
+    The run was started by ``trigger`` at ``started`` (seconds since the epoch).
     """
     for entry in config.get("cancel") or []:
         if entry.get("event") != event.get("name"):
@@ -342,8 +341,7 @@ def dispatch_request_id_entropy(run_id: str, job_id: str, generation: int) -> by
 def dispatch_request_id(run_id: str, job_id: str, generation: int, ms: int) -> str:
     """The request id of the call that ``generation`` of queue item ``job_id`` makes.
 
-    The request id of the call that ``generation`` of queue item ``job_id`` makes
-    (``ms``: when): a ULID whose entropy alone identifies the dispatch.
+    ``ms`` is when: a ULID whose entropy alone identifies the dispatch.
     """
     return new_ulid(ms, dispatch_request_id_entropy(run_id, job_id, generation))
 
@@ -369,8 +367,7 @@ def decode_queue_ref(ref: str) -> tuple[str, str] | None:
 def is_uuid(text: str) -> bool:
     """Whether Go's ``uuid.Parse`` reads ``text``.
 
-    Whether Go's ``uuid.Parse`` reads ``text`` (36, 38 with braces, 45 as a URN, or
-    32 hex characters).
+    It reads 36 characters, 38 with braces, 45 as a URN, or 32 hex characters.
     """
     if len(text) not in (32, 36, 38, 45):
         return False
