@@ -265,7 +265,7 @@ class Model(ABC):
 class _SinkFailed(Exception):
     """Carries an exception raised by the text sink out through the adapter.
 
-    So that it is not mistaken for an unreadable answer.
+    That way it is not mistaken for an unreadable answer.
     """
 
     def __init__(self, error: Exception) -> None:
