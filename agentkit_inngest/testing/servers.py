@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 __all__ = ["RunningServer", "serve", "serve_async"]
 
@@ -22,7 +22,7 @@ class RunningServer:
         port: the port (0: a free one, read back into :attr:`port` once started).
     """
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
         config = uvicorn.Config(
             app,
             host=host,
@@ -79,7 +79,7 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
+def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
     """Run ``app`` on ``host`` (a free port by default) for the duration of the block."""
     server = RunningServer(app, host=host, port=port).start()
     try:
@@ -90,7 +90,7 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[Runni
 
 @contextlib.asynccontextmanager
 async def serve_async(
-    app: Any, *, host: str = "127.0.0.1", port: int = 0
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningServer]:
     """Run ``app`` as a task of the current event loop for the duration of the block."""
     server = RunningServer(app, host=host, port=port)
