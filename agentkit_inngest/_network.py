@@ -34,8 +34,9 @@ N = TypeVar("N", bound="Network[Any]")
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Network(Generic[T]):
-    """Agents sharing state, a router and a default model (also spelled
-    :func:`create_network`).
+    """Agents sharing state, a router and a default model.
+
+    Also spelled :func:`create_network`.
 
     Attributes:
         name: the network's name (its Inngest function is ``network-<slug>``).
@@ -102,8 +103,10 @@ class Network(Generic[T]):
         return f"Network(name={self.name!r}, agents={[a.name for a in self.agents]!r})"
 
     def replace(self: N, **changes: object) -> N:
-        """A copy with ``changes`` (any options); every other option is kept, and the
-        new definition is checked as a new one would be."""
+        """A copy with ``changes`` applied to its options.
+
+        Every other option is kept, and the new definition is checked as a new one would be.
+        """
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             known = ", ".join(f.name for f in dataclasses.fields(self))
@@ -129,8 +132,10 @@ class Network(Generic[T]):
         raise KeyError(name)
 
     def new_state(self, state: State[Any] | dict[str, Any] | None = None) -> State[Any]:
-        """The state a run starts from: ``state`` (a State or its JSON), else a copy of
-        the default state."""
+        """The state a run starts from.
+
+        ``state`` (a State or its JSON), else a copy of the default state.
+        """
         if state is None:
             return self.default_state.clone()
         if isinstance(state, State):

@@ -1,4 +1,6 @@
-"""``agentkit-inngest``: serve the app, run a network or chat with it, send events,
+"""The ``agentkit-inngest`` command line.
+
+``agentkit-inngest``: serve the app, run a network or chat with it, send events,
 list functions.
 
 ::
@@ -178,8 +180,10 @@ def run(
     show_traceback: Traceback = False,
     app_dir: AppDir = ".",
 ) -> None:
-    """Run a network (or agent) in plain Python and watch it live: text as it is written,
-    tool calls, waits, what changed in the state."""
+    """Run a network (or agent) in plain Python and watch it live.
+
+    Text as it is written, tool calls, waits, what changed in the state.
+    """
     target_obj = _load_target(target, app_dir=app_dir, show_traceback=show_traceback)
     run_state = _start_state(target_obj, state)
     replies = [
