@@ -538,7 +538,7 @@ async def _read_until(stream: asyncio.StreamReader | None, marker: str) -> str:
 # -- the view's pieces -----------------------------------------------------------------------
 
 
-def _event(kind: str, seq: int, *, attempt: int = 0, agent: str = "W", **data: Any) -> Any:
+def _event(kind: str, seq: int, *, attempt: int = 0, agent: str | None = "W", **data: Any) -> Any:
     from agentkit_inngest.streaming import StreamEvent
 
     return StreamEvent(

@@ -25,7 +25,7 @@ BOUND = float(os.environ.get("AGENTKIT_PTY_BOUND", "60"))  # seconds: a bound, n
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 
 
-_SPAWNED: list[pexpect.spawn] = []
+_SPAWNED: list[pexpect.spawn[str]] = []
 
 
 @pytest.fixture(autouse=True)

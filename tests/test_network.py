@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pydantic
 import pytest
 
 from agentkit_inngest import (
+    Agent,
     AgentResult,
     ConfigurationError,
     InputError,
     Lifecycle,
+    Network,
     NetworkRun,
     State,
     ToolContext,
+    ToolResultMessage,
     create_agent,
     create_network,
     create_routing_agent,
@@ -20,8 +25,8 @@ from agentkit_inngest import (
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
 
 
-def _agent(name: str, model: ScriptedModel | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    return create_agent(name=name, description=f"{name} agent", model=model, **kw)  # type: ignore[arg-type]
+def _agent(name: str, model: ScriptedModel | None = None, **kw: Any) -> Agent:
+    return create_agent(name=name, description=f"{name} agent", model=model, **kw)
 
 
 async def test_code_router_runs_agents_until_it_returns_none() -> None:
@@ -29,7 +34,9 @@ async def test_code_router_runs_agents_until_it_returns_none() -> None:
     a, b = _agent("A"), _agent("B")
     calls: list[tuple[int, str | None]] = []
 
-    def router(*, call_count: int, last_result: AgentResult | None, stack: list, input: str):  # type: ignore[no-untyped-def]
+    def router(
+        *, call_count: int, last_result: AgentResult | None, stack: list[Agent], input: str
+    ) -> Agent | None:
         calls.append((call_count, last_result.agent_name if last_result else None))
         assert input == "go" and stack == []
         return [a, b][call_count] if call_count < 2 else None
@@ -41,7 +48,7 @@ async def test_code_router_runs_agents_until_it_returns_none() -> None:
     assert calls == [(0, None), (1, "A"), (2, "B")]
     assert run.output == "second" and run.call_count == 2
     # the second agent saw the question, then the first agent's answer
-    assert [m.role for m in model.calls[1].messages] == ["user", "assistant"]  # type: ignore[union-attr]
+    assert [m.role for m in model.calls[1].messages] == ["user", "assistant"]
 
 
 async def test_router_may_return_a_stack_names_and_outside_agents() -> None:
@@ -59,7 +66,9 @@ async def test_router_may_return_a_stack_names_and_outside_agents() -> None:
 async def test_max_iter_caps_agent_calls() -> None:
     model = ScriptedModel([text(str(i)) for i in range(3)])
     a = _agent("A")
-    net = create_network(name="N", agents=[a], default_model=model, router=lambda: a, max_iter=3)
+    net: Network[Any] = create_network(
+        name="N", agents=[a], default_model=model, router=lambda: a, max_iter=3
+    )
     run = await net.run("loop")
     assert run.call_count == 3 and model.remaining == 0
 
@@ -85,9 +94,12 @@ async def test_network_without_any_model_fails_before_any_call() -> None:
     ],
 )
 async def test_bad_router_results_are_clear(router: object, message: str) -> None:
-    net = create_network(
-        name="N", agents=[_agent("A")], default_model=ScriptedModel(), router=router
-    )  # type: ignore[arg-type]
+    net: Network[Any] = create_network(
+        name="N",
+        agents=[_agent("A")],
+        default_model=ScriptedModel(),
+        router=router,  # type: ignore[arg-type]  # deliberately any object: the error under test
+    )
     with pytest.raises(ConfigurationError, match=message):
         await net.run("q")
 
@@ -97,6 +109,7 @@ def test_router_signature_and_network_definition_checks() -> None:
     with pytest.raises(ConfigurationError, match="router parameter 'wat'"):
         create_network(name="N", agents=[a], router=lambda wat: None)
     with pytest.raises(ConfigurationError, match="plain agent"):
+        # deliberately a plain agent, not a routing agent: the error under test
         create_network(name="N", agents=[a], router=a)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="must be a function"):
         create_network(name="N", agents=[a], router=5)  # type: ignore[arg-type]
@@ -117,7 +130,7 @@ async def test_default_routing_agent_selects_then_finishes() -> None:
         ]
     )
     writer = _agent("Writer", ScriptedModel([text("A poem.")]))
-    net = create_network(
+    net: Network[Any] = create_network(
         name="N", agents=[writer, _agent("Idle", ScriptedModel())], default_model=router_model
     )
     run = await net.run("write a poem")
@@ -141,8 +154,9 @@ async def test_default_router_reports_unknown_agents_to_the_model() -> None:
     run = await create_network(name="N", agents=[a], default_model=router_model).run("q")
     assert [r.agent_name for r in run.results] == ["A"]
     retry = router_model.calls[1].messages[-1]
-    assert retry.kind == "tool_result" and retry.is_error  # type: ignore[union-attr]
-    assert "no available agent named 'Ghost'" in str(retry.content)  # type: ignore[union-attr]
+    assert isinstance(retry, ToolResultMessage)
+    assert retry.kind == "tool_result" and retry.is_error
+    assert "no available agent named 'Ghost'" in str(retry.content)
 
 
 async def test_default_router_gives_up_after_its_attempts() -> None:
@@ -176,7 +190,9 @@ async def test_custom_routing_agent_with_on_route() -> None:
     run = await create_network(name="N", agents=[b], router=supervisor).run("q")
     assert [r.agent_name for r in run.results] == ["B"]
     bad = create_routing_agent(
-        name="Bad", model=ScriptedModel([text("x")]), on_route=lambda **kw: [1]
+        name="Bad",
+        model=ScriptedModel([text("x")]),
+        on_route=lambda **kw: [1],  # type: ignore[arg-type]  # deliberately not names: under test
     )
     with pytest.raises(ConfigurationError, match="must return agent names"):
         await create_network(name="N", agents=[b], router=bad).run("q")
@@ -281,7 +297,9 @@ async def test_planner_editor_state_routing() -> None:
 async def test_state_from_json_and_router_override() -> None:
     model = ScriptedModel([text("hello again")])
     a = _agent("A")
-    net = create_network(name="N", agents=[a], default_model=model, router=lambda: None)
+    net: Network[Any] = create_network(
+        name="N", agents=[a], default_model=model, router=lambda: None
+    )
     run = await net.run(
         "second turn",
         state={
@@ -301,7 +319,7 @@ async def test_state_from_json_and_router_override() -> None:
 async def test_reusing_state_across_runs_keeps_the_conversation_in_order() -> None:
     model = ScriptedModel([text("r1"), text("r2")])
     a = _agent("A")
-    net = create_network(
+    net: Network[Any] = create_network(
         name="N",
         agents=[a],
         default_model=model,
@@ -317,7 +335,7 @@ async def test_reusing_state_across_runs_keeps_the_conversation_in_order() -> No
 
 def test_run_sync_and_repr() -> None:
     a = _agent("A", ScriptedModel([text("ok")]))
-    net = create_network(
+    net: Network[Any] = create_network(
         name="N", agents=[a], router=lambda call_count: a if call_count == 0 else None
     )
     assert net.run_sync("q").output == "ok"

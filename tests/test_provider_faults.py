@@ -10,7 +10,9 @@ import datetime
 import gc
 import inspect
 import json
+import sys
 import time
+import types
 from typing import Any
 
 import pytest
@@ -30,7 +32,7 @@ from agentkit_inngest import (
     tool,
 )
 from agentkit_inngest.errors import MAX_RETRY_AFTER
-from agentkit_inngest.models import ModelRequest, anthropic
+from agentkit_inngest.models import ModelRequest, ModelResponse, anthropic
 from agentkit_inngest.models._common import redact
 from agentkit_inngest.testing import text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
@@ -59,11 +61,14 @@ async def _streamed(model: Model, body: dict[str, Any]) -> tuple[dict[str, Any],
 
 # -- 4. a stream cut short is an error, never the answer ------------------------------------
 
-CUTS = {
+CUTS: dict[str, dict[str, Any]] = {
     "after-3-events": {"cut_after": 3},
     "without-the-end-signal": {"cut_end": True},
 }
-ANSWERS = {"text": FULL, "tool-call": tool_call("book", {"ref": "A", "note": FULL}, id="c1")}
+ANSWERS: dict[str, ModelResponse | str] = {
+    "text": FULL,
+    "tool-call": tool_call("book", {"ref": "A", "note": FULL}, id="c1"),
+}
 
 
 @pytest.mark.parametrize("answer", sorted(ANSWERS))
@@ -183,10 +188,17 @@ async def test_an_error_in_the_text_sink_is_not_taken_for_a_bad_answer(
         await model.complete(_body(model), on_text=broken)
 
 
+def _qualname(code: types.CodeType) -> str:
+    """``code``'s qualified name where Python has it (3.11+), else its name."""
+    if sys.version_info >= (3, 11):
+        return code.co_qualname
+    return code.co_name
+
+
 def _suspended_generators() -> list[str]:
     """The HTTP clients' body generators left suspended mid-stream (alive, not closed)."""
     return [
-        f"{g.ag_code.co_qualname}"
+        _qualname(g.ag_code)
         for g in gc.get_objects()
         if inspect.isasyncgen(g) and g.ag_frame is not None and g.ag_frame.f_lasti >= 0
         if g.ag_code.co_name in ("aiter_raw", "aiter_bytes", "__aiter__", "_iter_events")

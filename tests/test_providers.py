@@ -4,12 +4,14 @@ HTTP to a local fake that speaks each provider's wire format."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pydantic
 import pytest
 
 from agentkit_inngest import (
     FatalProviderError,
+    Message,
     Model,
     RetriableProviderError,
     State,
@@ -266,7 +268,10 @@ async def test_openai_malformed_tool_arguments_go_back_to_the_model(
 
 def test_stop_reasons_and_refusals_are_mapped() -> None:
     oa = openai("m", api_key="k")
-    raw = {"choices": [{"finish_reason": "length", "message": {"content": "cut"}}], "usage": {}}
+    raw: dict[str, Any] = {
+        "choices": [{"finish_reason": "length", "message": {"content": "cut"}}],
+        "usage": {},
+    }
     assert oa.parse_response(raw).stop_reason == "length"
     raw = {"choices": [{"finish_reason": "content_filter", "message": {"refusal": "no"}}]}
     assert oa.parse_response(raw).output[0].stop_reason == "content_filter"  # type: ignore[union-attr]
@@ -303,7 +308,7 @@ def test_stop_reasons_and_refusals_are_mapped() -> None:
 
 
 def test_history_conversion_merges_roles() -> None:
-    history = [
+    history: list[Message] = [
         TextMessage(role="system", content="s1"),
         TextMessage(role="system", content="s2"),
         TextMessage(role="user", content="q"),

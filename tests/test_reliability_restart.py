@@ -19,9 +19,11 @@ import collections
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agentkit_inngest import Network
 from agentkit_inngest.testing import LocalExecutor
 from agentkit_inngest.testing.executor import RequestRecord, Run
 
@@ -154,7 +156,9 @@ async def test_an_app_that_never_comes_back_fails_the_run_after_its_attempts() -
     from agentkit_inngest.testing import ScriptedModel, text
 
     agent = create_agent(name="A", model=ScriptedModel([text("never")]))
-    network = create_network(name="Gone", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Gone", agents=[agent], router=route_in_order(agent)
+    )
     async with LocalExecutor(reconnect_timeout=0.1) as executor:
         client = executor.client("gone")
         await executor.attach(create_server(client=client, networks=[network]))
