@@ -5,10 +5,13 @@ import asyncio
 import pytest
 
 from agentkit_inngest import (
+    Agent,
     AgentResult,
     ConfigurationError,
     InlineRunner,
     Lifecycle,
+    Message,
+    NetworkRun,
     StartResult,
     State,
     TextMessage,
@@ -159,19 +162,26 @@ async def test_dynamic_system_prompt_and_assistant_prefill() -> None:
 async def test_lifecycle_hooks() -> None:
     events: list[str] = []
 
-    def on_start(*, agent, network, input, prompt, history):  # type: ignore[no-untyped-def]
+    def on_start(
+        *,
+        agent: Agent,
+        network: NetworkRun,
+        input: str,
+        prompt: list[Message],
+        history: list[Message],
+    ) -> StartResult:
         events.append(f"start:{input}")
         return StartResult(
             prompt=[TextMessage(role="system", content="rewritten")], history=history
         )
 
-    async def on_response(*, agent, network, result: AgentResult):  # type: ignore[no-untyped-def]
+    async def on_response(*, agent: Agent, network: NetworkRun, result: AgentResult) -> AgentResult:
         events.append("response")
         # drop the tool call the model asked for
         result.output = [m for m in result.output if not isinstance(m, ToolCallMessage)]
         return result
 
-    def on_finish(*, agent, network, result: AgentResult):  # type: ignore[no-untyped-def]
+    def on_finish(*, agent: Agent, network: NetworkRun, result: AgentResult) -> AgentResult:
         events.append("finish")
         return result.model_copy(update={"id": "custom"})
 

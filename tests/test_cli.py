@@ -311,7 +311,7 @@ def test_functions_accepts_a_list_and_shows_expressions_and_crons(offline: None)
     [config] = function_configs([nightly])
     assert config["flow_control"] == {"rateLimit": {"limit": 5, "period": "1h"}}
     module = type(sys)("listing_target")
-    module.functions = [nightly]  # type: ignore[attr-defined]
+    vars(module)["functions"] = [nightly]
     sys.modules["listing_target"] = module
     try:
         result = invoke("functions", "listing_target:functions")

@@ -95,7 +95,7 @@ async def test_durable_runs_write_each_message_once_and_create_threads_in_a_step
         assert sum(c.startswith("append") for c in store.calls) == 4
 
 
-def _conversation() -> list:  # type: ignore[type-arg]
+def _conversation() -> list[Message]:
     call = ToolCallMessage(tools=(ToolCall(id="c1", name="t"),))
     return [
         TextMessage(role="user", content="q1"),

@@ -340,7 +340,8 @@ async def test_standalone_agents_continue_threads_in_the_store(backend: Backend)
     await agent.run("first", state=state)
     result = await agent.run("second", state=State(thread_id=state.thread_id))
     assert result.text == "3 seen"
-    assert [agent for _, _, agent, _ in await backend.rows(state.thread_id)] == [  # type: ignore[arg-type]
+    assert state.thread_id is not None
+    assert [agent for _, _, agent, _ in await backend.rows(state.thread_id)] == [
         None,
         "Solo",
         None,
@@ -640,7 +641,8 @@ def test_sqlite_stores_serve_one_loop_after_another_and_reopen_after_close(
     assert agent.run_sync("second", state=State(thread_id=state.thread_id)).text == "3 seen"
     asyncio.run(store.close())
     asyncio.run(store.close())  # closing twice is harmless
-    assert len(asyncio.run(store.load(state.thread_id))) == 4  # type: ignore[arg-type]
+    assert state.thread_id is not None
+    assert len(asyncio.run(store.load(state.thread_id))) == 4
     asyncio.run(store.close())
     assert repr(store) == f"SQLiteStore({str(tmp_path / 'sync.db')!r})"
 

@@ -290,7 +290,7 @@ async def test_websocket_transport_works_with_the_sdk_client_and_refuses_other_p
 
 # -- a low-level server: pages, rich content, odd schemas ---------------------------------
 
-_PAGED_SCHEMA = {
+_PAGED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "shape": {"$ref": "#/$defs/Shape"},
@@ -348,7 +348,7 @@ async def test_tools_from_every_page_with_schemas_as_declared_and_rich_content()
     offered = {t["name"]: t for t in model.calls[0].tools}
     assert set(offered) == {"paged-draw", "paged-report"}
     draw = offered["paged-draw"]["parameters"]
-    assert draw["properties"]["shape"] == _PAGED_SCHEMA["$defs"]["Shape"]  # type: ignore[index]
+    assert draw["properties"]["shape"] == _PAGED_SCHEMA["$defs"]["Shape"]
     assert draw["properties"]["tags"]["maxItems"] == 3
     assert offered["paged-report"]["description"] == ""
     (drawn,) = results(run)

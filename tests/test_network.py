@@ -13,6 +13,8 @@ from agentkit_inngest import (
     Lifecycle,
     Network,
     NetworkRun,
+    RouteDecision,
+    RoutingAgent,
     State,
     ToolContext,
     ToolResultMessage,
@@ -23,6 +25,8 @@ from agentkit_inngest import (
     tool,
 )
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
+
+from .message_helpers import content
 
 
 def _agent(name: str, model: ScriptedModel | None = None, **kw: Any) -> Agent:
@@ -56,7 +60,7 @@ async def test_router_may_return_a_stack_names_and_outside_agents() -> None:
     a, b = _agent("A"), _agent("B")
     outsider = _agent("Outsider")
 
-    def router(*, call_count: int):  # type: ignore[no-untyped-def]
+    def router(*, call_count: int) -> RouteDecision:
         return [a, "B", outsider] if call_count == 0 else None
 
     run = await create_network(name="N", agents=[a, b], default_model=model, router=router).run("q")
@@ -179,7 +183,7 @@ async def test_disabled_agents_are_not_offered_to_the_router() -> None:
 
 
 async def test_custom_routing_agent_with_on_route() -> None:
-    def on_route(*, agent, network, result: AgentResult):  # type: ignore[no-untyped-def]
+    def on_route(*, agent: RoutingAgent, network: NetworkRun, result: AgentResult) -> str | None:
         name = result.text.strip()
         return None if name == "STOP" else name
 
@@ -215,7 +219,7 @@ async def test_classifier_writer_code_router() -> None:
     )
     writer = _agent("Writer", ScriptedModel([text("Roses are red.")]))
 
-    def router(*, network: NetworkRun, call_count: int):  # type: ignore[no-untyped-def]
+    def router(*, network: NetworkRun, call_count: int) -> Agent | None:
         if call_count == 0:
             return classifier
         if call_count == 1 and network.state.kv.get("topic") == "poetry":
@@ -235,7 +239,7 @@ async def test_hybrid_router_code_first_then_llm() -> None:
     llm = ScriptedModel([tool_call("select_agent", {"name": "Expert"}), tool_call("done")])
     routing = default_routing_agent()
 
-    def hybrid(*, call_count: int):  # type: ignore[no-untyped-def]
+    def hybrid(*, call_count: int) -> Agent:
         return classifier if call_count == 0 else routing
 
     run = await create_network(
@@ -279,7 +283,7 @@ async def test_planner_editor_state_routing() -> None:
     )
     editor = _agent("Editor", ScriptedModel([tool_call("finish")]), tools=[finish])
 
-    def router(*, network: NetworkRun):  # type: ignore[no-untyped-def]
+    def router(*, network: NetworkRun) -> RouteDecision:
         data: CodeState = network.state.data
         if data.done:
             return None
@@ -309,7 +313,7 @@ async def test_state_from_json_and_router_override() -> None:
         router=lambda call_count: a if call_count == 0 else None,
     )
     assert run.state.kv.get("seen") == 1 and run.output == "hello again"
-    assert [m.content for m in model.calls[0].messages] == ["first turn", "second turn"]  # type: ignore[union-attr]
+    assert [content(m) for m in model.calls[0].messages] == ["first turn", "second turn"]
     with pytest.raises(InputError, match="state must be"):
         await net.run("q", state=[1])  # type: ignore[arg-type]
     with pytest.raises(InputError, match="input must be a string"):
@@ -328,7 +332,7 @@ async def test_reusing_state_across_runs_keeps_the_conversation_in_order() -> No
     state = net.new_state()
     await net.run("q1", state=state)
     run = await net.run("q2", state=state)
-    assert [m.content for m in model.calls[1].messages] == ["q1", "r1", "q2"]  # type: ignore[union-attr]
+    assert [content(m) for m in model.calls[1].messages] == ["q1", "r1", "q2"]
     assert [r.text for r in run.results] == ["r2"] and len(state.results) == 2
     assert run.to_json()["usage"]["total_tokens"] == 15
 

@@ -42,6 +42,7 @@ from agentkit_inngest.testing.fake_providers import (
     RecordedRequest,
 )
 
+from .message_helpers import content
 from .test_durable import app_with
 
 RETRIES = 2  # three attempts per step keeps failing cases short
@@ -242,7 +243,7 @@ async def test_a_tool_that_raises_reports_to_the_model_and_runs_once() -> None:
         raise KeyError(f"no such key: {key}")
 
     model = ScriptedModel(
-        [tool_call("lookup", {"key": "k1"}), lambda c: text(f"sorry: {c.last.content}")]  # type: ignore[union-attr]
+        [tool_call("lookup", {"key": "k1"}), lambda c: text(f"sorry: {content(c.last)}")]
     )
     agent = create_agent(name="A", model=model, tools=[lookup], max_iter=2)
     network: Network[Any] = create_network(
@@ -309,9 +310,7 @@ async def test_a_step_inside_a_tool_that_asks_to_retry_later_is_retried_not_repo
             """Fetch a page in a step."""
             return str(await ctx.step.run("page", read))
 
-        model = ScriptedModel(
-            [tool_call("fetch", id="f1"), lambda c: text(str(c.last.content))]  # type: ignore[union-attr]
-        )
+        model = ScriptedModel([tool_call("fetch", id="f1"), lambda c: text(str(content(c.last)))])
         agent = create_agent(name="A", model=model, tools=[fetch], max_iter=2)
         return create_network(name="Later", agents=[agent], router=route_in_order(agent)), calls
 

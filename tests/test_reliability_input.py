@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
@@ -413,8 +413,8 @@ class LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
-    def call(self, coro: Awaitable[T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -423,6 +423,8 @@ class LoopThread:
 
 
 class Served:
+    fake: FakeProvider  # the provider the served app's models call, set by its fixture
+
     def __init__(self, loop: LoopThread, executor: LocalExecutor) -> None:
         self.loop, self.executor = loop, executor
 
@@ -463,7 +465,7 @@ def served() -> Iterator[Served]:
 
         executor, _ = loop.call(start())
         holder = Served(loop, executor)
-        holder.fake = fake  # type: ignore[attr-defined]
+        holder.fake = fake
         try:
             yield holder
         finally:
@@ -492,7 +494,7 @@ def test_any_event_through_the_app_completes_or_fails_at_once_naming_the_field(
 def test_any_tool_call_arguments_from_the_model_never_crash_the_run(
     served: Served, raw: str
 ) -> None:
-    fake: FakeProvider = served.fake  # type: ignore[attr-defined]
+    fake = served.fake
     fake.reset()
     call = {"id": "call_1", "type": "function", "function": {"name": "schedule", "arguments": raw}}
     message = {"role": "assistant", "content": None, "tool_calls": [call]}

@@ -141,7 +141,8 @@ async def test_killed_while_a_tool_runs_the_step_reruns_and_its_idempotent_effec
     ran = executions(db)
     # memoized before the kill: exactly once; in flight at the kill: run again (at least once)
     assert collections.Counter(tool for tool, _ in ran) == {"reserve": 1, "charge": 1, "ship": 2}
-    assert [pid for tool, pid in ran if tool == "ship"] == [old_pid, app.proc.pid]  # type: ignore[union-attr]
+    assert app.proc is not None
+    assert [pid for tool, pid in ran if tool == "ship"] == [old_pid, app.proc.pid]
     # the in-flight call got no answer and was retried with attempt + 1
     lost = [r for r in executor.requests_for(run) if r.dropped]
     assert len(lost) == 1

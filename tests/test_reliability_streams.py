@@ -237,7 +237,7 @@ async def test_resuming_from_before_the_kept_events_is_told_of_the_gap(
         await recent.drop()
     # r:2 and r:3 are gone: the client is told before it gets what is kept (Redis
     # numbers a channel's entries, so it can say how many)
-    missed = 2 if make_broker.kind == "redis" else None  # type: ignore[attr-defined]
+    missed = 2 if make_broker.kind == "redis" else None
     assert old.gaps == [{"after": "r:1", "resumed_from": "r:4", "missed": missed}]
     assert old.ids == ["r:4", "r:5", "r:6"]
     assert recent.gaps == [] and recent.ids == ["r:5", "r:6"]
