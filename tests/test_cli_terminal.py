@@ -25,7 +25,7 @@ BOUND = float(os.environ.get("AGENTKIT_PTY_BOUND", "60"))  # seconds: a bound, n
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 
 
-_SPAWNED: list[pexpect.spawn] = []
+_SPAWNED: list[pexpect.spawn[str]] = []
 
 
 @pytest.fixture(autouse=True)
@@ -294,7 +294,9 @@ def test_chat_keeps_one_thread_across_turns(project: Path) -> None:
     db = project / "chat.db"
     term = Terminal("chat", "ears:network", "--db", str(db), cwd=project)
     banner = term.wait_for(r"thread [0-9a-f]{32}")
-    thread = re.search(r"thread ([0-9a-f]{32})", banner).group(1)  # type: ignore[union-attr]
+    found = re.search(r"thread ([0-9a-f]{32})", banner)
+    assert found is not None, banner
+    thread = found.group(1)
     term.wait_for(r"you>")
     term.send("Hello there")
     term.wait_for(r"I have heard 1 message\(s\):")  # Markdown: no asterisks
