@@ -13,7 +13,9 @@ import asyncio
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from ._agent import Agent, check_controls
 from ._context import NetworkRun
@@ -28,7 +30,8 @@ from .models import Model, PriceTable
 
 __all__ = ["Network", "create_network"]
 
-T = TypeVar("T")
+T = TypeVar("T", default=Any)
+"""The type of the state's data (``Any`` when not given)."""
 N = TypeVar("N", bound="Network[Any]")
 
 

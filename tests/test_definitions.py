@@ -244,7 +244,7 @@ def test_a_hook_that_returns_the_wrong_type_is_a_clear_error() -> None:
     agent = create_agent(
         name="A",
         model=ScriptedModel([text("hi")]),
-        lifecycle=Lifecycle(on_finish=lambda **_: "not a result"),  # type: ignore[arg-type]
+        lifecycle=Lifecycle(on_finish=lambda **_: "not a result"),
     )
     with pytest.raises(ConfigurationError, match="on_finish must return an AgentResult"):
         agent.run_sync("q")

@@ -196,7 +196,7 @@ async def test_custom_routing_agent_with_on_route() -> None:
     bad = create_routing_agent(
         name="Bad",
         model=ScriptedModel([text("x")]),
-        on_route=lambda **kw: [1],  # type: ignore[arg-type]  # deliberately not names: under test
+        on_route=lambda **kw: [1],  # deliberately not names: under test
     )
     with pytest.raises(ConfigurationError, match="must return agent names"):
         await create_network(name="N", agents=[b], router=bad).run("q")
