@@ -10,6 +10,7 @@ import re
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,12 +89,16 @@ class Terminal:
     def wait_for(self, pattern: str) -> str:
         """Read until ``pattern`` (a regex) is on the screen; the matching line."""
         regex = re.compile(pattern)
+        deadline = time.monotonic() + BOUND  # a spinner keeps drawing: bound the whole wait
         while True:
             for line in self.unwrapped.splitlines():
                 if regex.search(line):
                     return line
+            left = deadline - time.monotonic()
             try:
-                self._feed(self.child.read_nonblocking(65536, timeout=BOUND))
+                if left <= 0:
+                    raise pexpect.TIMEOUT("deadline")
+                self._feed(self.child.read_nonblocking(65536, timeout=left))
             except pexpect.EOF:
                 raise AssertionError(f"ended without showing {pattern!r}:\n{self.text}") from None
             except pexpect.TIMEOUT:
@@ -104,11 +109,17 @@ class Terminal:
 
     def finish(self) -> int:
         """Read to the end; the exit status."""
+        deadline = time.monotonic() + BOUND
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"still running after {BOUND}s:\n{self.text}")
             try:
-                self._feed(self.child.read_nonblocking(65536, timeout=BOUND))
+                self._feed(self.child.read_nonblocking(65536, timeout=left))
             except pexpect.EOF:
                 break
+            except pexpect.TIMEOUT:
+                raise AssertionError(f"still running after {BOUND}s:\n{self.text}") from None
         self.child.close()
         return int(self.child.exitstatus if self.child.exitstatus is not None else -1)
 
