@@ -56,8 +56,10 @@ def _cost_cap(value: object) -> float | None:
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """Caps on what a run (``Network(budget=...)``) or one agent call
-    (``Agent(budget=...)``) may use. ``None`` means no cap; ``Budget()`` has none.
+    """Caps on what a run or one agent call may use.
+
+    Set it on a run with ``Network(budget=...)`` or on one agent call with ``Agent(budget=...)``.
+    ``None`` means no cap; ``Budget()`` has none.
 
     Exceeding a cap ends the run with a non-retriable
     :class:`~agentkit_inngest.errors.BudgetExceededError` naming the cap and the
@@ -195,8 +197,10 @@ class Ledger:
         return found
 
     def to_json(self) -> dict[str, Any]:
-        """The run's spend as JSON: the totals, ``unpriced`` models, and per model
-        and per agent figures."""
+        """The run's spend as JSON.
+
+        The totals, ``unpriced`` models, and per model and per agent figures.
+        """
         return {
             **self.total.to_json(),
             "unpriced": list(self.total.unpriced),

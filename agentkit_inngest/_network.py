@@ -13,7 +13,9 @@ import asyncio
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from ._agent import Agent, check_controls
 from ._context import NetworkRun
@@ -28,14 +30,16 @@ from .models import Model, PriceTable
 
 __all__ = ["Network", "create_network"]
 
-T = TypeVar("T")
+T = TypeVar("T", default=Any)
+"""The type of the state's data (``Any`` when not given)."""
 N = TypeVar("N", bound="Network[Any]")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Network(Generic[T]):
-    """Agents sharing state, a router and a default model (also spelled
-    :func:`create_network`).
+    """Agents sharing state, a router and a default model.
+
+    Also spelled :func:`create_network`.
 
     Attributes:
         name: the network's name (its Inngest function is ``network-<slug>``).
@@ -102,8 +106,10 @@ class Network(Generic[T]):
         return f"Network(name={self.name!r}, agents={[a.name for a in self.agents]!r})"
 
     def replace(self: N, **changes: object) -> N:
-        """A copy with ``changes`` (any options); every other option is kept, and the
-        new definition is checked as a new one would be."""
+        """A copy with ``changes`` applied to its options.
+
+        Every other option is kept, and the new definition is checked as a new one would be.
+        """
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             known = ", ".join(f.name for f in dataclasses.fields(self))
@@ -129,8 +135,10 @@ class Network(Generic[T]):
         raise KeyError(name)
 
     def new_state(self, state: State[Any] | dict[str, Any] | None = None) -> State[Any]:
-        """The state a run starts from: ``state`` (a State or its JSON), else a copy of
-        the default state."""
+        """The state a run starts from.
+
+        ``state`` (a State or its JSON), else a copy of the default state.
+        """
         if state is None:
             return self.default_state.clone()
         if isinstance(state, State):

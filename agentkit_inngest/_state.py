@@ -13,10 +13,11 @@ import contextlib
 import copy
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, cast
 
 import pydantic
 import pydantic_core
+from typing_extensions import TypeVar
 
 from ._patch import Patch, apply_patch
 from .errors import InputError
@@ -31,7 +32,8 @@ from .messages import (
 
 __all__ = ["KV", "AgentResult", "State", "create_state", "interleave"]
 
-T = TypeVar("T")
+T = TypeVar("T", default=Any)
+"""The type of the state's data (``Any`` when not given)."""
 
 
 class AgentResult(pydantic.BaseModel):

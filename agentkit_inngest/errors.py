@@ -73,8 +73,11 @@ in all before it fails and says why."""
 
 
 def bounded_retry_after(seconds: object) -> float | None:
-    """``seconds`` as a delay: capped at :data:`MAX_RETRY_AFTER`, or ``None`` when it
-    is not a finite, non-negative number."""
+    """``seconds`` as a delay, capped; ``None`` when it is not one.
+
+    ``seconds`` as a delay: capped at :data:`MAX_RETRY_AFTER`, or ``None`` when it
+    is not a finite, non-negative number.
+    """
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         return None
     try:
@@ -136,9 +139,11 @@ class ToolRetry(AgentKitError):
 
 
 class HistoryStoreError(AgentKitError):
-    """A thread store could not be reached or failed a query (a database restarting, a
-    lock held too long): the step is retried. A store set up wrongly (a path that cannot
-    be opened, an unknown database) raises :class:`ConfigurationError` instead."""
+    """A thread store could not be reached or failed a query.
+
+    A database restarting or a lock held too long: the step is retried. A store set up wrongly (a
+    path that cannot be opened, an unknown database) raises :class:`ConfigurationError` instead.
+    """
 
     retriable = True
 
@@ -187,8 +192,10 @@ class WaitUnavailableError(ConfigurationError):
 
 
 class BudgetExceededError(AgentKitError):
-    """A run (or one agent call) went over a cap of its
-    :class:`~agentkit_inngest.Budget`. Never retried: running again would spend more.
+    """A run (or one agent call) went over a cap of its budget.
+
+    The caps are those of :class:`~agentkit_inngest.Budget`. Never retried: running again would
+    spend more.
 
     Attributes:
         cap: the cap's name (``"requests"``, ``"total_tokens"``, ``"cost"``...).
@@ -206,8 +213,10 @@ class BudgetExceededError(AgentKitError):
 
 
 class OutputValidationError(AgentKitError):
-    """An agent's typed answer did not validate, and its retries are spent (or it
-    gave no answer within its inferences). Never retried: the answers are memoized.
+    """An agent's typed answer did not validate and its retries are spent.
+
+    Also raised when it gave no answer within its inferences. Never retried: the answers are
+    memoized.
 
     Attributes:
         agent: the agent's name.

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,24 +136,28 @@ def redis_url(redis_server: str) -> str:
     return redis_server
 
 
-BrokerFactory = Callable[..., Broker]
+class BrokerFactory:
+    """Makes brokers of one ``kind`` (``memory`` or ``redis``) with the options given;
+    each Redis one has a key prefix of its own."""
+
+    def __init__(self, kind: str, url: str) -> None:
+        self.kind, self.url = kind, url
+        self.made: list[RedisBroker] = []
+
+    def __call__(self, **options: Any) -> Broker:
+        if self.kind == "memory":
+            return MemoryBroker(**options)
+        broker = RedisBroker(self.url, prefix=f"test:{uuid.uuid4().hex[:12]}:", **options)
+        self.made.append(broker)
+        return broker
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def make_broker(request: pytest.FixtureRequest) -> AsyncIterator[BrokerFactory]:
     """Brokers of one kind (memory, redis) with the options given; each Redis one
-    has a key prefix of its own, and is closed after the test."""
-    made: list[RedisBroker] = []
+    is closed after the test."""
     url = request.getfixturevalue("redis_server") if request.param == "redis" else ""
-
-    def make(**options: Any) -> Broker:
-        if request.param == "memory":
-            return MemoryBroker(**options)
-        broker = RedisBroker(url, prefix=f"test:{uuid.uuid4().hex[:12]}:", **options)
-        made.append(broker)
-        return broker
-
-    make.kind = request.param  # type: ignore[attr-defined]
+    make = BrokerFactory(request.param, url)
     yield make
-    for broker in made:
+    for broker in make.made:
         await broker.aclose()

@@ -33,6 +33,7 @@ from agentkit_inngest import (
     AgentResult,
     InngestRunner,
     Model,
+    Network,
     NetworkRun,
     State,
     ToolContext,
@@ -43,6 +44,7 @@ from agentkit_inngest import (
     tool,
 )
 from agentkit_inngest.messages import dump_history, load_history
+from agentkit_inngest.models import TextSink
 
 DB = os.environ.get("RELIABILITY_DB", "reliability.sqlite3")
 HANG_TOOL = os.environ.get("RELIABILITY_HANG_TOOL", "")
@@ -132,7 +134,9 @@ class Planner(Model):
     def __init__(self) -> None:
         super().__init__(model="planner")
 
-    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def request(
+        self, body: dict[str, Any], *, on_text: TextSink | None = None
+    ) -> dict[str, Any]:
         messages = load_history(body["messages"])
         system = next(m.content for m in messages if m.kind == "text" and m.role == "system")
         user = next(m.content for m in messages if m.kind == "text" and m.role == "user")
@@ -197,7 +201,7 @@ def route(*, network: NetworkRun) -> Any:
     return None
 
 
-network = create_network(
+network: Network[Any] = create_network(
     name="Orders", agents=[clerk, shipper], router=route, default_state=State({})
 )
 

@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 
 from agentkit_inngest import (
+    Network,
     ToolContext,
     create_agent,
     create_network,
@@ -145,7 +146,7 @@ worker = create_agent(
     tools=[look_up, note, gate],
     max_iter=4,
 )
-network = create_network(
+network: Network[Any] = create_network(
     name="Desk",
     agents=[worker],
     router=route_in_order(worker),

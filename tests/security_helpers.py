@@ -133,7 +133,7 @@ def exchange(port: int, request: bytes) -> Answer:
 
 
 def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         data = sock.recv(65536)
         if not data:

@@ -5,10 +5,13 @@ import asyncio
 import pytest
 
 from agentkit_inngest import (
+    Agent,
     AgentResult,
     ConfigurationError,
     InlineRunner,
     Lifecycle,
+    Message,
+    NetworkRun,
     StartResult,
     State,
     TextMessage,
@@ -39,7 +42,7 @@ async def test_single_inference_result_carries_everything() -> None:
     assert result.raw and result.raw[0]["output"][0]["content"] == "Use an index."
     assert result.usage.total_tokens == 15
     sent = model.calls[0]
-    assert [m.role for m in sent.messages] == ["system", "user"]  # type: ignore[union-attr]
+    assert [m.role for m in sent.messages] == ["system", "user"]
 
 
 async def test_result_names_what_it_holds_with_the_typescript_names() -> None:
@@ -119,8 +122,24 @@ async def test_tool_errors_are_fed_back_for_correction() -> None:
     assert model.calls[1].messages[-1] == first_error
 
 
+class _Rendezvous:
+    """Lets waiters through once ``parties`` of them wait (``asyncio.Barrier`` is
+    Python 3.11+, the package supports 3.10)."""
+
+    def __init__(self, parties: int) -> None:
+        self._parties = parties
+        self._arrived = 0
+        self._all_in = asyncio.Event()
+
+    async def wait(self) -> None:
+        self._arrived += 1
+        if self._arrived >= self._parties:
+            self._all_in.set()
+        await self._all_in.wait()
+
+
 async def test_parallel_tool_calls_run_concurrently_and_merge_state_in_order() -> None:
-    barrier = asyncio.Barrier(2)
+    barrier = _Rendezvous(2)
 
     @tool
     async def put(key: str, value: int, ctx: ToolContext) -> int:
@@ -168,19 +187,26 @@ async def test_dynamic_system_prompt_and_assistant_prefill() -> None:
 async def test_lifecycle_hooks() -> None:
     events: list[str] = []
 
-    def on_start(*, agent, network, input, prompt, history):  # type: ignore[no-untyped-def]
+    def on_start(
+        *,
+        agent: Agent,
+        network: NetworkRun,
+        input: str,
+        prompt: list[Message],
+        history: list[Message],
+    ) -> StartResult:
         events.append(f"start:{input}")
         return StartResult(
             prompt=[TextMessage(role="system", content="rewritten")], history=history
         )
 
-    async def on_response(*, agent, network, result: AgentResult):  # type: ignore[no-untyped-def]
+    async def on_response(*, agent: Agent, network: NetworkRun, result: AgentResult) -> AgentResult:
         events.append("response")
         # drop the tool call the model asked for
         result.output = [m for m in result.output if not isinstance(m, ToolCallMessage)]
         return result
 
-    def on_finish(*, agent, network, result: AgentResult):  # type: ignore[no-untyped-def]
+    def on_finish(*, agent: Agent, network: NetworkRun, result: AgentResult) -> AgentResult:
         events.append("finish")
         return result.model_copy(update={"id": "custom"})
 

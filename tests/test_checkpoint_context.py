@@ -45,7 +45,11 @@ def context_app(executor: LocalExecutor, seen: list[RequestContext | None]) -> F
         context = current_request_context()
         assert context is not None
         outcome = await checkpoints.checkpoint(context, [CheckpointStep("early", {"n": 1})])
-        value = await ctx.step.run("early", lambda: {"n": 2})
+
+        async def two() -> dict[str, int]:
+            return {"n": 2}
+
+        value = await ctx.step.run("early", two)
         return {"outcome": outcome.status.value, "value": value}
 
     async def remember() -> str:

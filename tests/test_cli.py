@@ -311,7 +311,7 @@ def test_functions_accepts_a_list_and_shows_expressions_and_crons(offline: None)
     [config] = function_configs([nightly])
     assert config["flow_control"] == {"rateLimit": {"limit": 5, "period": "1h"}}
     module = type(sys)("listing_target")
-    module.functions = [nightly]  # type: ignore[attr-defined]
+    vars(module)["functions"] = [nightly]
     sys.modules["listing_target"] = module
     try:
         result = invoke("functions", "listing_target:functions")
@@ -538,7 +538,7 @@ async def _read_until(stream: asyncio.StreamReader | None, marker: str) -> str:
 # -- the view's pieces -----------------------------------------------------------------------
 
 
-def _event(kind: str, seq: int, *, attempt: int = 0, agent: str = "W", **data: Any) -> Any:
+def _event(kind: str, seq: int, *, attempt: int = 0, agent: str | None = "W", **data: Any) -> Any:
     from agentkit_inngest.streaming import StreamEvent
 
     return StreamEvent(

@@ -10,6 +10,7 @@ import re
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ BOUND = float(os.environ.get("AGENTKIT_PTY_BOUND", "60"))  # seconds: a bound, n
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 
 
-_SPAWNED: list[pexpect.spawn] = []
+_SPAWNED: list[pexpect.spawn[str]] = []
 
 
 @pytest.fixture(autouse=True)
@@ -88,12 +89,16 @@ class Terminal:
     def wait_for(self, pattern: str) -> str:
         """Read until ``pattern`` (a regex) is on the screen; the matching line."""
         regex = re.compile(pattern)
+        deadline = time.monotonic() + BOUND  # a spinner keeps drawing: bound the whole wait
         while True:
             for line in self.unwrapped.splitlines():
                 if regex.search(line):
                     return line
+            left = deadline - time.monotonic()
             try:
-                self._feed(self.child.read_nonblocking(65536, timeout=BOUND))
+                if left <= 0:
+                    raise pexpect.TIMEOUT("deadline")
+                self._feed(self.child.read_nonblocking(65536, timeout=left))
             except pexpect.EOF:
                 raise AssertionError(f"ended without showing {pattern!r}:\n{self.text}") from None
             except pexpect.TIMEOUT:
@@ -104,11 +109,17 @@ class Terminal:
 
     def finish(self) -> int:
         """Read to the end; the exit status."""
+        deadline = time.monotonic() + BOUND
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"still running after {BOUND}s:\n{self.text}")
             try:
-                self._feed(self.child.read_nonblocking(65536, timeout=BOUND))
+                self._feed(self.child.read_nonblocking(65536, timeout=left))
             except pexpect.EOF:
                 break
+            except pexpect.TIMEOUT:
+                raise AssertionError(f"still running after {BOUND}s:\n{self.text}") from None
         self.child.close()
         return int(self.child.exitstatus if self.child.exitstatus is not None else -1)
 
@@ -294,7 +305,9 @@ def test_chat_keeps_one_thread_across_turns(project: Path) -> None:
     db = project / "chat.db"
     term = Terminal("chat", "ears:network", "--db", str(db), cwd=project)
     banner = term.wait_for(r"thread [0-9a-f]{32}")
-    thread = re.search(r"thread ([0-9a-f]{32})", banner).group(1)  # type: ignore[union-attr]
+    found = re.search(r"thread ([0-9a-f]{32})", banner)
+    assert found is not None, banner
+    thread = found.group(1)
     term.wait_for(r"you>")
     term.send("Hello there")
     term.wait_for(r"I have heard 1 message\(s\):")  # Markdown: no asterisks

@@ -89,7 +89,7 @@ async def test_a_network_without_max_iter_or_budget_stops_at_the_default_cap() -
 async def test_budget_with_no_caps_lets_a_long_run_go_on() -> None:
     model = ScriptedModel([text("x")] * 120)
     agent = create_agent(name="A", model=model)
-    network = create_network(
+    network: Network[Any] = create_network(
         name="Long",
         agents=[agent],
         router=lambda *, call_count: agent if call_count < 120 else None,
@@ -125,7 +125,7 @@ async def test_a_turns_tool_calls_over_the_cap_fail_before_any_of_them_runs() ->
             [tool_call("fetch", {"n": 0}), tool_calls(*(("fetch", {"n": i}) for i in (1, 2, 3)))]
         )
         agent = create_agent(name="A", model=model, tools=[fetch], max_iter=5, fast_turns=fast)
-        network = create_network(
+        network: Network[Any] = create_network(
             name="N", agents=[agent], router=route_in_order(agent), budget=Budget(tool_calls=3)
         )
         with pytest.raises(BudgetExceededError, match=r"would use 4 tool calls, over its cap of 3"):
@@ -153,7 +153,7 @@ async def test_cost_is_estimated_per_model_and_agent_and_a_cost_cap_needs_prices
     usage = Usage(input_tokens=100_000, output_tokens=10_000)  # $0.20 + $0.10 per answer
     model = ScriptedModel([text("a", usage=usage)] * 5)
     agent = create_agent(name="A", model=model)
-    network = create_network(
+    network: Network[Any] = create_network(
         name="N",
         agents=[agent],
         router=lambda *, call_count: agent,
@@ -174,7 +174,9 @@ async def test_costs_appear_in_the_run_output_per_model_and_per_agent() -> None:
     other = ScriptedModel([text("b")], model="in-house")
     first = create_agent(name="First", model=priced)
     second = create_agent(name="Second", model=other, prices={"in-house": (1.0, 1.0)})
-    network = create_network(name="N", agents=[first, second], router=route_in_order(first, second))
+    network: Network[Any] = create_network(
+        name="N", agents=[first, second], router=route_in_order(first, second)
+    )
     cost = (await network.run("q")).to_json()["cost"]
     assert cost["by_model"]["test/gpt-4o-mini"]["cost_usd"] == pytest.approx(0.15)
     assert cost["by_model"]["test/in-house"]["cost_usd"] == pytest.approx(15 / 1_000_000)
@@ -200,7 +202,7 @@ def test_any_usage_figures_count_as_bounded_non_negative_numbers(inputs: int, ou
         model="gpt-4o",
     )
     agent = create_agent(name="A", model=model, max_iter=2)
-    network = create_network(
+    network: Network[Any] = create_network(
         name="N",
         agents=[agent],
         router=route_in_order(agent, agent),
@@ -259,7 +261,7 @@ async def test_hostile_usage_from_a_provider_is_clamped(
     fake_provider.reply(answer)
     model = openai("gpt-4o", base_url=f"{provider_url}/v1", api_key="sk-test")
     agent = create_agent(name="A", model=model)
-    network = create_network(name="N", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(name="N", agents=[agent], router=route_in_order(agent))
     cost = (await network.run("q")).to_json()["cost"]
     assert (cost["input_tokens"], cost["output_tokens"]) == (0, 10**15)
     assert cost["cost_usd"] == pytest.approx(10**15 * 10.0 / 1_000_000)

@@ -137,7 +137,7 @@ async def test_each_provider_falls_back_to_the_next_over_http(
         gemini("gemini-2.5-flash", base_url=f"{provider_url}/v1beta", api_key="gem-test"),
     )
     agent = create_agent(name="A", model=chain)
-    network = create_network(name="N", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(name="N", agents=[agent], router=route_in_order(agent))
     run = await network.run("q")
     assert run.output == "from gemini"
     assert [r.provider for r in fake_provider.requests] == ["openai", "anthropic", "gemini"]
@@ -180,7 +180,9 @@ async def test_a_fallback_after_a_429_does_not_repeat_a_tool_durably(
         anthropic("claude-3-5-haiku-latest", base_url=provider_url, api_key="ant-test"),
     )
     agent = create_agent(name="Agent", model=chain, tools=[book], max_iter=2, fast_turns=fast)
-    network = create_network(name="Travel", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Travel", agents=[agent], router=route_in_order(agent)
+    )
     async with served(network) as executor:
         run = await executor.run("network-travel", {"input": "Book LH123"})
         assert run.output["output"] == "Your flight LH123 is booked."

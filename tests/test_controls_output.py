@@ -10,7 +10,7 @@ and a replay validates again from the memo without asking the model again.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import hypothesis
@@ -239,7 +239,7 @@ async def test_every_adapter_asks_in_its_way_and_retries_a_wrong_answer(
         assert config["responseMimeType"] == "application/json"
         assert config["responseSchema"]["required"] == ["name", "population"]
     else:
-        names = {
+        names: Callable[[dict[str, Any]], list[str]] = {
             "openai": lambda b: [t["function"]["name"] for t in b["tools"]],
             "grok": lambda b: [t["function"]["name"] for t in b["tools"]],
             "anthropic": lambda b: [t["name"] for t in b["tools"]],
@@ -359,7 +359,7 @@ async def test_typed_answers_of_an_offloaded_model_travel_through_the_inngest_se
     fake_provider.reply(text("nope"), text('{"name": "Quito", "population": 3}'))
     model = _provider_model("openai", provider_url, inference="offload")
     agent = create_agent(name="Geo", model=model, output_type=NativeOutput(City))
-    network = create_network(name="Geo", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(name="Geo", agents=[agent], router=route_in_order(agent))
     async with served(network) as executor:
         run = await executor.run("network-geo", {"input": "q"})
         assert run.output["results"][0]["answer"] == {
@@ -376,7 +376,7 @@ async def test_a_typed_answer_that_never_validates_fails_the_run_at_once_durably
     agent = create_agent(
         name="Geo", model=ScriptedModel([bad, bad]), output_type=City, output_retries=1
     )
-    network = create_network(name="Geo", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(name="Geo", agents=[agent], router=route_in_order(agent))
     async with served(network) as executor:
         run = await executor.run("network-geo", {"input": "q"}, check=False)
         assert run.status == "failed" and run.error["name"] == "NonRetriableError"

@@ -18,6 +18,7 @@ import pytest
 from agentkit_inngest import (
     BudgetExceededError,
     InlineRunner,
+    Network,
     Usage,
     agent_function,
     create_agent,
@@ -136,7 +137,9 @@ async def test_usage_events_and_the_run_completed_event_carry_the_cost() -> None
     priced = ScriptedModel([text("a", usage=usage)], model="gpt-4o-mini")
     unpriced = ScriptedModel([text("b")], model="in-house")
     first, second = create_agent(name="P", model=priced), create_agent(name="U", model=unpriced)
-    network = create_network(name="N", agents=[first, second], router=route_in_order(first, second))
+    network: Network[Any] = create_network(
+        name="N", agents=[first, second], router=route_in_order(first, second)
+    )
     await network.run("q", runner=InlineRunner(publisher=CallbackPublisher(keep)))
     spent = [e.data for e in events if e.type == "usage"]
     assert [(d["model"], d["cost_usd"]) for d in spent] == [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -31,7 +31,7 @@ from agentkit_inngest import (
     route_in_order,
     tool,
 )
-from agentkit_inngest.models import openai
+from agentkit_inngest.models import Inference, openai
 from agentkit_inngest.testing import (
     FunctionModel,
     LocalExecutor,
@@ -43,14 +43,16 @@ from agentkit_inngest.testing import (
 )
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
 
+from .message_helpers import content, tool_result
+
 
 @contextlib.asynccontextmanager
 async def app_with(
     *,
-    networks: list[Network[Any]] = (),
-    functions: list[Any] = (),
+    networks: Sequence[Network[Any]] = (),
+    functions: Sequence[Any] = (),
     app_id: str = "test-app",
-    **kw: Any,  # type: ignore[assignment]
+    **kw: Any,
 ) -> AsyncIterator[tuple[LocalExecutor, inngest.Inngest]]:
     async with LocalExecutor(**kw) as executor:
         client = executor.client(app_id)
@@ -226,17 +228,17 @@ async def test_state_and_thread_id_from_the_event() -> None:
 # -- inference as a step: retries and failures, in-process and offloaded -----------------
 
 
-def _provider_network(provider_url: str, inference: str) -> Network[Any]:
+def _provider_network(provider_url: str, inference: Inference) -> Network[Any]:
     model = openai(
         "gpt-test", base_url=f"{provider_url}/v1", api_key="sk-test", inference=inference
-    )  # type: ignore[arg-type]
+    )
     agent = create_agent(name="A", model=model)
     return create_network(name="Solo", agents=[agent], router=route_in_order(agent))
 
 
 @pytest.mark.parametrize("inference", ["in_process", "offload"])
 async def test_provider_500_then_success_retries_the_step(
-    inference: str, fake_provider: FakeProvider, provider_url: str
+    inference: Inference, fake_provider: FakeProvider, provider_url: str
 ) -> None:
     fake_provider.reply(Fault(status=500, message="overloaded"), text("recovered"))
     async with app_with(networks=[_provider_network(provider_url, inference)]) as (executor, _):
@@ -265,7 +267,7 @@ async def test_provider_429_honours_retry_after(
 
 @pytest.mark.parametrize("inference", ["in_process", "offload"])
 async def test_provider_400_fails_the_run_with_a_clear_message(
-    inference: str, fake_provider: FakeProvider, provider_url: str
+    inference: Inference, fake_provider: FakeProvider, provider_url: str
 ) -> None:
     fake_provider.reply(*[Fault(status=400, message="max_tokens is too large")] * 2)
     network = _provider_network(provider_url, inference)
@@ -301,8 +303,8 @@ async def test_human_in_the_loop_waits_for_the_matching_reply() -> None:
     model = ScriptedModel(
         [
             tool_call("ask_developer", {"question": "Is the outage known?"}),
-            lambda c: text(f"Dev says: {c.last.content}"),
-        ]  # type: ignore[union-attr]
+            lambda c: text(f"Dev says: {content(c.last)}"),
+        ]
     )
     async with app_with(networks=[_support_network(model)]) as (executor, _):
         run = executor.start("network-support", {"input": "site down", "ticketId": "T-1"})
@@ -330,19 +332,19 @@ async def test_human_in_the_loop_waits_for_the_matching_reply() -> None:
 
 async def test_human_in_the_loop_timeout_gives_the_model_a_tool_error() -> None:
     model = ScriptedModel(
-        [tool_call("ask_developer", {"question": "?"}), lambda c: text(str(c.last.content))]
-    )  # type: ignore[union-attr]
+        [tool_call("ask_developer", {"question": "?"}), lambda c: text(str(content(c.last)))]
+    )
     async with app_with(networks=[_support_network(model)]) as (executor, _):
         run = executor.start("network-support", {"input": "help", "ticketId": "T-1"})
         await executor.wait_for_pause(run)
         assert executor.expire_waits(run) == 1
         await run.wait()
-        last = model.calls[1].messages[-1]
+        last = tool_result(model.calls[1].messages[-1])
         assert (
             last.is_error
             and "No reply (app/support.ticket.developer-response) arrived within 4:00:00"
             in str(last.content)
-        )  # type: ignore[union-attr]
+        )
 
 
 # -- Inngest functions as tools, step-orchestrating tools -----------------------------------
@@ -383,10 +385,15 @@ async def test_an_inngest_function_is_a_tool_through_invoke() -> None:
         assert research_tool.description == "Research a topic on the web."
         assert research_tool.json_schema["properties"]["topic"]["description"] == "What to research"
         model = ScriptedModel(
-            [tool_call("research", {"topic": "pgvector"}), lambda c: text(c.last.content_text())]
-        )  # type: ignore[union-attr]
+            [
+                tool_call("research", {"topic": "pgvector"}),
+                lambda c: text(tool_result(c.last).content_text()),
+            ]
+        )
         agent = create_agent(name="Researcher", model=model, tools=[research_tool], max_iter=2)
-        network = create_network(name="Deep", agents=[agent], router=route_in_order(agent))
+        network: Network[Any] = create_network(
+            name="Deep", agents=[agent], router=route_in_order(agent)
+        )
         await executor.attach(
             create_server(client=client, networks=[network], functions=[research])
         )
@@ -427,7 +434,9 @@ async def test_tools_that_use_steps_get_their_own_step_ids() -> None:
 
     model = ScriptedModel([tool_call("chores")])
     agent = create_agent(name="A", model=model, tools=[chores])
-    network = create_network(name="Chores", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Chores", agents=[agent], router=route_in_order(agent)
+    )
     async with app_with(networks=[network]) as (executor, _):
         run = await executor.run("network-chores", {"input": "go"})
         assert run.output["results"][0]["tool_calls"][0]["content"] == "data 1"
@@ -446,7 +455,9 @@ async def test_a_wrapped_tool_that_starts_a_step_fails_clearly() -> None:
         return await ctx.step.run("inner", lambda: 1)
 
     agent = create_agent(name="A", model=ScriptedModel([tool_call("sneaky")]), tools=[sneaky])
-    network = create_network(name="Nest", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Nest", agents=[agent], router=route_in_order(agent)
+    )
     async with app_with(networks=[network]) as (executor, _):
         run = await executor.run("network-nest", {"input": "go"}, check=False)
         assert run.status == "failed"
@@ -457,7 +468,9 @@ async def test_llm_routing_decisions_are_memoized() -> None:
     router_model = ScriptedModel([tool_call("select_agent", {"name": "Worker"}), tool_call("done")])
     worker_model = ScriptedModel([text("work done")])
     worker = create_agent(name="Worker", description="Does work", model=worker_model)
-    network = create_network(name="Routed", agents=[worker], default_model=router_model)
+    network: Network[Any] = create_network(
+        name="Routed", agents=[worker], default_model=router_model
+    )
     async with app_with(networks=[network]) as (executor, _):
         run = await executor.run("network-routed", {"input": "do it"})
         assert run.output["output"] == "work done"
@@ -535,7 +548,9 @@ async def test_production_mode_rejects_unsigned_requests_and_runs_signed_ones(
     monkeypatch.setenv("INNGEST_SIGNING_KEY_FALLBACK", FALLBACK_KEY)
     model = ScriptedModel([text("signed and sealed"), text("fallback works")])
     agent = create_agent(name="A", model=model)
-    network = create_network(name="Prod", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Prod", agents=[agent], router=route_in_order(agent)
+    )
     async with LocalExecutor(signing_key=SIGNING_KEY) as executor:
         client = executor.client("prod", signing_key=SIGNING_KEY)
         assert client.is_production

@@ -5,6 +5,7 @@ behaves (``validateAsyncDispatch``, ``ResetAttemptsByJobID``, ``handleGeneratorS
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -74,7 +75,7 @@ async def test_bad_request_ids_and_queue_items_are_stale_and_save_on_stale_keeps
     async with LocalExecutor(clock=ManualClock()) as executor:
         probe = await ProbeApp(executor).attach()
         run, call = await probe.start()
-        cases = {
+        cases: dict[str, dict[str, Any]] = {
             "x": {"request_id": "not-a-ulid"},
             "y": {"qi_id": "!!"},
             "z": {"qi_id": "bm8tc3VjaC1qb2I6OmxvY2Fs"},  # no-such-job::local

@@ -9,6 +9,7 @@ import hashlib
 import json
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -114,7 +115,10 @@ async def test_async_ops_are_refused_before_saving_others_after_the_earlier_ones
     async with LocalExecutor() as executor:
         probe = await ProbeApp(executor).attach()
         run, call = await probe.start()
-        post = lambda *ops: post_checkpoint(executor, call.checkpoint(*ops))  # noqa: E731
+
+        async def post(*ops: dict[str, Any]) -> httpx.Response:
+            return await post_checkpoint(executor, call.checkpoint(*ops))
+
         for server_only in ("Sleep", "WaitForEvent", "InvokeFunction", "AIGateway", "StepError"):
             answer = await post(step_op("a", 1), step_op("later", None, op=server_only))
             assert answer.status_code == 400

@@ -49,7 +49,10 @@ async def test_lone_surrogates_in_event_data_and_memos_arrive_as_u_fffd() -> Non
     def functions(client: inngest.Inngest) -> inngest.Function[Any]:
         @client.create_function(fn_id="echo", trigger=inngest.TriggerEvent(event="t/echo"))
         async def echo(ctx: inngest.Context) -> str:
-            memo = await ctx.step.run("make", lambda: {"made": "m\ud800", "pair": "\ud83d\ude00"})
+            async def make() -> dict[str, str]:
+                return {"made": "m\ud800", "pair": "\ud83d\ude00"}
+
+            memo = await ctx.step.run("make", make)
             seen.append((dict(ctx.event.data), memo))
             return "ok"
 
@@ -114,7 +117,8 @@ async def test_a_cancel_event_stops_a_waiting_run_and_nothing_after_it_runs() ->
         run = executor.start("network-waiting", {"input": "go", "id": "r1"})
         await executor.wait_for_pause(run)
         await executor.send({"name": "t/stop", "data": {"id": "someone else"}})
-        assert run.status == "waiting"  # the `if` expression does not hold
+        status_before_the_cancel = run.status
+        assert status_before_the_cancel == "waiting"  # the `if` expression does not hold
         calls = len(executor.requests_for(run))
         await executor.send({"name": "t/stop", "data": {"id": "r1"}})
         await run.wait(10)
@@ -143,7 +147,9 @@ async def test_a_cancel_during_a_step_lets_it_finish_and_runs_nothing_after() ->
 
     model = ScriptedModel([tool_call("slow"), tool_call("slow"), text("done")])
     agent = create_agent(name="A", model=model, tools=[slow], max_iter=3)
-    network = create_network(name="Slow", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Slow", agents=[agent], router=route_in_order(agent)
+    )
     functions = [lambda c: network_function(network, client=c, cancel="t/stop")]
     async with app_with(functions=functions) as (executor, _):
         run = executor.start("network-slow", {"input": "go"})

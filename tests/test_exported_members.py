@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import agentkit_inngest
+import agentkit_inngest.testing
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -159,7 +160,9 @@ def _imports(path: pathlib.Path, source: str) -> list[str]:
 
 
 def _python_blocks(markdown: str) -> list[str]:
-    blocks, current, inside = [], [], False
+    blocks: list[str] = []
+    current: list[str] = []
+    inside = False
     for line in markdown.splitlines():
         if line.strip().startswith("```"):
             if inside:

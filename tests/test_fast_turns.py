@@ -8,6 +8,7 @@ from typing import Any
 from agentkit_inngest import (
     InlineRunner,
     Lifecycle,
+    Network,
     ToolContext,
     ToolRetry,
     create_agent,
@@ -181,7 +182,7 @@ async def test_fast_turns_stream_the_same_events_once() -> None:
         return "saved"
 
     agent = create_agent(name="Writer", model=FunctionModel(_respond), tools=[save], max_iter=2)
-    network = create_network(
+    network: Network[Any] = create_network(
         name="Stream", agents=[agent], router=route_in_order(agent), fast_turns=True
     )
     recorder = Recorder()

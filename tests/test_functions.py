@@ -43,13 +43,17 @@ def test_ids_and_events_follow_agentkit_conventions() -> None:
         slugify("!!!")
     fn = network_function(_network(), client=CLIENT)
     assert fn.id == "unit-network-devops-team" and fn.name == "DevOps team"
-    assert fn._triggers[0].event == "unit/network-devops-team"
+    trigger = fn._triggers[0]
+    assert isinstance(trigger, inngest.TriggerEvent)
+    assert trigger.event == "unit/network-devops-team"
     agent_fn = agent_function(create_agent(name="Database administrator"), client=CLIENT)
     assert agent_fn.id == "unit-agent-database-administrator"
     custom = network_function(
         _network(), client=CLIENT, fn_id="custom", event="app/custom.run", name="X"
     )
-    assert custom.id == "unit-custom" and custom._triggers[0].event == "app/custom.run"
+    trigger = custom._triggers[0]
+    assert isinstance(trigger, inngest.TriggerEvent)
+    assert custom.id == "unit-custom" and trigger.event == "app/custom.run"
 
 
 @pytest.mark.parametrize(

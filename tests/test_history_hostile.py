@@ -96,9 +96,9 @@ async def test_a_nul_in_a_message_is_stored_and_in_a_thread_id_is_refused_at_onc
         "ToolResultMessage",
         "TextMessage",
     ]
-    assert loaded[0].content == "hi\x00there"  # type: ignore[union-attr]
-    assert loaded[1].tools[0].arguments == {"q": "x\x00y"}  # type: ignore[union-attr]
-    assert loaded[2].content == {"found\x00key": "x\x00y\x00and more", "bytes": "\x00\x01\x02"}  # type: ignore[union-attr]
+    assert loaded[0].content == "hi\x00there"
+    assert loaded[1].tools[0].arguments == {"q": "x\x00y"}
+    assert loaded[2].content == {"found\x00key": "x\x00y\x00and more", "bytes": "\x00\x01\x02"}
     # the thread id: refused at its first step, not retried
     assert refused.status == "failed"
     assert refused.error["message"] == (

@@ -193,11 +193,11 @@ class Backend:
                 return [tuple(row) for row in connection.execute(sql, args).fetchall()]
         for index in range(len(args)):
             sql = sql.replace("?", f"${index + 1}", 1)
-        connection = await asyncpg.connect(self.target)
+        pg = await asyncpg.connect(self.target)
         try:
-            return [tuple(row) for row in await connection.fetch(sql, *args)]
+            return [tuple(row) for row in await pg.fetch(sql, *args)]
         finally:
-            await connection.close()
+            await pg.close()
 
     async def rows(self, thread_id: str) -> list[tuple[int, str, str | None, str]]:
         """``(seq, message_id, agent_name, message JSON)`` of a thread, by seq."""
@@ -336,11 +336,12 @@ async def test_a_second_run_on_a_thread_sees_the_first(backend: Backend) -> None
 async def test_standalone_agents_continue_threads_in_the_store(backend: Backend) -> None:
     model = ScriptedModel([text("one"), lambda call: text(f"{len(call.messages)} seen")])
     agent = create_agent(name="Solo", model=model, history=backend.make())
-    state = State()
+    state: State[Any] = State()
     await agent.run("first", state=state)
     result = await agent.run("second", state=State(thread_id=state.thread_id))
     assert result.text == "3 seen"
-    assert [agent for _, _, agent, _ in await backend.rows(state.thread_id)] == [  # type: ignore[arg-type]
+    assert state.thread_id is not None
+    assert [agent for _, _, agent, _ in await backend.rows(state.thread_id)] == [
         None,
         "Solo",
         None,
@@ -433,7 +434,7 @@ async def test_concurrent_appends_from_many_tasks_and_stores_lose_nothing(
     assert len(set(ids)) == 121 and ids.count("twice") == 1
     for i in range(60):  # a batch is written whole, in order, with nothing in between
         assert ids.index(f"m{i}") + 1 == ids.index(f"n{i}")
-    assert [m.content for m in await stores[0].load(thread_id)] == ids  # type: ignore[union-attr]
+    assert [m.content for m in await stores[0].load(thread_id)] == ids
 
 
 async def test_client_authoritative_history_is_not_read(backend: Backend) -> None:
@@ -442,7 +443,7 @@ async def test_client_authoritative_history_is_not_read(backend: Backend) -> Non
     store = Recording(inner)
     model = FunctionModel(_echo)
     network = _chat(store, model)
-    sent = State(messages=[TextMessage(role="user", content="from the client")])
+    sent: State[Any] = State(messages=[TextMessage(role="user", content="from the client")])
     async with LocalExecutor() as executor:
         client = executor.client("stores")
         await executor.attach(create_server(client=client, networks=[network]))
@@ -635,12 +636,13 @@ def test_sqlite_stores_serve_one_loop_after_another_and_reopen_after_close(
     store = SQLiteStore(tmp_path / "sync.db")
     model = ScriptedModel([text("one"), lambda call: text(f"{len(call.messages)} seen")])
     agent = create_agent(name="Solo", model=model, history=store)
-    state = State()
+    state: State[Any] = State()
     agent.run_sync("first", state=state)  # each run_sync is an event loop of its own
     assert agent.run_sync("second", state=State(thread_id=state.thread_id)).text == "3 seen"
     asyncio.run(store.close())
     asyncio.run(store.close())  # closing twice is harmless
-    assert len(asyncio.run(store.load(state.thread_id))) == 4  # type: ignore[arg-type]
+    assert state.thread_id is not None
+    assert len(asyncio.run(store.load(state.thread_id))) == 4
     asyncio.run(store.close())
     assert repr(store) == f"SQLiteStore({str(tmp_path / 'sync.db')!r})"
 

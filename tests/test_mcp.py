@@ -28,6 +28,7 @@ from agentkit_inngest import (
     ConfigurationError,
     InlineRunner,
     MCPServerError,
+    Network,
     NetworkRun,
     StepError,
     ToolResultMessage,
@@ -289,7 +290,7 @@ async def test_websocket_transport_works_with_the_sdk_client_and_refuses_other_p
 
 # -- a low-level server: pages, rich content, odd schemas ---------------------------------
 
-_PAGED_SCHEMA = {
+_PAGED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "shape": {"$ref": "#/$defs/Shape"},
@@ -347,7 +348,7 @@ async def test_tools_from_every_page_with_schemas_as_declared_and_rich_content()
     offered = {t["name"]: t for t in model.calls[0].tools}
     assert set(offered) == {"paged-draw", "paged-report"}
     draw = offered["paged-draw"]["parameters"]
-    assert draw["properties"]["shape"] == _PAGED_SCHEMA["$defs"]["Shape"]  # type: ignore[index]
+    assert draw["properties"]["shape"] == _PAGED_SCHEMA["$defs"]["Shape"]
     assert draw["properties"]["tags"]["maxItems"] == 3
     assert offered["paged-report"]["description"] == ""
     (drawn,) = results(run)
@@ -390,7 +391,7 @@ async def test_durable_run_lists_once_and_calls_the_mcp_tool_exactly_once_across
     def router(*, network: NetworkRun) -> Any:
         return calc_agent if network.call_count < 2 else None
 
-    network = create_network(name="MCP maths", agents=[calc_agent], router=router)
+    network: Network[Any] = create_network(name="MCP maths", agents=[calc_agent], router=router)
     async with executor_for(network) as executor:
         run = await executor.run("network-mcp-maths", {"input": "19 + 23?"})
         assert executor.executed(run) == [
@@ -572,7 +573,11 @@ def test_shape_result_covers_every_content_kind() -> None:
         (lambda: MCPServer.stdio("ok", command="x", args="--flag"), "args takes a list"),
         (lambda: MCPServer.stdio("ok", command="x", include="add"), "include takes a list"),
         (lambda: MCPServer.stdio("ok", command="x", call_timeout=0), "call_timeout must be"),
-        (lambda: MCPServer(name="ok", transport="stdio"), "transport must be a callable"),
+        (
+            # deliberately not a callable: the error under test
+            lambda: MCPServer(name="ok", transport="stdio"),  # type: ignore[arg-type]
+            "transport must be a callable",
+        ),
         (lambda: MCPServer.stdio("ok", command="x", secrets="s3cr3t"), "secrets takes a list"),
     ],
 )
@@ -762,12 +767,16 @@ def test_descriptions_show_the_command_and_address_but_no_credential() -> None:
 async def test_a_custom_transport_error_names_the_server_without_the_marked_secrets() -> None:
     secret = "pin-42"  # too short to be found on its own: marked by the user
 
-    @contextlib.asynccontextmanager
-    async def refuses() -> AsyncIterator[Any]:
-        raise PermissionError(f"login with {secret} refused")
-        yield  # pragma: no cover
+    class Refuses:
+        """A transport whose connection is refused."""
 
-    source = MCPServer(name="vault", transport=refuses, secrets=[secret])
+        async def __aenter__(self) -> Any:
+            raise PermissionError(f"login with {secret} refused")
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    source = MCPServer(name="vault", transport=Refuses, secrets=[secret])
     model = ScriptedModel(["never"])
     agent = create_agent(name="A", model=model, mcp_servers=[source])
     with pytest.raises(MCPServerError) as caught:

@@ -7,6 +7,7 @@ import pytest
 
 from agentkit_inngest import (
     HistoryAdapter,
+    Message,
     TextMessage,
     ToolCall,
     ToolCallMessage,
@@ -16,7 +17,7 @@ from agentkit_inngest import (
     load_history,
 )
 
-HISTORY = [
+HISTORY: list[Message] = [
     TextMessage(role="system", content="be brief"),
     TextMessage(role="user", content="weather in Rome and Paris?"),
     TextMessage(role="assistant", content="Checking.", stop_reason="tool"),
@@ -57,8 +58,10 @@ def test_unknown_kind_is_rejected() -> None:
 
 
 def test_messages_are_immutable() -> None:
+    first = HISTORY[0]
+    assert isinstance(first, TextMessage)
     with pytest.raises(pydantic.ValidationError):
-        HISTORY[0].content = "x"  # type: ignore[misc]
+        first.content = "x"  # type: ignore[misc]  # deliberately writes a frozen field
 
 
 def test_tool_result_text_form() -> None:

@@ -25,6 +25,7 @@ from agentkit_inngest.models import openai
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider
 
+from .message_helpers import content
 from .porting_helpers import point_providers_at
 
 
@@ -106,7 +107,7 @@ async def test_on_start_hooks_take_only_the_keywords_they_use() -> None:
     model = ScriptedModel([text("done")])
     agent = create_agent(name="Coder", model=model, lifecycle=Lifecycle(on_start=on_start))
     await agent.run("Refactor", state=State({"files": ["a.ts", "b.ts"]}))
-    assert [m.content for m in model.calls[0].messages] == ["Files: a.ts, b.ts", "Refactor"]
+    assert [content(m) for m in model.calls[0].messages] == ["Files: a.ts, b.ts", "Refactor"]
 
     finished: list[str] = []
     agent = agent.replace(
@@ -165,4 +166,5 @@ async def test_static_system_prompt_and_description_reach_the_models() -> None:
     run = await network.run("Edit my draft")
     assert run.output == "Fixed."
     assert "An expert copy editor that checks grammar and tone" in router_model.calls[0].system
+    assert isinstance(copy_editor.model, ScriptedModel)
     assert copy_editor.model.calls[0].system.startswith("You are an expert copy editor.")

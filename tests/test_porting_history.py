@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentkit_inngest import (
+    State,
     TextMessage,
     create_agent,
     create_network,
@@ -113,8 +114,8 @@ async def test_client_authoritative_history_skips_the_load_but_still_appends() -
     network = create_network(
         name="Chat", agents=[agent], router=route_in_order(agent), history=DatabaseHistory(db)
     )
-    previous = [TextMessage(role="user", content="Earlier")]
-    state = create_state({}, thread_id="thread-1", messages=previous)
+    previous: list[Message] = [TextMessage(role="user", content="Earlier")]
+    state: State = create_state({}, thread_id="thread-1", messages=previous)
     run = await network.run("Now", state=state)
     assert run.output == "You said: Earlier / Now"
     assert db.queries["select messages"] == 0 and db.queries["upsert thread"] == 1

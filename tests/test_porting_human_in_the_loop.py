@@ -28,6 +28,7 @@ from agentkit_inngest import (
 from agentkit_inngest.errors import ConfigurationError
 from agentkit_inngest.testing import ModelCall, ScriptedModel, text, tool_call
 
+from .event_data import as_str
 from .porting_helpers import inngest_dev, serve_app, tool_results
 
 REPLY_EVENT = "app/support.ticket.developer-response"
@@ -179,8 +180,12 @@ async def test_the_support_workflow_runs_the_network_in_your_own_function_and_wa
             trigger=inngest.TriggerEvent(event="app/support.ticket.created"),
         )
         async def support_agent_workflow(ctx: inngest.Context) -> dict[str, Any]:
-            ticket_id = ctx.event.data["ticketId"]
-            ticket = await ctx.step.run("get_ticket_details", lambda: tickets.get(ticket_id))
+            ticket_id = as_str(ctx.event.data["ticketId"])
+
+            async def get_ticket_details() -> dict[str, str] | None:
+                return tickets.get(ticket_id)
+
+            ticket = await ctx.step.run("get_ticket_details", get_ticket_details)
             if not ticket:
                 raise inngest.NonRetriableError("Ticket not found")
             response = await network.run(ticket["title"])  # no runner: point 2

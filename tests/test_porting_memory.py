@@ -25,6 +25,7 @@ from agentkit_inngest import (
 )
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
 
+from .message_helpers import content
 from .porting_helpers import inngest_dev
 
 MEM0: list[str] = []  # stands in for the Mem0 client of the page
@@ -92,7 +93,10 @@ async def test_a_memory_tool_sends_one_event_and_a_function_stores_it() -> None:
             trigger=inngest.TriggerEvent(event="app/memories.create"),
         )
         async def add_memories(ctx: inngest.Context, request: Statements) -> int:
-            added = await ctx.step.run("add-to-mem0", lambda: MEM0.extend(request.statements))
+            async def add_to_mem0() -> None:
+                MEM0.extend(request.statements)
+
+            added: object = await ctx.step.run("add-to-mem0", add_to_mem0)
             stored.set()
             return len(request.statements) if added is None else 0
 
@@ -183,8 +187,9 @@ async def test_a_memory_network_in_order_and_on_state_with_lifecycle_hooks() -> 
     run = await network.run("Do I like tea?")
     assert [r.agent_name for r in run.results] == ["Retrieval", "Assistant", "Updater"]
     assert finished == ["Assistant"]
+    assert isinstance(assistant.model, ScriptedModel)
     prompt = assistant.model.calls[0].messages
-    assert any(m.content == "Memories: Alice likes tea" for m in prompt)
+    assert any(content(m) == "Memories: Alice likes tea" for m in prompt)
 
     def on_state(*, network: NetworkRun) -> Any:  # TS: router on network.state.data
         data: MemoryState = network.state.data

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import inngest
@@ -26,6 +27,7 @@ from agentkit_inngest.models import openai
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider
 
+from .message_helpers import content
 from .porting_helpers import inngest_dev, point_providers_at
 
 CORPUS = {"pgvector": "pgvector adds HNSW indexes", "pg index": "B-tree indexes sort keys"}
@@ -35,7 +37,7 @@ class ResearchInput(pydantic.BaseModel):
     input: str
 
 
-def crawl(query: str) -> list[str]:
+async def crawl(query: str) -> list[str]:
     return [page for key, page in CORPUS.items() if key in query]
 
 
@@ -58,9 +60,7 @@ def research_function(client: inngest.Inngest) -> Any:
         queries = search_queries.text.splitlines()
         # TS: await Promise.all(queries.map((query) => step.run('crawl-web', ...)))
         crawls = await ctx.group.parallel(
-            tuple(
-                (lambda query=query: ctx.step.run("crawl-web", crawl, query)) for query in queries
-            )
+            tuple(functools.partial(ctx.step.run, "crawl-web", crawl, query) for query in queries)
         )
         pages = [page for found in crawls for page in found]
         summary = await infer(
@@ -135,7 +135,7 @@ async def test_infer_runs_inline_in_plain_python_and_says_what_is_missing() -> N
     model = ScriptedModel([text("one\ntwo")])
     answer = await infer("queries", model=model, prompt="Postgres", runner=InlineRunner())
     assert answer.text == "one\ntwo" and answer.usage.output_tokens == 5
-    assert model.calls[0].messages[-1].content == "Postgres"
+    assert content(model.calls[0].messages[-1]) == "Postgres"
     with pytest.raises(ConfigurationError, match="give prompt=, system= or messages="):
         await infer("empty", model=model)
     with pytest.raises(ConfigurationError, match="cannot offload"):

@@ -35,6 +35,7 @@ from agentkit_inngest.testing import (
     tool_call,
 )
 
+from .event_data import as_str
 from .porting_helpers import inngest_dev, serve_app, tool_results
 
 RUN_EVENT = "deep-research-network/run"
@@ -96,7 +97,7 @@ async def test_a_step_that_returns_an_agent_result_memoizes_its_json_and_calls_o
         async def summarize(ctx: inngest.Context) -> Any:
             # TS: const summary = await step.run("summarize", () => summarizer.run(input))
             async def call() -> Any:
-                return await summarizer.run(ctx.event.data["input"])
+                return await summarizer.run(as_str(ctx.event.data["input"]))
 
             summary = await ctx.step.run("summarize", call)
             return {"summary": summary["output"]}
@@ -166,7 +167,7 @@ async def test_concurrency_per_user_holds_each_user_to_the_limit() -> None:
         async def per_user(ctx: inngest.Context) -> Any:
             state = network.new_state()
             state.kv.set("user_id", ctx.event.data["user_id"])
-            return await network.run(ctx.event.data["input"], state=state)
+            return await network.run(as_str(ctx.event.data["input"]), state=state)
 
         await serve_app(executor, client=client, functions=[per_user])
         runs = [

@@ -8,6 +8,7 @@ import pydantic
 
 from agentkit_inngest import (
     AgentResult,
+    Message,
     State,
     TextMessage,
     ToolCallMessage,
@@ -33,7 +34,7 @@ def test_create_state_is_typed_and_assignable() -> None:
     state.data.username = "Alice"
     assert state.to_json()["data"] == {"username": "Alice"}
     # with the options of createState(data, { messages, threadId })
-    history = [TextMessage(role="user", content="Hi")]
+    history: list[Message] = [TextMessage(role="user", content="Hi")]
     threaded = create_state({"userId": "u1"}, messages=history, thread_id="thread-456")
     assert isinstance(threaded, State) and threaded.thread_id == "thread-456"
     assert threaded.messages == history and threaded.data == {"userId": "u1"}

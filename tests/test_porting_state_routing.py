@@ -46,8 +46,9 @@ class AgentState(pydantic.BaseModel):  # TS: interface AgentState { files?, plan
 @tool
 def list_files(ctx: ToolContext) -> list[str]:
     """List the repository's files."""
-    ctx.state.data.files = ["stats.py", "README.md"]
-    return ctx.state.data.files
+    data: AgentState = ctx.state.data
+    data.files = ["stats.py", "README.md"]
+    return data.files
 
 
 def record_plan(plan: Plan, ctx: ToolContext) -> str:

@@ -19,6 +19,7 @@ import pydantic
 
 from agentkit_inngest import (
     NetworkRun,
+    State,
     ToolContext,
     create_agent,
     create_network,
@@ -30,6 +31,7 @@ from agentkit_inngest import (
 from agentkit_inngest.streaming import BrokerPublisher, MemoryBroker, StreamEvent
 from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
 
+from .event_data import as_mapping, as_str
 from .porting_helpers import collect_until, inngest_dev, tool_results
 
 EVENT_TYPES = ["app/user.signup", "app/order.placed", "app/order.refunded"]
@@ -113,15 +115,19 @@ def run_agent_network(client: inngest.Inngest) -> Any:
     )
     async def run_insights_agent(ctx: inngest.Context) -> Any:
         data = ctx.event.data
+
+        async def generate_thread_id() -> str:
+            return uuid.uuid4().hex
+
         thread_id = data.get("threadId") or await ctx.step.run(
-            "generate-thread-id", lambda: uuid.uuid4().hex
+            "generate-thread-id", generate_thread_id
         )
-        user_message = data["userMessage"]  # TS: { id, content, role }
+        user_message = as_mapping(data["userMessage"])  # TS: { id, content, role }
         state = create_state(
-            {"userId": data["userId"], **data.get("state", {})},
-            thread_id=thread_id,
+            {"userId": data["userId"], **as_mapping(data.get("state", {}))},
+            thread_id=as_str(thread_id),
         )
-        return await insights_network.run(user_message["content"], state=state)
+        return await insights_network.run(as_str(user_message["content"]), state=state)
 
     return run_insights_agent
 
@@ -230,8 +236,8 @@ async def test_a_run_of_your_own_function_that_fails_ends_its_stream_with_run_fa
 
         @client.create_function(fn_id="chat", trigger=inngest.TriggerEvent(event="app/chat"))
         async def chat(ctx: inngest.Context) -> Any:
-            state = create_state({}, thread_id=ctx.event.data["threadId"])
-            return await network.run(ctx.event.data["message"], state=state)
+            state: State = create_state({}, thread_id=as_str(ctx.event.data["threadId"]))
+            return await network.run(as_str(ctx.event.data["message"]), state=state)
 
         await executor.attach(create_server(client=client, functions=[chat], broker=broker))
         async with broker.subscribe("thread-x") as stream:

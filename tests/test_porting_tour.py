@@ -10,6 +10,7 @@ import pydantic
 import pytest
 
 from agentkit_inngest import (
+    Agent,
     AgentResult,
     Lifecycle,
     NetworkRun,
@@ -99,11 +100,11 @@ def v2_model(call: ModelCall) -> Any:
 
 def code_assistant_system(*, network: NetworkRun) -> str:
     # TS: ({ network }) => agents except the assistant and the summarizer, with their system
-    agents = [
-        f"{a.name}: {a.system}"
-        for a in network.agents.values()
-        if a.name not in ("code_assistant_agent", "summarization_agent")
-    ]
+    agents = []
+    for a in network.agents.values():
+        assert isinstance(a, Agent)  # NetworkRun.agents types its values as AgentView: no system
+        if a.name not in ("code_assistant_agent", "summarization_agent"):
+            agents.append(f"{a.name}: {a.system}")
     return "An AI assistant that plans which agents review a file. Agents:\n" + "\n".join(agents)
 
 
@@ -273,6 +274,7 @@ async def test_v3_a_routing_agent_selects_agents_with_a_tool() -> None:
     assert run.results[1].tool_calls[0].is_error
     assert "File src/missing.ts not found" in str(run.results[1].tool_calls[0].content)
     assert FILES["src/add.ts"] == "// typed"
+    assert isinstance(routing_agent.model, ScriptedModel)
     assert routing_agent.model.calls[0].system == "Pick the next agent: planner, editor"
 
 

@@ -38,6 +38,8 @@ from agentkit_inngest.streaming import (
 )
 from agentkit_inngest.testing import FunctionModel, ModelCall, ScriptedModel, text, tool_call
 
+from .event_data import as_str
+from .message_helpers import content
 from .porting_helpers import collect_until, inngest_dev, tool_results
 
 
@@ -268,8 +270,8 @@ async def test_the_chat_function_streams_a_thread_with_history_from_your_own_fun
         async def run_agent_chat(ctx: inngest.Context) -> Any:
             data = ctx.event.data
             # TS: createState({ customerId }, { messages: history, threadId })
-            state = create_state({"customerId": data["userId"]}, thread_id=data["threadId"])
-            return await network.run(data["message"], state=state)
+            state = create_state({"customerId": data["userId"]}, thread_id=as_str(data["threadId"]))
+            return await network.run(as_str(data["message"]), state=state)
 
         await executor.attach(
             create_server(client=client, functions=[run_agent_chat], broker=broker)
@@ -285,10 +287,10 @@ async def test_the_chat_function_streams_a_thread_with_history_from_your_own_fun
                 types = [e.type for e in await collect_until(stream, "run.completed")]
             assert types[0] == "run.started" and "text.delta" in types
     # the second turn saw the first one: the thread's history came from the store
-    assert [m.content for m in model.calls[1].messages] == [
+    assert [content(m) for m in model.calls[1].messages] == [
         "Hi",
         "Hello, how can I help?",
         "Where is my order?",
     ]
     saved = await store.load("thread-9", limit=10)
-    assert [m.content for m in saved][-1] == "Your order ships today."
+    assert [content(m) for m in saved][-1] == "Your order ships today."

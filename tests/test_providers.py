@@ -4,13 +4,16 @@ HTTP to a local fake that speaks each provider's wire format."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pydantic
 import pytest
 
 from agentkit_inngest import (
     FatalProviderError,
+    Message,
     Model,
+    ProviderError,
     RetriableProviderError,
     State,
     TextMessage,
@@ -38,14 +41,14 @@ def forecast(params: Forecast, ctx: ToolContext) -> dict[str, object]:
     return {"city": params.city, "sky": "sunny"}
 
 
-def _model(kind: str, url: str, **kw: object) -> Model:
+def _model(kind: str, url: str, **kw: Any) -> Model:
     if kind == "openai":
-        return openai("gpt-test", base_url=f"{url}/v1", api_key="sk-test", **kw)  # type: ignore[arg-type]
+        return openai("gpt-test", base_url=f"{url}/v1", api_key="sk-test", **kw)
     if kind == "grok":
-        return grok("grok-test", base_url=f"{url}/v1", api_key="xai-test", **kw)  # type: ignore[arg-type]
+        return grok("grok-test", base_url=f"{url}/v1", api_key="xai-test", **kw)
     if kind == "anthropic":
-        return anthropic("claude-test", base_url=url, api_key="ant-test", **kw)  # type: ignore[arg-type]
-    return gemini("gemini-test", base_url=f"{url}/v1beta", api_key="gem-test", **kw)  # type: ignore[arg-type]
+        return anthropic("claude-test", base_url=url, api_key="ant-test", **kw)
+    return gemini("gemini-test", base_url=f"{url}/v1beta", api_key="gem-test", **kw)
 
 
 KINDS = ["openai", "anthropic", "gemini", "grok"]
@@ -57,7 +60,9 @@ async def test_text_answer(kind: str, fake_provider: FakeProvider, provider_url:
     agent = create_agent(name="A", system="Be nice.", model=_model(kind, provider_url))
     result = await agent.run("Hi")
     assert result.text == "Hello there."
-    assert result.output[0].stop_reason == "stop"  # type: ignore[union-attr]
+    first = result.output[0]
+    assert isinstance(first, TextMessage)
+    assert first.stop_reason == "stop"
     assert (result.usage.input_tokens, result.usage.output_tokens) == (10, 5)
     (request,) = fake_provider.requests
     body = request.body
@@ -187,7 +192,7 @@ async def test_tool_choice_mapping(
 async def test_http_errors_are_classified(
     kind: str,
     status: int,
-    error: type[Exception],
+    error: type[ProviderError],
     fragment: str,
     fake_provider: FakeProvider,
     provider_url: str,
@@ -199,10 +204,10 @@ async def test_http_errors_are_classified(
     with pytest.raises(error) as caught:
         await model.complete(body)
     assert fragment in str(caught.value) and "the fake says no" in str(caught.value)
-    assert caught.value.status_code == status  # type: ignore[attr-defined]
+    assert caught.value.status_code == status
     assert "sk-test" not in str(caught.value) and "ant-test" not in str(caught.value)
     if status == 429:
-        assert caught.value.retry_after == 7  # type: ignore[attr-defined]
+        assert caught.value.retry_after == 7
     assert len(fake_provider.requests) == 1  # SDK retries are off: Inngest retries steps
 
 
@@ -266,10 +271,15 @@ async def test_openai_malformed_tool_arguments_go_back_to_the_model(
 
 def test_stop_reasons_and_refusals_are_mapped() -> None:
     oa = openai("m", api_key="k")
-    raw = {"choices": [{"finish_reason": "length", "message": {"content": "cut"}}], "usage": {}}
+    raw: dict[str, Any] = {
+        "choices": [{"finish_reason": "length", "message": {"content": "cut"}}],
+        "usage": {},
+    }
     assert oa.parse_response(raw).stop_reason == "length"
     raw = {"choices": [{"finish_reason": "content_filter", "message": {"refusal": "no"}}]}
-    assert oa.parse_response(raw).output[0].stop_reason == "content_filter"  # type: ignore[union-attr]
+    refused = oa.parse_response(raw).output[0]
+    assert isinstance(refused, TextMessage)
+    assert refused.stop_reason == "content_filter"
     with pytest.raises(FatalProviderError, match="returned an error"):
         oa.parse_response({"error": {"message": "bad"}})
     an = anthropic("m", api_key="k")
@@ -297,13 +307,15 @@ def test_stop_reasons_and_refusals_are_mapped() -> None:
         ]
     }
     parsed = ge.parse_response(raw)
-    call = parsed.output[0].tools[0]  # type: ignore[union-attr]
+    calls = parsed.output[0]
+    assert isinstance(calls, ToolCallMessage)
+    call = calls.tools[0]
     assert parsed.stop_reason == "tool" and call.meta == {"thoughtSignature": "sig"}
     assert ge.parse_response(raw).output == parsed.output  # ids derive from the answer: stable
 
 
 def test_history_conversion_merges_roles() -> None:
-    history = [
+    history: list[Message] = [
         TextMessage(role="system", content="s1"),
         TextMessage(role="system", content="s2"),
         TextMessage(role="user", content="q"),

@@ -33,10 +33,16 @@ from agentkit_inngest import (
     route_in_order,
     tool,
 )
-from agentkit_inngest.models import openai
+from agentkit_inngest.models import Inference, openai
 from agentkit_inngest.testing import ScriptedModel, text, tool_call
-from agentkit_inngest.testing.fake_providers import FakeProvider, Fault, RecordedRequest
+from agentkit_inngest.testing.fake_providers import (
+    Answer,
+    FakeProvider,
+    Fault,
+    RecordedRequest,
+)
 
+from .message_helpers import content
 from .test_durable import app_with
 
 RETRIES = 2  # three attempts per step keeps failing cases short
@@ -48,7 +54,7 @@ def booking_network(
     provider_url: str,
     effects: collections.Counter[str],
     *,
-    inference: str = "in_process",
+    inference: Inference = "in_process",
     timeout: float = 30.0,
 ) -> Network[Any]:
     @tool
@@ -62,7 +68,7 @@ def booking_network(
         "gpt-test",
         base_url=f"{provider_url}/v1",
         api_key="sk-test",
-        inference=inference,  # type: ignore[arg-type]
+        inference=inference,
         timeout=timeout,
     )
     agent = create_agent(name="Booker", model=model, tools=[book], max_iter=2)
@@ -73,7 +79,7 @@ def functions_for(network: Network[Any]) -> list[Any]:
     return [lambda client: network_function(network, client=client, retries=RETRIES)]
 
 
-RECOVERABLE = {
+RECOVERABLE: dict[str, list[Answer]] = {
     "timeout": [STALL],
     "http-500": [Fault(status=500, message="internal error")],
     "http-503-twice": [Fault(status=503, message="overloaded")] * 2,
@@ -139,7 +145,7 @@ async def test_429_retry_after_is_passed_to_inngest_and_honoured(
 
 @pytest.mark.parametrize("inference", ["in_process", "offload"])
 async def test_a_provider_5xx_is_retried_in_both_inference_modes(
-    inference: str, fake_provider: FakeProvider, provider_url: str
+    inference: Inference, fake_provider: FakeProvider, provider_url: str
 ) -> None:
     effects: collections.Counter[str] = collections.Counter()
     fake_provider.reply(tool_call("book", {"ref": "B"}), Fault(status=502), text("all booked"))
@@ -180,7 +186,7 @@ async def test_a_fault_retrying_cannot_fix_fails_the_run_clearly_without_repeati
 
 @pytest.mark.parametrize("inference", ["in_process", "offload"])
 async def test_a_step_whose_retries_are_spent_says_it_gave_up_and_after_how_many(
-    inference: str, fake_provider: FakeProvider, provider_url: str
+    inference: Inference, fake_provider: FakeProvider, provider_url: str
 ) -> None:
     """The last attempt's error no longer says "(will retry)": the run's error says how
     many attempts were made and that it gave up, in both runners."""
@@ -237,10 +243,12 @@ async def test_a_tool_that_raises_reports_to_the_model_and_runs_once() -> None:
         raise KeyError(f"no such key: {key}")
 
     model = ScriptedModel(
-        [tool_call("lookup", {"key": "k1"}), lambda c: text(f"sorry: {c.last.content}")]  # type: ignore[union-attr]
+        [tool_call("lookup", {"key": "k1"}), lambda c: text(f"sorry: {content(c.last)}")]
     )
     agent = create_agent(name="A", model=model, tools=[lookup], max_iter=2)
-    network = create_network(name="Look", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Look", agents=[agent], router=route_in_order(agent)
+    )
     async with app_with(networks=[network]) as (executor, _):
         run = await executor.run("network-look", {"input": "find k1"})
     assert calls == ["k1"]  # not retried: a tool error is an answer, not a fault
@@ -302,9 +310,7 @@ async def test_a_step_inside_a_tool_that_asks_to_retry_later_is_retried_not_repo
             """Fetch a page in a step."""
             return str(await ctx.step.run("page", read))
 
-        model = ScriptedModel(
-            [tool_call("fetch", id="f1"), lambda c: text(str(c.last.content))]  # type: ignore[union-attr]
-        )
+        model = ScriptedModel([tool_call("fetch", id="f1"), lambda c: text(str(content(c.last)))])
         agent = create_agent(name="A", model=model, tools=[fetch], max_iter=2)
         return create_network(name="Later", agents=[agent], router=route_in_order(agent)), calls
 

@@ -9,11 +9,10 @@ every run; ``HYPOTHESIS_PROFILE=explore`` draws fresh, ten times as many.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
@@ -27,6 +26,7 @@ from agentkit_inngest import (
     InlineRunner,
     InputError,
     Network,
+    NetworkRun,
     ProviderError,
     State,
     StepError,
@@ -40,7 +40,7 @@ from agentkit_inngest import (
     tool,
 )
 from agentkit_inngest._steps import NoSteps
-from agentkit_inngest.models import Model, anthropic, gemini, openai
+from agentkit_inngest.models import Model, TextSink, anthropic, gemini, openai
 from agentkit_inngest.models._openai import parse_tool_arguments
 from agentkit_inngest.testing import FunctionModel, LocalExecutor, text
 from agentkit_inngest.testing.executor import Run
@@ -286,11 +286,13 @@ bounded = create_tool(name="bounded", handler=_schedule, parameters=Hours)
 
 def _context(arguments: dict[str, Any], error: str | None = None) -> ToolContext:
     agent = create_agent(name="A", model=FunctionModel(lambda c: text("x")))
+    state: State[Any] = State()
+    runner = InlineRunner()
     return ToolContext(
         agent=agent,
-        network=None,
-        state=State(),
-        step=NoSteps(InlineRunner(), "t"),
+        network=NetworkRun.for_agent(state=state, runner=runner, input=""),
+        state=state,
+        step=NoSteps(runner, "t"),
         call=ToolCall(id="1", name="t", arguments=arguments, arguments_error=error),
     )
 
@@ -328,8 +330,11 @@ class Canned(Model):
         super().__init__(model="canned")
         self.parser, self.raw = parser, raw
 
-    async def request(self, body: dict[str, Any]) -> Any:
-        return self.raw
+    async def request(
+        self, body: dict[str, Any], *, on_text: TextSink | None = None
+    ) -> dict[str, Any]:
+        raw: dict[str, Any] = self.raw
+        return raw
 
     def parse_response(self, raw: Any) -> Any:
         return self.parser.parse_response(raw)
@@ -340,13 +345,23 @@ PROVIDERS = [
     anthropic("m", api_key="k"),
     gemini("m", api_key="k"),
 ]
+
+
+def _nested(depth: int) -> Any:
+    """``1`` inside ``depth`` lists."""
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 # what a custom model, or a provider's JSON as Python reads it, can hold: NaN and
 # infinity (Python's parser accepts the literals), lone surrogates (``\ud800``
 # escapes), huge integers, deep nesting, bytes, tuples
 hostile_values = st.one_of(
     st.sampled_from([float("nan"), float("inf"), 10**5000, b"\xff", ("a", 1), "a\x00b"]),
     st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
-    st.integers(200, 1200).map(lambda depth: functools.reduce(lambda v, _: [v], range(depth), 1)),
+    st.integers(200, 1200).map(_nested),
 )
 answer_values = st.one_of(json_values, json_values, hostile_values)
 answers = st.one_of(
@@ -398,8 +413,8 @@ class LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
-    def call(self, coro: Awaitable[T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -408,6 +423,8 @@ class LoopThread:
 
 
 class Served:
+    fake: FakeProvider  # the provider the served app's models call, set by its fixture
+
     def __init__(self, loop: LoopThread, executor: LocalExecutor) -> None:
         self.loop, self.executor = loop, executor
 
@@ -448,7 +465,7 @@ def served() -> Iterator[Served]:
 
         executor, _ = loop.call(start())
         holder = Served(loop, executor)
-        holder.fake = fake  # type: ignore[attr-defined]
+        holder.fake = fake
         try:
             yield holder
         finally:
@@ -477,7 +494,7 @@ def test_any_event_through_the_app_completes_or_fails_at_once_naming_the_field(
 def test_any_tool_call_arguments_from_the_model_never_crash_the_run(
     served: Served, raw: str
 ) -> None:
-    fake: FakeProvider = served.fake  # type: ignore[attr-defined]
+    fake = served.fake
     fake.reset()
     call = {"id": "call_1", "type": "function", "function": {"name": "schedule", "arguments": raw}}
     message = {"role": "assistant", "content": None, "tool_calls": [call]}

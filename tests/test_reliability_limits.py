@@ -76,7 +76,7 @@ async def test_an_oversized_tool_result_is_cut_with_a_note_the_model_reads() -> 
         return tool_call("dump")
 
     agent = create_agent(name="A", model=FunctionModel(respond), tools=[dump], max_iter=2)
-    network = create_network(name="Big", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(name="Big", agents=[agent], router=route_in_order(agent))
 
     plain = await network.run("report")
     async with app_with(networks=[network]) as (executor, _):
@@ -97,7 +97,10 @@ async def test_the_executor_refuses_a_step_output_over_4_mb_as_inngest_does() ->
     def build(client: inngest.Inngest) -> Any:
         @client.create_function(fn_id="raw", trigger=inngest.TriggerEvent(event="app/raw"))
         async def raw(ctx: inngest.Context) -> int:
-            big = await ctx.step.run("big", lambda: "y" * (5 * MiB))
+            async def make_big() -> str:
+                return "y" * (5 * MiB)
+
+            big = await ctx.step.run("big", make_big)
             return len(big)
 
         return raw
@@ -165,7 +168,9 @@ async def test_a_step_output_over_its_limit_fails_that_step_once_in_both_runners
 async def test_an_oversized_model_answer_fails_its_inference_step() -> None:
     model = FunctionModel(lambda call: text("w" * (3 * MiB)))
     agent = create_agent(name="Verbose", model=model)
-    network = create_network(name="Verbose", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Verbose", agents=[agent], router=route_in_order(agent)
+    )
     async with app_with(networks=[network]) as (executor, _):
         run = await executor.run("network-verbose", {"input": "talk"}, check=False)
     assert run.status == "failed"
@@ -204,7 +209,9 @@ async def test_a_large_output_leaves_out_the_conversation_and_says_so() -> None:
 
     model = ScriptedModel([tool_call("page", {"n": n}) for n in range(6)] + [text("summary")])
     agent = create_agent(name="A", model=model, tools=[page], max_iter=7)
-    network = create_network(name="Pages", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Pages", agents=[agent], router=route_in_order(agent)
+    )
     functions = [lambda c: network_function(network, client=c, limits=SMALL)]
     async with app_with(functions=functions) as (executor, _):
         run = await executor.run("network-pages", {"input": "read", "state": {"kv": {"k": 1}}})

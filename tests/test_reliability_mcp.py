@@ -15,6 +15,7 @@ import pytest
 
 from agentkit_inngest import (
     MCPServer,
+    Network,
     ToolResultMessage,
     create_agent,
     create_network,
@@ -52,7 +53,9 @@ async def test_an_mcp_server_that_dies_mid_call_gives_a_clear_error_and_no_effec
         return text("done despite the crash")
 
     agent = create_agent(name="Ops", model=FunctionModel(respond), mcp_servers=[server], max_iter=5)
-    network = create_network(name="MCP faults", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="MCP faults", agents=[agent], router=route_in_order(agent)
+    )
     async with LocalExecutor() as executor:
         client = executor.client("mcp-faults")
         await executor.attach(create_server(client=client, networks=[network]))

@@ -49,6 +49,7 @@ from agentkit_inngest.testing.fake_providers import FakeProvider
 from agentkit_inngest.testing.server_rules import server_value
 from agentkit_inngest.testing.servers import serve
 
+from .message_helpers import content
 from .test_durable import app_with
 from .test_reliability_input import LoopThread, Served, examples
 
@@ -123,7 +124,7 @@ def bad_value_network(mode: str, make: Callable[[], Any], calls: collections.Cou
         [
             tool_call("keep", id="k1"),
             tool_call("give", id="g1"),
-            lambda c: text(f"read: {c.last.content}"),  # type: ignore[union-attr]
+            lambda c: text(f"read: {content(c.last)}"),
         ]
     )
     agent = create_agent(name="A", model=model, tools=[keep, give], max_iter=3)
@@ -356,7 +357,7 @@ def app() -> Iterator[Served]:
             return executor
 
         served = Served(loop, loop.call(start()))
-        served.fake = fake  # type: ignore[attr-defined]
+        served.fake = fake
         try:
             yield served
         finally:
@@ -410,7 +411,7 @@ def test_any_tool_result_or_state_write_runs_its_handler_once(
 @examples(40)
 @given(raw=ARGUMENT_TEXTS)
 def test_any_tool_arguments_a_model_sends_never_run_a_handler_twice(app: Served, raw: str) -> None:
-    fake: FakeProvider = app.fake  # type: ignore[attr-defined]
+    fake = app.fake
     fake.reset()
     call = {"id": "call_1", "type": "function", "function": {"name": "echo", "arguments": raw}}
     message = {"role": "assistant", "content": None, "tool_calls": [call]}

@@ -93,7 +93,7 @@ odd = st.one_of(
     st.sampled_from([Raw("digits", 30), Raw("-0"), Raw("objects", 10)]),
 )
 # values that break a JSON parser, JSON itself, or the answer's shape
-breaking = st.one_of(
+breaking: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from([Raw("NaN"), Raw("Infinity"), Raw("-Infinity"), Raw("1e999")]),
     st.sampled_from([400, 5000]).map(lambda n: Raw("digits", n)),  # huge integers
     st.sampled_from([300, 2000]).map(lambda n: Raw("objects", n)),  # deep nesting

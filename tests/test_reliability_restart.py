@@ -19,9 +19,11 @@ import collections
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agentkit_inngest import Network
 from agentkit_inngest.testing import LocalExecutor
 from agentkit_inngest.testing.executor import RequestRecord, Run
 
@@ -139,7 +141,8 @@ async def test_killed_while_a_tool_runs_the_step_reruns_and_its_idempotent_effec
     ran = executions(db)
     # memoized before the kill: exactly once; in flight at the kill: run again (at least once)
     assert collections.Counter(tool for tool, _ in ran) == {"reserve": 1, "charge": 1, "ship": 2}
-    assert [pid for tool, pid in ran if tool == "ship"] == [old_pid, app.proc.pid]  # type: ignore[union-attr]
+    assert app.proc is not None
+    assert [pid for tool, pid in ran if tool == "ship"] == [old_pid, app.proc.pid]
     # the in-flight call got no answer and was retried with attempt + 1
     lost = [r for r in executor.requests_for(run) if r.dropped]
     assert len(lost) == 1
@@ -154,7 +157,9 @@ async def test_an_app_that_never_comes_back_fails_the_run_after_its_attempts() -
     from agentkit_inngest.testing import ScriptedModel, text
 
     agent = create_agent(name="A", model=ScriptedModel([text("never")]))
-    network = create_network(name="Gone", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Gone", agents=[agent], router=route_in_order(agent)
+    )
     async with LocalExecutor(reconnect_timeout=0.1) as executor:
         client = executor.client("gone")
         await executor.attach(create_server(client=client, networks=[network]))

@@ -18,7 +18,7 @@ import httpx
 import inngest._internal.net as inngest_net
 import pytest
 
-from agentkit_inngest import create_agent, create_network, create_server, route_in_order
+from agentkit_inngest import Network, create_agent, create_network, create_server, route_in_order
 from agentkit_inngest.models import anthropic, openai
 from agentkit_inngest.testing import LocalExecutor, ScriptedModel, text, tool_call
 from agentkit_inngest.testing.fake_providers import FakeProvider, Fault
@@ -89,7 +89,9 @@ async def test_production_mode_accepts_only_correctly_signed_requests(production
         [text("signed"), text("the genuine request"), text("signed with the fallback key")]
     )
     agent = create_agent(name="A", model=model)
-    network = create_network(name="Prod", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Prod", agents=[agent], router=route_in_order(agent)
+    )
     async with LocalExecutor(signing_key=SIGNING_KEY, keep_bodies=True) as executor:
         client = executor.client("prod", signing_key=SIGNING_KEY)
         url = await executor.attach(create_server(client=client, networks=[network]))
@@ -101,10 +103,9 @@ async def test_production_mode_accepts_only_correctly_signed_requests(production
         target = f"{url}?fnId=prod-network-prod&stepId=step"
 
         def signed_with(key: str, payload: bytes = body) -> dict[str, str]:
-            return {
-                "content-type": "application/json",
-                "x-inngest-signature": inngest_net.sign_request(payload, key),
-            }
+            signature = inngest_net.sign_request(payload, key)
+            assert isinstance(signature, str), signature
+            return {"content-type": "application/json", "x-inngest-signature": signature}
 
         tampered = body.replace(b'"hi"', b'"rm -rf /"')
         forged = {
@@ -214,7 +215,7 @@ async def test_offload_mode_hands_the_provider_key_to_inngest_and_nowhere_else(
     fake_provider.reply(text("offloaded"))
     model = openai("gpt-test", base_url=f"{provider_url}/v1", inference="offload")
     agent = create_agent(name="A", model=model)
-    network = create_network(name="Off", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(name="Off", agents=[agent], router=route_in_order(agent))
     async with LocalExecutor(signing_key=SIGNING_KEY, keep_bodies=True) as executor:
         client = executor.client("prod", signing_key=SIGNING_KEY)
         await executor.attach(create_server(client=client, networks=[network]))

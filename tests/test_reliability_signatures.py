@@ -25,7 +25,14 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from agentkit_inngest import create_agent, create_network, create_server, route_in_order, tool
+from agentkit_inngest import (
+    Network,
+    create_agent,
+    create_network,
+    create_server,
+    route_in_order,
+    tool,
+)
 from agentkit_inngest._security import DEFAULT_MAX_BODY_BYTES, INNGEST_REQUEST_BYTES
 from agentkit_inngest.testing import LocalExecutor, ScriptedModel, text, tool_call
 from agentkit_inngest.testing.servers import serve
@@ -74,7 +81,9 @@ async def test_a_signed_request_replayed_after_five_minutes_is_refused_and_runs_
 
     model = ScriptedModel([tool_call("transfer", {"amount": 1}), text("done")])
     agent = create_agent(name="Bank", model=model, tools=[transfer])
-    network = create_network(name="Bank", agents=[agent], router=route_in_order(agent))
+    network: Network[Any] = create_network(
+        name="Bank", agents=[agent], router=route_in_order(agent)
+    )
     async with LocalExecutor(signing_key=SIGNING_KEY, keep_bodies=True) as executor:
         client = executor.client("prod", signing_key=SIGNING_KEY)
         url = await executor.attach(create_server(client=client, networks=[network]))

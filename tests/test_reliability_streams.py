@@ -68,7 +68,7 @@ def traced() -> Iterator[list[float]]:
 
 def _event(run: str, seq: int, type: str = "text.delta", **data: Any) -> StreamEvent:
     return StreamEvent(
-        type=type,  # type: ignore[arg-type]
+        type=type,
         seq=seq,
         run_id=run,
         channel="c",
@@ -237,7 +237,7 @@ async def test_resuming_from_before_the_kept_events_is_told_of_the_gap(
         await recent.drop()
     # r:2 and r:3 are gone: the client is told before it gets what is kept (Redis
     # numbers a channel's entries, so it can say how many)
-    missed = 2 if make_broker.kind == "redis" else None  # type: ignore[attr-defined]
+    missed = 2 if make_broker.kind == "redis" else None
     assert old.gaps == [{"after": "r:1", "resumed_from": "r:4", "missed": missed}]
     assert old.ids == ["r:4", "r:5", "r:6"]
     assert recent.gaps == [] and recent.ids == ["r:5", "r:6"]
@@ -258,11 +258,11 @@ async def test_an_event_too_large_to_keep_is_delivered_and_resuming_before_it_is
     kept = await kept if asyncio.iscoroutine(kept) else kept
     assert [e.seq for e in kept] == [1, 3]
     async with broker.subscribe("c", after="r:1") as resumed:
-        assert resumed.gap is not None  # type: ignore[attr-defined]
-        assert resumed.gap.missed == 1 and resumed.gap.resumed_from == "r:3"  # type: ignore[attr-defined]
+        assert resumed.gap is not None
+        assert resumed.gap.missed == 1 and resumed.gap.resumed_from == "r:3"
         assert (await anext(resumed)).seq == 3
     async with broker.subscribe("c", after="r:2") as after_it:
-        assert after_it.gap is None  # type: ignore[attr-defined]
+        assert after_it.gap is None
 
 
 async def test_channel_names_longer_than_a_thread_id_are_refused(
@@ -389,7 +389,7 @@ async def _publish_all(steps: list[tuple[str, str, str, Any]], listening: set[st
         live = {name: await stack.enter_async_context(broker.subscribe(name)) for name in listening}
         for seq, (channel, run, kind, data) in enumerate(steps):
             event = StreamEvent(
-                type=kind,  # type: ignore[arg-type]
+                type=kind,
                 seq=seq,
                 run_id=run,
                 channel=channel,

@@ -127,9 +127,9 @@ def test_production_refuses_to_serve_streams_without_a_hook_or_an_explicit_opt_o
     client = inngest.Inngest(app_id="p", is_production=True, signing_key=SIGNING_KEY)
     for transport in ({"broker": MemoryBroker()}, {"realtime": True}):
         with pytest.raises(ConfigurationError, match="stream_auth=") as refused:
-            create_server(client=client, networks=[_network()], **transport)  # type: ignore[arg-type]
+            create_server(client=client, networks=[_network()], **transport)
         assert "allow_public_streams=True" in str(refused.value)
-        create_server(client=client, networks=[_network()], allow_public_streams=True, **transport)  # type: ignore[arg-type]
+        create_server(client=client, networks=[_network()], allow_public_streams=True, **transport)
     with pytest.raises(ConfigurationError, match="not both"):
         create_server(
             client=client,

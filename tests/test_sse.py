@@ -124,7 +124,7 @@ class Listener:
 
 def _event(run_id: str, seq: int, type: str = "text.delta", channel: str = "c") -> StreamEvent:
     return StreamEvent(
-        type=type,  # type: ignore[arg-type]
+        type=type,
         seq=seq,
         run_id=run_id,
         channel=channel,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pydantic
 import pytest
@@ -67,14 +68,14 @@ def test_json_round_trip_keeps_types(data: object, kind: object) -> None:
 
 
 def test_raw_is_kept_on_request() -> None:
-    state = State()
+    state: State[Any] = State()
     state.append_result(_result())
     restored = State.from_json(state.to_json(include_raw=True))
     assert restored.results[0].raw == [{"big": "raw"}]
 
 
 def test_history_interleaves_tool_results_after_their_calls() -> None:
-    state = State()
+    state: State[Any] = State()
     state.append_result(_result("A"))
     kinds = [m.kind for m in state.format_history()]
     assert kinds == ["text", "tool_call", "tool_result"]
@@ -110,7 +111,7 @@ def test_bad_state_payload_names_the_field(payload: object, message: str) -> Non
 
 def test_data_must_be_model_dataclass_or_dict() -> None:
     with pytest.raises(InputError, match="pydantic model, a dataclass or a dict"):
-        State([1, 2])  # type: ignore[arg-type]
+        State([1, 2])
 
 
 def test_unserializable_data_is_reported() -> None:

@@ -19,7 +19,7 @@ from agentkit_inngest import (
     create_agent,
     tool,
 )
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
+from agentkit_inngest.testing import FunctionModel, ModelCall, Reply, text, tool_call
 
 
 async def test_inline_runner_round_trips_outputs_through_json() -> None:
@@ -44,17 +44,17 @@ async def test_retriable_errors_are_retried_honouring_retry_after(
         slept.append(delay)
 
     monkeypatch.setattr("agentkit_inngest._steps._retry.asyncio.sleep", fake_sleep)
-    answers = [
+    answers: list[Reply] = [
         RetriableProviderError("busy", provider="p", retry_after=2.0),
         RetriableProviderError("busy", provider="p"),
         text("finally"),
     ]
 
-    def respond(call: ModelCall) -> object:
+    def respond(call: ModelCall) -> Reply:
         return answers.pop(0)
 
     runner = InlineRunner(max_attempts=3, backoff=0.1)
-    result = await create_agent(name="A", model=FunctionModel(respond)).run("q", runner=runner)  # type: ignore[arg-type]
+    result = await create_agent(name="A", model=FunctionModel(respond)).run("q", runner=runner)
     assert result.text == "finally"
     assert slept == [2.0, 0.2]
 
@@ -62,21 +62,21 @@ async def test_retriable_errors_are_retried_honouring_retry_after(
 async def test_retries_end_in_a_step_error_and_fatal_errors_are_not_retried() -> None:
     calls: list[int] = []
 
-    def always(call: ModelCall) -> object:
+    def always(call: ModelCall) -> Reply:
         calls.append(1)
         return RetriableProviderError("down", provider="p")
 
     runner = InlineRunner(max_attempts=2, backoff=0)
     with pytest.raises(StepError, match="A#1/infer"):
-        await create_agent(name="A", model=FunctionModel(always)).run("q", runner=runner)  # type: ignore[arg-type]
+        await create_agent(name="A", model=FunctionModel(always)).run("q", runner=runner)
     assert len(calls) == 2
 
-    def fatal(call: ModelCall) -> object:
+    def fatal(call: ModelCall) -> Reply:
         calls.append(1)
         return FatalProviderError("bad key", provider="p", status_code=401)
 
     with pytest.raises(FatalProviderError):
-        await create_agent(name="B", model=FunctionModel(fatal)).run("q", runner=InlineRunner())  # type: ignore[arg-type]
+        await create_agent(name="B", model=FunctionModel(fatal)).run("q", runner=InlineRunner())
     assert len(calls) == 3
     with pytest.raises(ConfigurationError, match="at least 1"):
         InlineRunner(max_attempts=0)

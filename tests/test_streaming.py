@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from agentkit_inngest import (
     tool,
 )
 from agentkit_inngest.errors import FatalProviderError, RetriableProviderError
-from agentkit_inngest.models import anthropic, gemini, grok, openai
+from agentkit_inngest.models import Model, anthropic, gemini, grok, openai
 from agentkit_inngest.streaming import (
     BrokerPublisher,
     CallbackPublisher,
@@ -128,13 +129,13 @@ async def test_plain_python_stream_is_typed_and_ordered() -> None:
 async def test_providers_stream_real_tokens(
     kind: str, fake_provider: FakeProvider, provider_url: str
 ) -> None:
-    models = {
+    models: dict[str, Callable[[], Model]] = {
         "openai": lambda: openai("m", base_url=f"{provider_url}/v1", api_key="k"),
         "grok": lambda: grok("m", base_url=f"{provider_url}/v1", api_key="k"),
         "anthropic": lambda: anthropic("m", base_url=provider_url, api_key="k"),
         "gemini": lambda: gemini("m", base_url=f"{provider_url}/v1beta", api_key="k"),
     }
-    streamed, plain = Recorder(), State()
+    streamed, plain = Recorder(), State[Any]()
     fake_provider.reply(
         tool_call("save", {"answer": "forty two"}, id="s1"), text("The answer is saved. Goodbye!")
     )

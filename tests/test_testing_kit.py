@@ -19,6 +19,8 @@ from agentkit_inngest.testing import (
 )
 from agentkit_inngest.testing.fake_providers import FakeProvider
 
+from .message_helpers import content
+
 
 def test_guard_blocks_non_loopback_connections() -> None:
     with socket.socket() as sock, pytest.raises(RealNetworkBlocked, match="only loopback"):
@@ -46,7 +48,7 @@ def test_guard_restores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 async def test_scripted_model_records_and_runs_out_loudly() -> None:
-    model = ScriptedModel([text("one")]).add(lambda call: f"echo {call.last.content}")  # type: ignore[union-attr]
+    model = ScriptedModel([text("one")]).add(lambda call: f"echo {content(call.last)}")
     agent = create_agent(name="A", model=model)
     assert (await agent.run("x")).text == "one"
     assert (await agent.run("y")).text == "echo y"

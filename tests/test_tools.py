@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 import pytest
@@ -53,8 +53,8 @@ def _ctx(call: ToolCall | None = None) -> ToolContext:
     )
 
 
-async def _call(t: Tool, arguments: dict[str, object], **call_kwargs: object):
-    call = ToolCall(id="c", name=t.name, arguments=arguments, **call_kwargs)  # type: ignore[arg-type]
+async def _call(t: Tool, arguments: dict[str, Any], **call_kwargs: Any) -> ToolOutcome:
+    call = ToolCall(id="c", name=t.name, arguments=arguments, **call_kwargs)
     return await t.call(arguments, _ctx(call))
 
 

@@ -39,7 +39,13 @@ from agentkit_inngest._steps._tracing import NO_TRACING
 from agentkit_inngest._tracing import CAPTURE_ENV, parse_trace_headers, reset
 from agentkit_inngest._tracing._attrs import MAX_CONTENT, MAX_TEXT, clean, input_messages, to_json
 from agentkit_inngest.mcp import MCPServer
-from agentkit_inngest.messages import TextMessage, ToolCall, ToolCallMessage, ToolResultMessage
+from agentkit_inngest.messages import (
+    Message,
+    TextMessage,
+    ToolCall,
+    ToolCallMessage,
+    ToolResultMessage,
+)
 from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
 
 from .security_helpers import SIGNING_KEY
@@ -254,7 +260,7 @@ def test_hostile_values_become_bounded_attributes_that_encode(value: object) -> 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(HOSTILE_TEXT, HOSTILE)
 def test_captured_content_stays_valid_json_within_its_bound(words: str, result: object) -> None:
-    conversation = [
+    conversation: list[Message] = [
         TextMessage(role="user", content=words),
         ToolCallMessage(tools=(ToolCall(id="c", name="t", arguments={"v": words}),)),
         ToolResultMessage(tool_call_id="c", name="t", content=words),

@@ -38,7 +38,7 @@ def label(span: ReadableSpan) -> str:
     attributes = span.attributes or {}
     text = span.name
     if "agentkit.step.attempt" in attributes:
-        text += f" [attempt {attributes['agentkit.step.attempt']}]"
+        text += f" [attempt {attributes['agentkit.step.attempt']!s}]"
     if span.status.status_code.name == "ERROR":
         text += f" (ERROR {attributes.get('error.type')})"
     return text

@@ -65,8 +65,10 @@ def exceeded(scope: str, cap: str, limit: float, used: float, tally: Tally) -> B
 
 
 def find_price(tables: list[PriceTable | None], provider: str, model: str) -> Price | None:
-    """The price of ``model`` in the first of ``tables`` that has it, else the
-    defaults'; ``None`` when none has it."""
+    """The price of ``model`` in the first of ``tables`` that has it.
+
+    Else the defaults' price; ``None`` when no table has it.
+    """
     for table in (*tables, DEFAULT_PRICES):
         found = table.find(provider, model) if table is not None else None
         if found is not None:
@@ -77,8 +79,10 @@ def find_price(tables: list[PriceTable | None], provider: str, model: str) -> Pr
 def record_guardrail_usage(
     run: NetworkRun, agent: str, entry: dict[str, Any], tables: list[PriceTable | None]
 ) -> tuple[Usage, float | None, str]:
-    """Count one model request a guardrail's memo recorded; returns its usage, its
-    cost and the model's label."""
+    """Count one model request a guardrail's memo recorded.
+
+    Returns its usage, its cost and the model's label.
+    """
     usage = usage_of(entry)
     provider, model = str(entry.get("provider") or ""), str(entry.get("model") or "")
     label = str(entry.get("label") or f"{provider}/{model}")
@@ -146,8 +150,11 @@ class CallBudget:
             yield self.scope, self.own, self.tally
 
     def before_inference(self, model: Model) -> None:
-        """Before a model request: a request cap it would pass, or a token or cost cap
-        already reached, stops the call (and a cost cap needs the model's price)."""
+        """Check the caps before a model request.
+
+        Before a model request: a request cap it would pass, or a token or cost cap
+        already reached, stops the call (and a cost cap needs the model's price).
+        """
         for scope, budget, tally in self._caps():
             if budget.requests is not None and tally.requests + 1 > budget.requests:
                 raise exceeded(scope, "requests", budget.requests, tally.requests + 1, tally)

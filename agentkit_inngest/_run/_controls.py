@@ -67,8 +67,11 @@ class CallControls:
     # -- the start and the end of the call ----------------------------------------------
 
     async def start(self, input: str, history: list[Message]) -> list[Message]:
-        """Start the call's clock (when its budget caps time) and run its input
-        guardrails; returns the history, the user's message rewritten if one did."""
+        """Start the call's clock and run its input guardrails.
+
+        The clock starts when the call's budget caps time. Returns the history, with the user's
+        message rewritten if a guardrail did.
+        """
         await self.budget.start(f"{self.scope}/budget/clock")
         if not any(g.kind == "input" for g in self.agent.guardrails):
             return history
@@ -78,8 +81,11 @@ class CallControls:
         return _rewritten_input(history, input, str(verdict.value))
 
     async def finish(self, result: AgentResult, inferences: int) -> AgentResult:
-        """Put the typed answer on ``result`` (or fail), run the output guardrails, and
-        put the call's estimated cost on the result."""
+        """Finish the call's answer: typed answer, output guardrails, cost.
+
+        Put the typed answer on ``result`` (or fail), run the output guardrails, and
+        put the call's estimated cost on the result.
+        """
         if self.output is not None:
             self.output.finish(result, inferences)
         if any(g.kind == "output" for g in self.agent.guardrails):
@@ -139,8 +145,10 @@ class CallControls:
             self.budget.check_clock()
 
     def count(self, model: Model, raw: dict[str, Any], usage: Usage) -> None:
-        """Count a memoized answer of ``model`` (outside its step), then check the
-        token and cost caps."""
+        """Count a memoized answer of ``model`` and check the token and cost caps.
+
+        The answer is counted outside its step (it was memoized).
+        """
         self.budget.record(model.answered_by(raw), usage)
         self.budget.after_inference()
 
@@ -174,8 +182,10 @@ class CallControls:
         return [] if self.output is None else self.output.after_turn(output, results)
 
     def continues(self, tools_ran: bool) -> bool:
-        """Whether another inference follows: until a typed answer is given, else
-        while tools ran."""
+        """Whether another inference follows.
+
+        Until a typed answer is given, else while tools ran.
+        """
         return not self.output.answered if self.output is not None else tools_ran
 
 
@@ -195,8 +205,11 @@ def _rewritten_input(history: list[Message], original: str, text: str) -> list[M
 
 
 def rewritten_output(result: AgentResult, value: Any, output: OutputPolicy | None) -> AgentResult:
-    """``result`` with an output guardrail's rewrite: a text replaces its last text
-    (or is added); another value is the new typed answer (validated)."""
+    """``result`` with an output guardrail's rewrite applied.
+
+    A text replaces the result's last text (or is added); another value is the new typed answer
+    (validated).
+    """
     if not isinstance(value, str):
         if output is None:
             raise ConfigurationError(

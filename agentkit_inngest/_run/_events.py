@@ -63,8 +63,11 @@ class CallEvents:
     async def usage(
         self, usage: Usage, *, model: str | None = None, cost_usd: float | None = None
     ) -> None:
-        """Tokens one inference used, the model that answered and its estimated cost
-        (``None`` when the model has no price)."""
+        """Tokens, model and estimated cost of one inference.
+
+        Tokens one inference used, the model that answered and its estimated cost
+        (``None`` when the model has no price).
+        """
         await self.stream.emit(
             "usage",
             agent=self.agent,

@@ -47,8 +47,10 @@ _NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    """What a guardrail decided. Build one with :meth:`allow`, :meth:`rewrite` or
-    :meth:`stop` (returning ``None`` is :meth:`allow`).
+    """What a guardrail decided.
+
+    Build one with :meth:`allow`, :meth:`rewrite` or :meth:`stop` (returning ``None`` is
+    :meth:`allow`).
 
     Attributes:
         action: ``"allow"``, ``"rewrite"`` or ``"stop"``.
@@ -105,9 +107,11 @@ class GuardrailContext:
     usage: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     async def ask(self, model: Model, prompt: str, *, system: str = "") -> str:
-        """Ask ``model`` (a classifier, a moderator) and return its text. The call is
-        made inside the guardrail's step, so a replay never makes it again; its tokens
-        count towards the run's budget and cost."""
+        """Ask ``model`` (a classifier, a moderator) and return its text.
+
+        The call is made inside the guardrail's step, so a replay never makes it again; its tokens
+        count towards the run's budget and cost.
+        """
         if self.pure:
             raise ConfigurationError(
                 f"guardrail {self.guardrail!r} is pure, so it cannot call a model "
@@ -188,8 +192,11 @@ def input_guardrail(
 def input_guardrail(
     fn: GuardrailCheck | None = None, /, *, name: str | None = None, pure: bool = False
 ) -> Guardrail | Callable[[GuardrailCheck], Guardrail]:
-    """Make ``fn`` an input guardrail (``@input_guardrail`` or
-    ``@input_guardrail(name=..., pure=True)``); its name defaults to the function's."""
+    """Make ``fn`` an input guardrail.
+
+    Use it bare (``@input_guardrail``) or with options (``@input_guardrail(name=..., pure=True)``);
+    the name defaults to the function's.
+    """
     return _decorator("input", fn, name, pure)
 
 
@@ -265,8 +272,9 @@ async def run_guardrails(
     prefix: str,
     record: Recorder,
 ) -> Verdict:
-    """Run the ``kind`` guardrails in order on ``base`` (each sees the previous ones'
-    rewrites). Returns the last rewrite (or :meth:`Verdict.allow`).
+    """Run the ``kind`` guardrails in order on ``base`` (each sees the previous ones' rewrites).
+
+    Returns the last rewrite (or :meth:`Verdict.allow`).
 
     Raises:
         GuardrailTripped: one of them stopped the run.

@@ -98,9 +98,10 @@ def recorded(
     working: State[Any],
     limits: Limits,
 ) -> ToolCallOutcome:
-    """The record of a handler's ``outcome``: plain JSON, the state's change as a
-    patch (checked against ``limits.state_bytes``), the content cut to
-    ``limits.tool_result_bytes``.
+    """The record of a handler's ``outcome``.
+
+    Plain JSON, the state's change as a patch (checked against ``limits.state_bytes``), the content
+    cut to ``limits.tool_result_bytes``.
 
     Raises:
         SizeLimitError: the change grew the state over its limit.
@@ -121,8 +122,11 @@ def recorded(
 
 
 def bounded_content(name: str, content: Any, limit: int) -> Any:
-    """``content``, or, when its JSON is over ``limit`` bytes, its beginning and a note
-    the model can read (the full result never reaches a step output)."""
+    """``content``, cut to ``limit`` bytes of JSON when it is longer.
+
+    ``content``, or, when its JSON is over ``limit`` bytes, its beginning and a note
+    the model can read (the full result never reaches a step output).
+    """
     size = json_size(content)
     if size <= limit:
         return content

@@ -72,8 +72,9 @@ class ToolOutput:
 
 @dataclasses.dataclass(frozen=True)
 class NativeOutput:
-    """Ask for the answer in the provider's native structured-output way (OpenAI
-    ``response_format``, Gemini ``responseSchema``), else through the tool.
+    """Ask for the answer natively where the provider can, else through the tool.
+
+    Natively means OpenAI's ``response_format`` or Gemini's ``responseSchema``.
 
     Attributes:
         type: the answer's type.

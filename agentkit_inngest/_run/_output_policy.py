@@ -1,5 +1,7 @@
-"""The typed answer of one agent call: how it is asked for (the final-answer tool,
-or natively), what a wrong answer sends back to the model, and the retries left.
+"""The typed answer of one agent call.
+
+How it is asked for (the final-answer tool, or natively), what a wrong answer sends back to the
+model, and the retries left.
 
 Everything here reads the call's turns as the memoized steps recorded them, so a
 replay accepts (or refuses) the same answers and asks the model nothing again.
@@ -24,8 +26,10 @@ __all__ = ["OutputPolicy"]
 
 
 class OutputPolicy:
-    """The typed answer of one agent call: how it is asked for, what a wrong answer
-    sends back, and how many retries are left."""
+    """The typed answer of one agent call.
+
+    How it is asked for, what a wrong answer sends back, and how many retries are left.
+    """
 
     def __init__(self, contract: OutputContract, *, agent: str, retries: int, model: Model) -> None:
         self.contract = contract
@@ -57,8 +61,10 @@ class OutputPolicy:
         return self.contract.output_schema() if self.native else None
 
     def after_turn(self, output: list[Message], results: list[ToolResultMessage]) -> list[Message]:
-        """Read a turn: accept a valid answer, or count a wrong one and return what
-        the model is told (nothing more when a tool error already told it).
+        """Read a turn: accept a valid answer or count a wrong one.
+
+        For a wrong one, returns what the model is told (nothing more when a tool error already told
+        it).
 
         Raises:
             OutputValidationError: the retries are spent.

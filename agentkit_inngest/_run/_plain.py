@@ -21,10 +21,12 @@ __all__ = ["invalid_result", "plain_calls", "plain_outcome"]
 
 
 def plain_calls(output: list[Message]) -> list[Message]:
-    """``output`` with every tool call's arguments as plain JSON. A lone surrogate a
-    model sent (``{"query": "\\ud800"}``) becomes U+FFFD, as Inngest would return it
-    and as the provider's SDK can send it back; arguments JSON cannot carry (NaN from
-    a lenient parser) become an arguments error the model is told about."""
+    r"""``output`` with every tool call's arguments as plain JSON.
+
+    A lone surrogate a model sent (``{"query": "\ud800"}``) becomes U+FFFD, as Inngest would return
+    it and as the provider's SDK can send it back; arguments JSON cannot carry (NaN from a lenient
+    parser) become an arguments error the model is told about.
+    """
     if not any(isinstance(message, ToolCallMessage) for message in output):
         return output
     plain: list[Message] = []
@@ -61,10 +63,13 @@ def invalid_result(name: str, why: str) -> dict[str, Any]:
 def plain_outcome(
     name: str, outcome: ToolOutcome, before: dict[str, Any], working: State[Any]
 ) -> tuple[Any, bool, Patch, int]:
-    """The tool's content, error flag, state patch and the state's new size, as plain
+    """The tool's result as plain JSON.
+
+    The tool's content, error flag, state patch and the state's new size, as plain
     JSON (lone surrogates become U+FFFD). A result or a state change that is not JSON
     (NaN, bytes, a circular reference...) becomes a tool error the model reads, and
-    the change is dropped: the handler ran once and does not run again."""
+    the change is dropped: the handler ran once and does not run again.
+    """
     try:
         content, _ = plain_json(outcome.content)
     except NotJSONError as err:

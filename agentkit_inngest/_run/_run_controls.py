@@ -1,5 +1,6 @@
-"""The run policies of a whole network run: its budget, its input and output
-guardrails, and its typed final answer.
+"""The run policies of a whole network run.
+
+Its budget, its input and output guardrails, and its typed final answer.
 
 The network loop (:mod:`._entry`) calls these once per run: :func:`configure`
 before anything runs, :func:`check_input` before the user's message is stored,
@@ -32,8 +33,11 @@ FinalCall = Callable[[AgentSpec, Any, int], Awaitable[AgentResult]]
 
 
 async def configure(network: NetworkSpec, run: NetworkRun) -> None:
-    """Set the run's budget (the network's, or the default when it has neither
-    ``budget`` nor ``max_iter``) and prices; start its clock when time is capped."""
+    """Set the run's budget and prices, and start its clock.
+
+    The budget is the network's, or the default when it has neither ``budget`` nor ``max_iter``; the
+    clock starts only when time is capped.
+    """
     budget = network.budget
     if budget is None and network.max_iter is None:
         budget = DEFAULT_NETWORK_BUDGET
@@ -44,8 +48,11 @@ async def configure(network: NetworkSpec, run: NetworkRun) -> None:
 
 
 async def check_input(network: NetworkSpec, run: NetworkRun) -> None:
-    """The network's input guardrails, on the user's message (which a rewrite
-    replaces before it is stored or sent to any model)."""
+    """Run the network's input guardrails on the user's message.
+
+    The network's input guardrails, on the user's message (which a rewrite
+    replaces before it is stored or sent to any model).
+    """
     if not any(g.kind == "input" for g in network.guardrails):
         return
     verdict = await _guard(network, run, "input", run.input)
@@ -54,8 +61,11 @@ async def check_input(network: NetworkSpec, run: NetworkRun) -> None:
 
 
 async def finish(network: NetworkSpec, run: NetworkRun, call_again: FinalCall) -> None:
-    """After the router stopped: the typed answer (calling the last agent once more
-    when its answer does not validate), then the output guardrails."""
+    """The typed answer and output guardrails, once the router stopped.
+
+    After the router stopped: the typed answer (calling the last agent once more
+    when its answer does not validate), then the output guardrails.
+    """
     contract = contract_for(network.output_type, where=f"network {network.name!r}")
     if contract is not None:
         run.answer = await _answer(network, run, contract, call_again)

@@ -43,8 +43,10 @@ class CallScope:
 
 
 def runs_in_turn(tool: Tool) -> bool:
-    """Whether a fast turn runs ``tool`` inside its step (tools that are neither pure
-    nor orchestrating steps themselves)."""
+    """Whether a fast turn runs ``tool`` inside its step.
+
+    Those are the tools that are neither pure nor orchestrating steps themselves.
+    """
     return not tool.uses_steps and not tool.pure
 
 
@@ -70,9 +72,12 @@ class ToolCalls:
     async def run_calls(
         self, calls: Sequence[ToolCall], done: Mapping[str, object]
     ) -> list[ToolResultMessage]:
-        """Run ``calls`` (as parallel steps), apply their state patches in order and
+        """Run ``calls`` as parallel steps and return their results.
+
+        Run ``calls`` (as parallel steps), apply their state patches in order and
         return their results. ``done`` holds the memos of calls that already ran
-        inside this turn's step (fast turns)."""
+        inside this turn's step (fast turns).
+        """
         if not calls:
             return []
         thunks = [self._thunk(call, done) for call in calls]
@@ -161,9 +166,12 @@ class ToolCalls:
         return done
 
     async def execute_retrying(self, tool: Tool, call: ToolCall) -> ToolCallOutcome:
-        """A call inside a fast turn's step: a :class:`~agentkit_inngest.ToolRetry` is
+        """Run a call inside a fast turn's step.
+
+        A call inside a fast turn's step: a :class:`~agentkit_inngest.ToolRetry` is
         retried in place with the run's retry policy (the step must not fail once
-        other tools have run), then reported to the model."""
+        other tools have run), then reported to the model.
+        """
 
         async def attempt(_: int) -> ToolCallOutcome:
             spec = functools.partial(SpanSpec.tool, call, description=tool.description)

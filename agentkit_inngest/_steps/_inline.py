@@ -105,8 +105,8 @@ class InlineRunner(StepRunner):
     async def _infer(
         self,
         step_id: str,
-        model: Model,
-        body: Body,
+        model: Model,  # noqa: ARG002 - StepRunner._infer's shape; offloading runners read it
+        body: Body,  # noqa: ARG002 - as ``model``
         call_model: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self._attempts(step_id, call_model)
@@ -129,7 +129,8 @@ class InlineRunner(StepRunner):
             )
         return json_roundtrip(invocation.step_id, await self._on_invoke(invocation))
 
-    async def _sleep(self, step_id: str, duration: datetime.timedelta) -> None:
+    async def _sleep(self, step_id: str, duration: datetime.timedelta) -> None:  # noqa: ARG002
+        # StepRunner._sleep's signature: the Inngest runner names its sleep step ``step_id``.
         await asyncio.sleep(duration.total_seconds())
 
     async def _send_event(self, step_id: str, events: list[dict[str, Any]]) -> list[str]:

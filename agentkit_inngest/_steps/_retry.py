@@ -46,8 +46,11 @@ class RetryPolicy:
             raise ConfigurationError("backoff and max_backoff must be zero or more seconds")
 
     def delay(self, attempt: int, retry_after: object = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1 first): the
-        backoff, or the error's ``retry_after`` when longer, at most ``max_backoff``."""
+        """Seconds to wait after failed attempt number ``attempt``.
+
+        Attempts count from 1. The wait is the backoff, or the error's ``retry_after`` when longer,
+        at most ``max_backoff``.
+        """
         delay = self.backoff * 2.0 ** (attempt - 1)
         if isinstance(retry_after, (int, float)) and not isinstance(retry_after, bool):
             delay = max(delay, float(retry_after))
@@ -60,8 +63,9 @@ class RetryPolicy:
         retriable: Callable[[Exception], bool],
         what: str,
     ) -> T:
-        """``await fn(attempt)`` (attempt 0 first) until it returns, waiting between
-        attempts. An error ``retriable`` refuses, or the last attempt's error, is raised.
+        """``await fn(attempt)`` (attempt 0 first) until it returns, waiting between attempts.
+
+        An error ``retriable`` refuses, or the last attempt's error, is raised.
 
         Args:
             fn: one attempt.

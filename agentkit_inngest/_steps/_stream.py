@@ -105,8 +105,10 @@ class RunStream:
         channel: str | None = None,
         thread_id: str | None = None,
     ) -> None:
-        """Publish this run's events with ``publisher`` on ``channel`` (default: the
-        thread id, else ``run:<run id>``)."""
+        """Publish this run's events with ``publisher`` on ``channel``.
+
+        ``channel`` defaults to the thread id, else ``run:<run id>``.
+        """
         self.publisher = publisher
         self.thread_id = thread_id
         self.channel = channel or thread_id or f"run:{self._runner.run_id}"
@@ -150,16 +152,21 @@ class RunStream:
         self._held.append((reached * _STEP + _BETWEEN + count, type, agent, data))
 
     def hold(self, release: Callable[[], None]) -> None:
-        """Call ``release`` once: at once in plain Python; under Inngest when the
-        events emitted here would be published (never on a replay)."""
+        """Call ``release`` once, when the events emitted here are published.
+
+        Call ``release`` once: at once in plain Python; under Inngest when the
+        events emitted here would be published (never on a replay).
+        """
         if self._runner.durable:
             self._held.append(release)
         else:
             _call(release)
 
     def release_held(self) -> None:
-        """Run the calls held since the last step (the run failed for good); the
-        events beside them are dropped, as before."""
+        """Run the calls held since the last step (the run failed for good).
+
+        The events beside them are dropped, as before.
+        """
         held, self._held = self._held, []
         for item in held:
             if callable(item):
@@ -184,9 +191,11 @@ class RunStream:
             await self._publish(seq, type, agent, data)
 
     async def fail(self, error: Exception) -> None:
-        """Publish ``run.failed`` for a plain-Python run. Under Inngest an error in
-        one request may still be retried: the function's failure handler publishes
-        ``run.failed`` once the run has failed for good."""
+        """Publish ``run.failed`` for a plain-Python run.
+
+        Under Inngest an error in one request may still be retried: the function's failure handler
+        publishes ``run.failed`` once the run has failed for good.
+        """
         if not self._runner.durable:
             await self.publish_final("run.failed", error=str(error) or type(error).__name__)
 

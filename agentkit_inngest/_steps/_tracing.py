@@ -83,21 +83,29 @@ class NoTracing:
 
     enabled = False
 
+    # RunTracing overrides each method with the same arguments: hence the noqa: ARG002.
     def wrap(
-        self, step_id: str, index: int, fn: Callable[[], Awaitable[Any]]
+        self,
+        step_id: str,  # noqa: ARG002
+        index: int,  # noqa: ARG002
+        fn: Callable[[], Awaitable[Any]],
     ) -> Callable[[], Awaitable[Any]]:
         """``fn``, unchanged."""
         return fn
 
-    def step_as(self, spec: SpecMaker) -> contextlib.AbstractContextManager[None]:
+    def step_as(self, spec: SpecMaker) -> contextlib.AbstractContextManager[None]:  # noqa: ARG002
         """Nothing to describe."""
         return contextlib.nullcontext()
 
-    def unit(self, key: str, spec: SpecMaker) -> contextlib.AbstractContextManager[Unit]:
+    def unit(
+        self,
+        key: str,  # noqa: ARG002
+        spec: SpecMaker,  # noqa: ARG002
+    ) -> contextlib.AbstractContextManager[Unit]:
         """A unit whose attributes go nowhere."""
         return contextlib.nullcontext(Unit())
 
-    def child(self, spec: SpecMaker) -> contextlib.AbstractContextManager[Unit]:
+    def child(self, spec: SpecMaker) -> contextlib.AbstractContextManager[Unit]:  # noqa: ARG002
         """A span inside a step body that goes nowhere."""
         return contextlib.nullcontext(Unit())
 
@@ -168,8 +176,7 @@ class RunTracing(NoTracing):
         return f"{key}#{count}"
 
     def _prefixed(self, key: str) -> str:
-        """``key`` within this run (two runs may share a trace: the caller's, in plain
-        Python) and the runner's step prefix."""
+        """``key`` within this run (runs may share a trace) and the runner's step prefix."""
         prefix = getattr(self.runner, "prefix", "")
         return f"{self.runner.run_id}/{prefix}/{key}" if prefix else f"{self.runner.run_id}/{key}"
 
@@ -189,15 +196,13 @@ class RunTracing(NoTracing):
     # -- step spans ----------------------------------------------------------------------
 
     def step_as(self, spec: SpecMaker) -> contextlib.AbstractContextManager[None]:
-        """The next step's body gets a span described by ``spec()`` (called only
-        when the body runs: a replay builds nothing)."""
+        """Give the next step's body a span described by ``spec()`` (not called on replay)."""
         return _pending(spec)
 
     def wrap(
         self, step_id: str, index: int, fn: Callable[[], Awaitable[Any]]
     ) -> Callable[[], Awaitable[Any]]:
-        """``fn`` (the body of the ``index``-th step) in a span of its own, once per
-        execution."""
+        """``fn`` (the ``index``-th step's body) in a span of its own, once per execution."""
         make = _PENDING.get()
         _PENDING.set(None)  # a step inside this body (plain Python) is not this one
         parent = self._parent()
@@ -251,9 +256,11 @@ class RunTracing(NoTracing):
     # -- logical spans -------------------------------------------------------------------
 
     def unit(self, key: str, spec: SpecMaker) -> contextlib.AbstractContextManager[Unit]:
-        """A logical unit of the run (``run``, ``agent:Triage#1``...): steps and units
-        started inside are its children; its span is emitted once, when its end is
-        released by the stream gate."""
+        """A logical unit of the run (``run``, ``agent:Triage#1``...).
+
+        Steps and units started inside are its children; its span is emitted once, when its end is
+        released by the stream gate.
+        """
         return _UnitScope(self, self._prefixed(key), spec)
 
     def _end(self, held: _Held) -> None:
@@ -261,8 +268,10 @@ class RunTracing(NoTracing):
         self.runner.stream.hold(lambda: self._emit(held, end_ns))
 
     def offloaded(self, step_id: str, spec: SpecMaker, answer: Mapping[str, Any]) -> None:
-        """An inference the Inngest server made (``step.ai.infer``): a span of no
-        duration, emitted once, when the answer is first read by new code."""
+        """An inference the Inngest server made (``step.ai.infer``).
+
+        A span of no duration, emitted once, when the answer is first read by new code.
+        """
         held = _Held(self._prefixed(f"offload:{step_id}"), self._parent(), spec, 0, Unit())
         held.unit.output, held.start_ns = answer, time.time_ns()
         self.runner.stream.hold(lambda: self._emit(held, held.start_ns, exact=True))
@@ -295,15 +304,20 @@ class RunTracing(NoTracing):
         span.end(end_time=end_ns)
 
     def run_failed(self, err: BaseException) -> None:
-        """The run raised ``err``: when it fails for good (plain Python, a
-        non-retriable error, or the last attempt), release the failed units' spans."""
+        """The run raised ``err``: release the failed units' spans if it failed for good.
+
+        For good: in plain Python, for a non-retriable error, or on the last attempt.
+        """
         if not self.runner.durable or _final(self.runner, err):
             self.runner.stream.release_held()
 
 
 class _UnitScope:
-    """The ``with`` block of a logical unit. A unit this process has emitted already
-    (a replay of an earlier turn) only sets itself as the parent of what it holds."""
+    """The ``with`` block of a logical unit.
+
+    A unit this process has emitted already (a replay of an earlier turn) only sets itself as the
+    parent of what it holds.
+    """
 
     def __init__(self, tracing: RunTracing, key: str, make: SpecMaker) -> None:
         self.tracing, self.key = tracing, key
@@ -365,8 +379,10 @@ def _final(runner: StepRunner, err: BaseException) -> bool:
 
 
 def annotate_current_span(attributes: Mapping[str, object]) -> None:
-    """Add ``attributes`` to the span of the step body running now (MCP calls use
-    it to describe the tool span they run in); nothing when tracing is off."""
+    """Add ``attributes`` to the span of the step body running now.
+
+    MCP calls use it to describe the tool span they run in; nothing when tracing is off.
+    """
     if current() is None or CURRENT_STEP.get() is None:
         return
     from opentelemetry import trace

@@ -102,8 +102,10 @@ def clean_attrs(attrs: Mapping[str, object]) -> dict[str, AttrValue]:
 
 
 def to_json(value: object, limit: int = MAX_CONTENT) -> str:
-    """``value`` as compact JSON text of at most ``limit`` characters (valid JSON:
-    a value too long becomes a JSON string holding its cut text)."""
+    """``value`` as compact JSON text of at most ``limit`` characters.
+
+    The text is always valid JSON: a value too long becomes a JSON string holding its cut text.
+    """
     try:
         encoded = json.dumps(
             value, ensure_ascii=False, separators=(",", ":"), default=repr, allow_nan=False
@@ -124,8 +126,11 @@ def _safe_repr(value: object) -> str:
 
 
 def error_type(err: BaseException) -> str:
-    """``error.type``: the provider's HTTP status when there is one, else the
-    exception's class name (low cardinality, as the conventions ask)."""
+    """The ``error.type`` attribute of an error.
+
+    ``error.type``: the provider's HTTP status when there is one, else the
+    exception's class name (low cardinality, as the conventions ask).
+    """
     status = getattr(err, "status_code", None)
     if isinstance(status, int) and not isinstance(status, bool) and 100 <= status < 600:
         return str(status)
@@ -164,8 +169,10 @@ def _conversation(messages: Sequence[Message], limit: int, *, output: bool) -> l
 
 
 def _bounded(build: Any, count: int) -> str:
-    """JSON of ``build(limit)`` within :data:`MAX_CONTENT`: each text is cut shorter
-    until it fits, then only the last messages are kept."""
+    """JSON of ``build(limit)`` within :data:`MAX_CONTENT`.
+
+    Each text is cut shorter until it fits, then only the last messages are kept.
+    """
     turns: list[dict[str, Any]] = []
     for limit in (MAX_CONTENT, MAX_CONTENT // max(2, 2 * count), 1024, 64):
         turns = build(limit)

@@ -43,9 +43,12 @@ def span_id_for(trace_id: int, key: str) -> int:
 
 @contextlib.contextmanager
 def forced_ids(trace_id: int | None, span_id: int | None) -> Iterator[None]:
-    """The next span started in this context gets ``span_id`` (and, when it is a
+    """Choose the ids of the next span started in this context.
+
+    The next span started in this context gets ``span_id`` (and, when it is a
     root, ``trace_id``) from a :class:`SteerableIds` generator; ``None`` leaves an
-    id random."""
+    id random.
+    """
     token = _FORCED.set((trace_id, span_id))
     try:
         yield
@@ -54,8 +57,10 @@ def forced_ids(trace_id: int | None, span_id: int | None) -> Iterator[None]:
 
 
 class SteerableIds:
-    """An id generator that hands out the ids :func:`forced_ids` chose, else asks
-    the generator it wraps (random ids)."""
+    """An id generator that hands out the ids :func:`forced_ids` chose.
+
+    For any other id it asks the generator it wraps (random ids).
+    """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -85,8 +90,11 @@ class SteerableIds:
 
 
 def parent_context(trace_id: int, span_id: int) -> Any:
-    """An OpenTelemetry context whose current span is the (remote) span ``span_id``
-    of trace ``trace_id``: spans started with it are its children."""
+    """A context whose current span is the remote span ``span_id``.
+
+    An OpenTelemetry context whose current span is the (remote) span ``span_id``
+    of trace ``trace_id``: spans started with it are its children.
+    """
     from opentelemetry import trace
 
     parent = trace.NonRecordingSpan(

@@ -77,8 +77,10 @@ _destinations: dict[str, dict[str, str]] = {}  # API origin -> headers
 def parse_trace_headers(
     traceparent: str | None, tracestate: str | None, *, api: str | None = None
 ) -> RequestTrace | None:
-    """The :class:`RequestTrace` of a call's headers; ``None`` without a valid
-    ``traceparent`` or an ``inngest@traceref``."""
+    """The :class:`RequestTrace` of a call's headers.
+
+    ``None`` without a valid ``traceparent`` or an ``inngest@traceref``.
+    """
     if not traceparent or not tracestate or not _TRACEPARENT.match(traceparent.strip().lower()):
         return None
     members: dict[str, str] = {}
@@ -111,8 +113,11 @@ def _auth_headers(client: Any) -> dict[str, str]:
 
 
 class TraceHeaders:
-    """ASGI middleware: keeps the trace headers of each call of ``path`` for the
-    spans of that call, and where the calling server takes them."""
+    """ASGI middleware that keeps the trace headers of each call of ``path``.
+
+    ASGI middleware: keeps the trace headers of each call of ``path`` for the
+    spans of that call, and where the calling server takes them.
+    """
 
     def __init__(self, app: Any, *, path: str, client: Any) -> None:
         self.app = app
@@ -144,8 +149,11 @@ def _hash_step_id(step_id: str) -> str:
 
 
 class InngestSpanProcessor:
-    """Stamps the run-tie attributes on spans started in a step's body during an
-    Inngest call, and exports those spans to that server's ``/v1/traces/userland``."""
+    """Ties spans to Inngest runs and exports them to the server.
+
+    Stamps the run-tie attributes on spans started in a step's body during an
+    Inngest call, and exports those spans to that server's ``/v1/traces/userland``.
+    """
 
     def __init__(self) -> None:
         self._batches: dict[str, Any] = {}
@@ -157,8 +165,10 @@ class InngestSpanProcessor:
             provider.add_span_processor(cls())
             provider._agentkit_inngest_processor = True
 
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
+    def on_start(self, span: Any, parent_context: Any = None) -> None:  # noqa: ARG002
         """Add the attributes that tie ``span`` to the Inngest run and step."""
+        # OpenTelemetry's SpanProcessor.on_start signature; the run and step come from
+        # context variables, so ``parent_context`` is not needed.
         request, step = REQUEST_TRACE.get(), CURRENT_STEP.get()
         attributes = getattr(span, "attributes", None) or {}
         if request is None or step is None or attributes.get(LOGICAL):

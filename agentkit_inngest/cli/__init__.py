@@ -1,4 +1,6 @@
-"""``agentkit-inngest``: serve the app, run a network or chat with it, send events,
+"""The ``agentkit-inngest`` command line.
+
+``agentkit-inngest``: serve the app, run a network or chat with it, send events,
 list functions (needs the ``cli`` extra: ``pip install 'agentkit-inngest[cli]'``).
 
 ::

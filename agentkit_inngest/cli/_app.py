@@ -1,4 +1,6 @@
-"""``agentkit-inngest``: serve the app, run a network or chat with it, send events,
+"""The ``agentkit-inngest`` command line.
+
+``agentkit-inngest``: serve the app, run a network or chat with it, send events,
 list functions.
 
 ::
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import traceback
 from typing import Annotated, Any
@@ -178,8 +181,10 @@ def run(
     show_traceback: Traceback = False,
     app_dir: AppDir = ".",
 ) -> None:
-    """Run a network (or agent) in plain Python and watch it live: text as it is written,
-    tool calls, waits, what changed in the state."""
+    """Run a network (or agent) in plain Python and watch it live.
+
+    Text as it is written, tool calls, waits, what changed in the state.
+    """
     target_obj = _load_target(target, app_dir=app_dir, show_traceback=show_traceback)
     run_state = _start_state(target_obj, state)
     replies = [
@@ -311,14 +316,45 @@ def _converse(session: Any, loop: asyncio.AbstractEventLoop) -> None:
             if not loop.run_until_complete(session.command(line)):
                 return
             continue
-        task = loop.create_task(session.turn(line.strip()))
-        try:
-            loop.run_until_complete(task)
-        except KeyboardInterrupt:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(task)
+        if _run_turn(loop, session.turn(line.strip())):
             out.print("[yellow](interrupted)[/]")
+
+
+def _run_turn(loop: asyncio.AbstractEventLoop, turn: Any) -> bool:
+    """Run one turn; whether Ctrl-C stopped it.
+
+    Ctrl-C cancels the turn's task at its next ``await`` (a signal handler of the
+    loop), so no ``KeyboardInterrupt`` lands half-way through code that cleans up
+    (a stream, a model client, a history write). Where the loop cannot take signal
+    handlers (not the main thread, Windows), the interrupt is caught as before.
+    """
+    task = loop.create_task(turn)
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        task.cancel()
+
+    handled = True
+    try:
+        loop.add_signal_handler(signal.SIGINT, stop)
+    except (NotImplementedError, RuntimeError, ValueError):
+        handled = False
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    except KeyboardInterrupt:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(task)
+        stopped = True
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+    return stopped
 
 
 app.command()(send)

@@ -55,8 +55,11 @@ def store_name(store: HistoryStore) -> str:
 
 
 def markdown_split(text: str) -> int:
-    """Where ``text`` can be cut into finished Markdown blocks and the block being
-    written: just after the last blank line outside a fenced code block (0: none)."""
+    """Where ``text`` can be cut into finished Markdown blocks.
+
+    That is just after the last blank line outside a fenced code block; 0 when there is none. What
+    follows is the block being written.
+    """
     cut = 0
     fenced = False
     offset = 0
@@ -98,23 +101,7 @@ class _TurnView:
             router = " (router)" if view is not None and view.router else ""
             self.console.print(Text(f"● {event.agent}{router}", style="bold magenta"))
         elif event.type == "text.delta":
-            step = str(data.get("step"))
-            if call != self.call:
-                self._flush()
-                self.call = call
-            latest = self.step_attempts.get(step, event.attempt)
-            if event.attempt < latest:
-                return
-            if event.attempt > latest:
-                self._flush()
-                self.console.print(Text("(the model was retried; its answer starts again)", "dim"))
-            self.step_attempts[step] = event.attempt
-            self.text += str(data.get("delta", ""))
-            self.wrote = True
-            cut = markdown_split(self.text[self.shown :])
-            if cut:
-                self._print_block(self.text[self.shown : self.shown + cut])
-                self.shown += cut
+            self._text_delta(event, call)
         elif event.type == "tool.call":
             self._flush()
         elif event.type == "tool.result":
@@ -124,6 +111,29 @@ class _TurnView:
                 self.console.print(_tool_line(tool, self.progress))
         elif event.type in ("agent.finished", "run.completed", "run.failed"):
             self._flush()
+
+    def _text_delta(self, event: StreamEvent, call: str) -> None:
+        """Add a piece of ``call``'s text; print the Markdown blocks it finishes.
+
+        A piece of an older attempt is dropped; a newer attempt starts the text again.
+        """
+        step = str(event.data.get("step"))
+        if call != self.call:
+            self._flush()
+            self.call = call
+        latest = self.step_attempts.get(step, event.attempt)
+        if event.attempt < latest:
+            return
+        if event.attempt > latest:
+            self._flush()
+            self.console.print(Text("(the model was retried; its answer starts again)", "dim"))
+        self.step_attempts[step] = event.attempt
+        self.text += str(event.data.get("delta", ""))
+        self.wrote = True
+        cut = markdown_split(self.text[self.shown :])
+        if cut:
+            self._print_block(self.text[self.shown : self.shown + cut])
+            self.shown += cut
 
     def _print_block(self, block: str) -> None:
         if block.strip():
@@ -274,13 +284,7 @@ class ChatSession:
         if self.console.is_terminal:
             view.live.start()
         try:
-            if isinstance(self.target, Network):
-                run = await self.target.run(message, state=state, runner=runner)
-                results = run.results
-            else:
-                results = [await self.target.run(message, state=state, runner=runner)]
-            if not self.owned:
-                await self.store.append_results(self.thread_id, results, id_prefix=runner.run_id)
+            await self._run(message, state, runner)
         except Exception as error:  # noqa: BLE001 - reported; the session goes on
             view.live.stop()
             if self.show_traceback:
@@ -290,15 +294,31 @@ class ChatSession:
         finally:
             view.live.stop()
             self.state = state
-        changes = state_changes(before, state.snapshot())
-        if progress.answer is not None and not view.wrote:  # a typed answer, no text
-            self.console.print(Text(json.dumps(progress.answer, ensure_ascii=False, indent=2)))
-        elif not view.wrote and changes:
-            self.console.print(Text("State changes", style="bold"))
-            self.console.print(state_changes_table(changes))
-        elif not view.wrote:
-            self.console.print(Text("(no answer: no text and no change in the state)", "dim"))
+        if not view.wrote:
+            self._print_silent_outcome(progress, state_changes(before, state.snapshot()))
         tokens = f"{progress.input_tokens} in, {progress.output_tokens} out"
         elapsed = format_seconds(progress.elapsed(progress.started))
         self.console.print(Text(f"{elapsed} · tokens {tokens} · {progress.cost_text}", style="dim"))
         return True
+
+    async def _run(self, message: str, state: State[Any], runner: InlineRunner) -> None:
+        """Run the target on ``message``; store its results unless it stores them itself."""
+        if isinstance(self.target, Network):
+            run = await self.target.run(message, state=state, runner=runner)
+            results = run.results
+        else:
+            results = [await self.target.run(message, state=state, runner=runner)]
+        if not self.owned:
+            await self.store.append_results(self.thread_id, results, id_prefix=runner.run_id)
+
+    def _print_silent_outcome(
+        self, progress: RunProgress, changes: list[tuple[str, Any, Any]]
+    ) -> None:
+        """Say what a turn that wrote no text did: its typed answer, else its state changes."""
+        if progress.answer is not None:
+            self.console.print(Text(json.dumps(progress.answer, ensure_ascii=False, indent=2)))
+        elif changes:
+            self.console.print(Text("State changes", style="bold"))
+            self.console.print(state_changes_table(changes))
+        else:
+            self.console.print(Text("(no answer: no text and no change in the state)", "dim"))

@@ -1,5 +1,7 @@
-"""``agentkit-inngest run``: one plain-Python run of a network or agent, shown live
-from its stream events."""
+"""``agentkit-inngest run``: one plain-Python run of a network or agent.
+
+The run is shown live from its stream events.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +33,11 @@ def wait_answerer(
     replies: list[dict[str, Any]],
     interactive: bool,
 ) -> Callable[[EventWait], Awaitable[dict[str, Any] | None]]:
-    """An ``on_wait_for_event`` for :class:`InlineRunner`: the next ``--reply`` value,
-    else (``interactive``) what the user types, else ``None`` (the wait times out)."""
+    """An ``on_wait_for_event`` for :class:`InlineRunner` that answers from the terminal.
+
+    An ``on_wait_for_event`` for :class:`InlineRunner`: the next ``--reply`` value,
+    else (``interactive``) what the user types, else ``None`` (the wait times out).
+    """
 
     async def answer(wait: EventWait) -> dict[str, Any] | None:
         tool = view.waiting(wait)
@@ -69,8 +74,10 @@ async def run_target(
     replies: list[dict[str, Any]],
     interactive: bool,
 ) -> dict[str, Any]:
-    """Run ``target`` on ``input`` from ``state`` (changed in place), its events going to
-    ``view``; returns the run's JSON."""
+    """Run ``target`` on ``input`` from ``state``, showing its events.
+
+    ``state`` is changed in place and the events go to ``view``; returns the run's JSON.
+    """
     if runner is None:
 
         async def send(events: list[dict[str, Any]]) -> list[str]:

@@ -76,25 +76,30 @@ class RunView:
             self._live.refresh()
 
     def waiting(self, wait: EventWait) -> ToolView | None:
+        """Mark the tool call that waits for ``wait`` as waiting; returns its view, if any."""
         with self._lock:
             return self.progress.waiting(wait)
 
     def answered(self, wait: EventWait, reply: dict[str, Any] | None) -> None:
+        """Record the reply (``None``: a time-out) to the wait ``wait``."""
         with self._lock:
             self.progress.answered(wait, reply)
 
     def note(self, text: str) -> None:
+        """Record something the stream does not carry (an event a tool sent)."""
         with self._lock:
             self.progress.note(text)
 
     # -- the live region ---------------------------------------------------------------------
 
     def __enter__(self) -> RunView:
+        """Start drawing the live region (when animated)."""
         if self.animate:
             self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Erase the live region."""
         self._live.stop()
 
     def paused(self) -> contextlib.AbstractContextManager[None]:
@@ -170,9 +175,12 @@ class RunView:
     # -- the summary ---------------------------------------------------------------------------
 
     def summary(self, *, before: dict[str, Any], after: dict[str, Any]) -> RenderableType:
-        """What the run did, once it has ended: every call and tool call, each agent's
+        """Print what the run did, once it has ended.
+
+        What the run did, once it has ended: every call and tool call, each agent's
         text (the final answer once, under "Answer"), what changed in the state, the
-        notes and the tokens used. ``before``/``after``: the state's snapshots."""
+        notes and the tokens used. ``before``/``after``: the state's snapshots.
+        """
         progress = self.progress
         calls = list(progress.calls.values())
         width = _name_width(calls)

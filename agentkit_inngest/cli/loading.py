@@ -27,8 +27,11 @@ class LoadError(Exception):
 
 
 def where(error: BaseException, directory: str | Path = ".") -> str | None:
-    """``file, line N`` of the line that raised ``error``: the last frame in a file
-    under ``directory`` (the user's code), else the last frame in any real file."""
+    """``file, line N`` of the line that raised ``error``.
+
+    The last frame in a file under ``directory`` (the user's code), else the last frame in any real
+    file.
+    """
     if isinstance(error, SyntaxError) and error.filename:
         return f"{_shown(error.filename)}, line {error.lineno}"
     stack = traceback.extract_tb(error.__traceback__)
@@ -43,8 +46,10 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def _is_users(path: Path, root: Path) -> bool:
-    """Whether ``path`` is the user's code: below ``root``, not an installed package
-    nor this one."""
+    """Whether ``path`` is the user's code.
+
+    Below ``root``, not an installed package nor this one.
+    """
     if not path.is_relative_to(root) or path.is_relative_to(_PACKAGE):
         return False
     return not {"site-packages", "dist-packages"} & set(path.parts)

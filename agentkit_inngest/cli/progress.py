@@ -68,6 +68,7 @@ class CallView:
 
     @property
     def active(self) -> bool:
+        """Whether the call is still running or waiting."""
         return self.status in ("running", "waiting")
 
 
@@ -127,18 +128,9 @@ class RunProgress:
             tool.result = _text(data.get("content"))
             tool.ended = self.clock()
         elif kind == "usage":
-            call = self._call(str(data.get("call")), event.agent)
-            call.input_tokens += int(data.get("input_tokens") or 0)
-            call.output_tokens += int(data.get("output_tokens") or 0)
-            self.input_tokens += int(data.get("input_tokens") or 0)
-            self.output_tokens += int(data.get("output_tokens") or 0)
-            self._cost(call, data)
+            self._usage(self._call(str(data.get("call")), event.agent), data)
         elif kind == "agent.finished":
-            call = self._call(str(data.get("call")), event.agent)
-            call.status = "done"
-            call.ended = self.clock()
-            if not call.text and data.get("output"):
-                call.add_text("output", 0, str(data["output"]))
+            self._finished(self._call(str(data.get("call")), event.agent), data)
         elif kind == "run.completed":
             self.status = "completed"
             self.output = str(data.get("output") or "")
@@ -150,6 +142,21 @@ class RunProgress:
             self._end("failed")
         if self.on_event is not None:
             self.on_event(event)
+
+    def _usage(self, call: CallView, data: dict[str, Any]) -> None:
+        """Count a ``usage`` event's tokens and cost, for ``call`` and for the run."""
+        call.input_tokens += int(data.get("input_tokens") or 0)
+        call.output_tokens += int(data.get("output_tokens") or 0)
+        self.input_tokens += int(data.get("input_tokens") or 0)
+        self.output_tokens += int(data.get("output_tokens") or 0)
+        self._cost(call, data)
+
+    def _finished(self, call: CallView, data: dict[str, Any]) -> None:
+        """End ``call``; its output is its text when no text was streamed."""
+        call.status = "done"
+        call.ended = self.clock()
+        if not call.text and data.get("output"):
+            call.add_text("output", 0, str(data["output"]))
 
     def _cost(self, call: CallView, data: dict[str, Any]) -> None:
         cost = data.get("cost_usd")
@@ -211,6 +218,7 @@ class RunProgress:
 
     @property
     def total_tokens(self) -> int:
+        """Input and output tokens together."""
         return self.input_tokens + self.output_tokens
 
     @property

@@ -1,5 +1,8 @@
-"""Pieces the ``run`` and ``chat`` commands share: reading ``--state``, answering event
-waits at the terminal, and saying what a run changed in the state."""
+"""Pieces the ``run`` and ``chat`` commands share.
+
+Reading ``--state``, answering event waits at the terminal, and saying what a run changed in the
+state.
+"""
 
 from __future__ import annotations
 
@@ -43,8 +46,11 @@ def short(value: Any, limit: int = 70) -> str:
 
 
 def read_json(text: str) -> Any:
-    """``json.loads``, raising :class:`ValueError` with what is wrong, also for values
-    nested too deeply for the parser (which raises :class:`RecursionError`)."""
+    """``json.loads`` raising :class:`ValueError` with what is wrong.
+
+    ``json.loads``, raising :class:`ValueError` with what is wrong, also for values
+    nested too deeply for the parser (which raises :class:`RecursionError`).
+    """
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -71,10 +77,16 @@ def format_seconds(seconds: float) -> str:
 
 
 class LiveRegion:
-    """A transient live region at the bottom of the terminal, redrawn ten times a
-    second from ``render``. Stopping it erases it; each start draws a fresh one
-    below whatever was printed meanwhile (a restarted :class:`rich.live.Live`
-    would first move up over the height of its last drawing, over those lines)."""
+    """A transient live region at the bottom of the terminal.
+
+    It is redrawn ten times a second from ``render``. Stopping it erases it; each start draws a
+    fresh one below whatever was printed meanwhile (a restarted :class:`rich.live.Live` would first
+    move up over the height of its last drawing, over those lines).
+
+    Args:
+        console: the terminal to draw on.
+        render: called for what to draw, at each refresh.
+    """
 
     def __init__(self, console: Console, render: Callable[[], RenderableType]) -> None:
         self.console = console
@@ -83,9 +95,11 @@ class LiveRegion:
 
     @property
     def started(self) -> bool:
+        """Whether the region is drawn now."""
         return self._live is not None
 
     def start(self) -> None:
+        """Draw a fresh region below what was printed; nothing when it is drawn already."""
         if self._live is None:
             self._live = Live(
                 console=self.console,
@@ -104,14 +118,17 @@ class LiveRegion:
             self._live.refresh()
 
     def stop(self) -> None:
+        """Erase the region; nothing when it is not drawn."""
         live, self._live = self._live, None
         if live is not None:
             live.stop()
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        """Erase the region while the terminal is used for something else (a question),
-        and draw it afresh afterwards."""
+        """Erase the region while the terminal is used for something else.
+
+        A question, say; the region is drawn afresh afterwards.
+        """
         running = self.started
         self.stop()
         try:
@@ -122,14 +139,21 @@ class LiveRegion:
 
 
 class Tail:
-    """The last ``lines`` lines of a renderable as it renders at the available width
-    (a live region shows the newest text, not the top of a long one)."""
+    """The last ``lines`` lines of a renderable at the available width.
+
+    A live region shows the newest text, not the top of a long one.
+
+    Args:
+        renderable: what to render.
+        lines: how many of its last lines to keep (at least 1).
+    """
 
     def __init__(self, renderable: RenderableType, lines: int) -> None:
         self.renderable = renderable
         self.lines = max(lines, 1)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Render the last lines, trailing blank lines left out (rich's render protocol)."""
         rendered = console.render_lines(self.renderable, options, pad=False)
         while rendered and not "".join(s.text for s in rendered[-1]).strip():
             rendered.pop()  # trailing blank lines
@@ -165,9 +189,11 @@ def _unknown(given: Any, kept: list[Any], path: str) -> list[str]:
 
 
 def unknown_state_fields(given: dict[str, Any], state: State[Any]) -> str | None:
-    """What is wrong when ``given`` (``--state``'s JSON) has ``data`` fields that the
-    state's data type drops while validating them (pydantic ignores extra fields by
-    default), else ``None``."""
+    """What is wrong when ``--state`` has fields the state's data type drops.
+
+    ``given`` is ``--state``'s JSON: pydantic ignores extra ``data`` fields by default, so the
+    state's data type would drop them silently. ``None`` when nothing is dropped.
+    """
     data = given.get("data")
     if not isinstance(data, dict):
         return None
@@ -191,8 +217,10 @@ ReadLine = Callable[[str], Awaitable[str]]
 async def ask_reply(
     console: Console, wait: EventWait, tool: ToolView | None, *, read: ReadLine | None = None
 ) -> dict[str, Any] | None:
-    """Ask at the terminal for the data of the event ``wait`` waits for; ``None`` (a
-    time-out) when the answer is empty."""
+    """Ask at the terminal for the data of the event ``wait`` waits for.
+
+    ``None`` (a time-out) when the answer is empty.
+    """
     console.print(
         Text.assemble(
             ("⏸ ", "yellow"), (wait.step_id, "bold"), " waits for ", (wait.event, "cyan")
@@ -227,9 +255,11 @@ async def ask_reply(
 
 
 def state_changes(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    """``(path, old, new)`` for each value that differs between two JSON documents;
-    objects are compared key by key, anything else as a whole. A missing value is
-    ``None``."""
+    """``(path, old, new)`` for each value that differs between two JSON documents.
+
+    Objects are compared key by key, anything else as a whole. A missing value is
+    ``None``.
+    """
     if isinstance(before, dict) and isinstance(after, dict):
         found: list[tuple[str, Any, Any]] = []
         for key in [*before, *(k for k in after if k not in before)]:

@@ -1,11 +1,11 @@
-"""The JSON text both database stores keep for a message (and a thread's metadata).
+r"""The JSON text both database stores keep for a message (and a thread's metadata).
 
 PostgreSQL's ``jsonb`` refuses what SQLite and JSON itself accept: the escape
-``\\u0000`` (NUL) and lone surrogates (which UTF-8 cannot encode anywhere), and it
+``\u0000`` (NUL) and lone surrogates (which UTF-8 cannot encode anywhere), and it
 gives back a float such as ``1e308`` or ``1.234e25`` as an integer. A value holding
 any of these is kept as its JSON text *inside* a JSON string, an envelope::
 
-    {"$agentkit": "json-text", "json": "{\\"kind\\":\\"text\\",\\"content\\":\\"a\\\\u0000b\\"}"}
+    {"$agentkit": "json-text", "json": "{\"kind\":\"text\",\"content\":\"a\\u0000b\"}"}
 
 Inside a JSON string the escapes are just characters, so every database keeps the
 text as it is, and reading it back gives the exact value. Everything else is stored

@@ -13,8 +13,10 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore(HistoryStore):
-    """Threads in a dict; appends are idempotent by message id. Not shared between
-    processes: use the SQLite or PostgreSQL store for that."""
+    """Threads in a dict; appends are idempotent by message id.
+
+    Not shared between processes: use the SQLite or PostgreSQL store for that.
+    """
 
     def __init__(self, *, load_limit: int | None = None) -> None:
         self.load_limit = check_limit(load_limit, name="load_limit")

@@ -159,9 +159,12 @@ class SQLiteStore(HistoryStore):
         return connection
 
     def _enable_wal(self, connection: sqlite3.Connection) -> None:
-        """Switch the file to WAL. The switch needs the file to itself and SQLite does not
-        wait for it (no busy handler), so stores opening a new file at once retry it
-        here, within ``busy_timeout`` (this runs on the store's worker thread)."""
+        """Switch the file to WAL.
+
+        The switch needs the file to itself and SQLite does not wait for it (no busy handler), so
+        stores opening a new file at once retry it here, within ``busy_timeout`` (this runs on the
+        store's worker thread).
+        """
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.005
         while True:
@@ -176,8 +179,11 @@ class SQLiteStore(HistoryStore):
                 delay = min(delay * 2, 0.2)
 
     def _classify(self, err: sqlite3.Error, what: str, *, setup: bool = False) -> Exception:
-        """A store error (retried) for a busy or failing database; a configuration
-        error (not retried) for a file that cannot hold the history tables."""
+        """The error to raise for a database failure.
+
+        A store error (retried) for a busy or failing database; a configuration
+        error (not retried) for a file that cannot hold the history tables.
+        """
         code = getattr(err, "sqlite_errorname", "")
         text = str(err).lower()
         busy = code in _BUSY_ERRORS or "locked" in text or "busy" in text

@@ -37,8 +37,11 @@ StoredMessage: TypeAlias = "tuple[str, Message, str | None]"
 
 
 class HistoryStore(ABC):
-    """Where threads live. Implementations must make appends idempotent by
-    ``message_id`` and keep each thread's messages in append order."""
+    """Where threads live.
+
+    Implementations must make appends idempotent by ``message_id`` and keep each thread's messages
+    in append order.
+    """
 
     load_limit: int | None = None
     """The most messages a run loads from a thread (the newest ones, starting at a
@@ -51,13 +54,19 @@ class HistoryStore(ABC):
 
     @abstractmethod
     async def load(self, thread_id: str, *, limit: int | None = None) -> list[Message]:
-        """The thread's messages in order (empty for an unknown thread); with
-        ``limit``, only the newest ``limit`` of them (still oldest first)."""
+        """The thread's messages in order.
+
+        Empty for an unknown thread; with ``limit``, only the newest ``limit`` of them (still oldest
+        first).
+        """
 
     @abstractmethod
     async def append(self, thread_id: str, messages: Sequence[StoredMessage]) -> None:
-        """Append messages in order, creating the thread if needed; a ``message_id``
-        already stored in the thread (or repeated in the batch) is skipped."""
+        """Append messages in order, skipping ids already stored.
+
+        The thread is created if needed; a ``message_id`` already stored in the thread (or repeated
+        in the batch) is skipped.
+        """
 
     async def append_user_message(
         self, thread_id: str, message: TextMessage, *, message_id: str
@@ -93,8 +102,11 @@ def check_limit(limit: int | None, *, name: str = "limit") -> int | None:
 
 
 def check_thread_id(thread_id: object) -> str:
-    """Validate a thread id (for store authors): a non-empty string of at most 256
-    characters, without NUL or lone surrogates (no database can key by those alike)."""
+    """Validate a thread id (for store authors).
+
+    A non-empty string of at most 256 characters, without NUL or lone surrogates (no database can
+    key by those alike).
+    """
     if not isinstance(thread_id, str) or not thread_id or len(thread_id) > 256:
         raise InputError(
             f"a thread id must be a non-empty string of at most 256 characters, got {thread_id!r}"
@@ -103,14 +115,17 @@ def check_thread_id(thread_id: object) -> str:
 
 
 def encode_messages(messages: Sequence[StoredMessage]) -> list[tuple[str, str, str | None]]:
-    """``(message_id, message JSON, agent_name)`` rows for a database, one per distinct
+    """Rows for a database, one per distinct ``message_id`` (for store authors).
+
+    ``(message_id, message JSON, agent_name)`` rows for a database, one per distinct
     ``message_id`` (the first wins), in order (for store authors).
 
     A message PostgreSQL's ``jsonb`` could not hold as it is (NUL, lone surrogates,
     floats it would turn into integers) is kept as its JSON text in an envelope that
     :func:`decode_messages` opens; ids with NUL or lone surrogates and content JSON
     cannot express are refused with :class:`~agentkit_inngest.errors.InputError`
-    (see docs/history.md)."""
+    (see docs/history.md).
+    """
     return encode_rows(messages)
 
 

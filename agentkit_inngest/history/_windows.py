@@ -60,8 +60,10 @@ def last_messages(count: int) -> ContextWindow:
 
 
 def last_turns(count: int) -> ContextWindow:
-    """Keep the last ``count`` turns: a turn is a user message and everything the
-    agents did in answer to it (their text, tool calls and tool results).
+    """Keep the last ``count`` turns.
+
+    A turn is a user message and everything the agents did in answer to it (their text, tool calls
+    and tool results).
 
     This is the "last N results" policy at a grain that survives storage: a thread
     keeps messages, not agent results, and cutting at a user message never splits a

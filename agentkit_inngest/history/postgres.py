@@ -1,5 +1,8 @@
-"""Kept for the old import path: use ``from agentkit_inngest.history import PostgresStore``
-(it needs the ``postgres`` extra: ``pip install 'agentkit-inngest[postgres]'``)."""
+"""Kept for the old import path.
+
+Use ``from agentkit_inngest.history import PostgresStore`` (it needs the ``postgres`` extra: ``pip
+install 'agentkit-inngest[postgres]'``).
+"""
 
 from ._postgres import PostgresStore
 

@@ -16,7 +16,7 @@ from .._extras import require as _require
 from ..errors import MCPServerError
 from ._listing import agent_tool_names
 from ._results import shape_result
-from ._server import MCPServer
+from ._server import MCPServer, ServerOptions
 from ._transports import TransportFactory
 
 if typing.TYPE_CHECKING:
@@ -30,6 +30,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "MCPServer",
     "MCPServerError",
+    "ServerOptions",
     "TransportFactory",
     "WebSocketTransport",
     "agent_tool_names",

@@ -35,8 +35,10 @@ class CallSettings(ServerSettings, Protocol):
 async def call_tool(
     server: CallSettings, entry: RunEntry, tool: str, arguments: dict[str, Any]
 ) -> ToolOutcome:
-    """Call ``tool`` on the run's connection; every failure becomes a tool error the
-    model reads (its text scrubbed of the server's secrets)."""
+    """Call ``tool`` on the run's connection.
+
+    Every failure becomes a tool error the model reads (its text scrubbed of the server's secrets).
+    """
     annotate_current_span(
         {
             "mcp.method.name": "tools/call",

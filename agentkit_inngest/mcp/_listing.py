@@ -103,9 +103,11 @@ def _warn_about_missing_includes(server: ListingSettings, listed: set[str]) -> N
 
 
 def agent_tool_names(server: str, tools: Sequence[str]) -> dict[str, str]:
-    """The agent-side name of each of a server's tools: ``<server>-<tool>``, with
-    characters the providers refuse replaced by ``_`` and, where a name would be too
-    long (64) or taken twice, a short hash of the original name at the end."""
+    """The agent-side name of each of a server's tools.
+
+    ``<server>-<tool>``, with characters the providers refuse replaced by ``_`` and, where a name
+    would be too long (64) or taken twice, a short hash of the original name at the end.
+    """
     names: dict[str, str] = {}
     used: set[str] = set()
     for original in tools:

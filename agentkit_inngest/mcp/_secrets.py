@@ -1,4 +1,6 @@
-"""What of an MCP server's settings must never be shown, and the scrubbing that keeps
+"""Keeping an MCP server's secret settings out of errors, reprs and logs.
+
+What of an MCP server's settings must never be shown, and the scrubbing that keeps
 it out of errors, reprs and logs.
 
 An MCP server's settings carry credentials in many places: a stdio server's
@@ -96,8 +98,10 @@ def _flag(arg: str) -> bool:
 
 
 def _stdio_parts(args: Sequence[str]) -> list[tuple[str, str | None]]:
-    """Each argument as ``(shown, secret)``: what a description shows of it and the
-    value it hides (``None`` when nothing)."""
+    """Each argument as ``(shown, secret)``.
+
+    What a description shows of it and the value it hides (``None`` when nothing).
+    """
     parts: list[tuple[str, str | None]] = []
     after_named_flag = False
     for arg in args:
@@ -117,9 +121,11 @@ def _stdio_parts(args: Sequence[str]) -> list[tuple[str, str | None]]:
 
 
 def shown_command(command: str, args: Sequence[str]) -> str:
-    """A stdio command line as errors and reprs show it: flags, script files and short
-    arguments as they are, every other argument (and every ``--flag=value`` value,
-    every value after a flag such as ``--token``) as ``***``."""
+    """A stdio command line as errors and reprs show it.
+
+    Flags, script files and short arguments as they are, every other argument (and every
+    ``--flag=value`` value, every value after a flag such as ``--token``) as ``***``.
+    """
     return " ".join([command, *(shown for shown, _ in _stdio_parts(args))])
 
 
@@ -142,9 +148,11 @@ def stdio_secrets(
 
 
 def public_url(url: str) -> str:
-    """``url`` as errors and reprs show it: no user, password, query or fragment, and
-    ``***`` for path segments that look like keys (16+ characters mixing letters and
-    digits)."""
+    """``url`` as errors and reprs show it.
+
+    No user, password, query or fragment, and ``***`` for path segments that look like keys (16+
+    characters mixing letters and digits).
+    """
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
@@ -162,9 +170,11 @@ def _key_like(segment: str) -> bool:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of ``url`` to scrub: its user information (as given, decoded and as the
-    Basic credentials it becomes), its query and fragment and their values, and path
-    segments that look like keys."""
+    """The parts of ``url`` to scrub.
+
+    Its user information (as given, decoded and as the Basic credentials it becomes), its query and
+    fragment and their values, and path segments that look like keys.
+    """
     try:
         parts = urllib.parse.urlsplit(url)
         password, username = parts.password, parts.username
@@ -194,8 +204,11 @@ def url_secrets(url: str) -> list[str]:
 
 
 def header_secrets(headers: Iterable[tuple[str, str]]) -> list[str]:
-    """Header values to scrub: every value of 8+ characters (4+ under a name such as
-    ``Authorization``), and each word of it (the token after ``Bearer``)."""
+    """Header values to scrub.
+
+    Every value of 8+ characters (4+ under a name such as ``Authorization``), and each word of it
+    (the token after ``Bearer``).
+    """
     found: list[str] = []
     for name, value in headers:
         named = _named(name) or name.lower() in ("cookie", "proxy-authorization")
@@ -246,22 +259,25 @@ _lock = threading.Lock()
 
 
 class _Scrubber(logging.Filter):
-    """Rewrites a log record that mentions a secret of a live MCP server: its message
-    (formatted, without its arguments) and its traceback (as text, without the
-    exception object). Records that mention none are left as they are."""
+    """Rewrites a log record that mentions a secret of a live MCP server.
+
+    It rewrites the record's message (formatted, without its arguments) and its
+    traceback (as text, without the exception object). Records that mention none are
+    left as they are.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub ``record`` in place; always keep it."""
         with _lock:
             live = list(_live)
         if not live:
             return True
         try:
-            message = record.getMessage()
+            text = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken record: leave it to logging
             return True
-        if any(secrets.found_in(message) for secrets in live):
-            for secrets in live:
-                message = secrets.scrub(message)
+        message = _scrubbed(text, live)
+        if message is not None:
             record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             formatted = logging.Formatter().formatException(record.exc_info)
@@ -269,21 +285,32 @@ class _Scrubber(logging.Filter):
                 record.exc_text = formatted  # scrubbed below; the handlers' formatters use it
         for field in ("exc_text", "stack_info"):
             value = getattr(record, field, None)
-            if isinstance(value, str) and any(secrets.found_in(value) for secrets in live):
-                for secrets in live:
-                    value = secrets.scrub(value)
-                setattr(record, field, value)
+            scrubbed = _scrubbed(value, live) if isinstance(value, str) else None
+            if scrubbed is not None:
+                setattr(record, field, scrubbed)
                 if field == "exc_text":
                     record.exc_info = None  # the exception object still holds the secret
         return True
+
+
+def _scrubbed(text: str, live: list[Secrets]) -> str | None:
+    """``text`` with the secrets of ``live`` scrubbed; ``None`` when it mentions none."""
+    if not any(secrets.found_in(text) for secrets in live):
+        return None
+    for secrets in live:
+        text = secrets.scrub(text)
+    return text
 
 
 _SCRUBBER = _Scrubber()
 
 
 def install_log_scrubbing(secrets: Secrets) -> None:
-    """Keep ``secrets`` out of the log records of this package and of the libraries
-    MCP traffic goes through, for as long as ``secrets`` is alive."""
+    """Keep ``secrets`` out of the log records of MCP traffic.
+
+    Both this package's records and those of the libraries MCP traffic goes through, for as long as
+    ``secrets`` is alive.
+    """
     if not secrets:
         return
     with _lock:

@@ -31,7 +31,9 @@ import functools
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypedDict
+
+from typing_extensions import Unpack
 
 from .._context import NetworkRun, ToolContext
 from .._steps import SpanSpec
@@ -46,7 +48,24 @@ from ._transports import Http, Stdio, TransportFactory, WebSocket, describe, tra
 if TYPE_CHECKING:
     import httpx2
 
-__all__ = ["MCPServer"]
+__all__ = ["MCPServer", "ServerOptions"]
+
+
+class ServerOptions(TypedDict, total=False):
+    """The :class:`MCPServer` settings its constructors (:meth:`MCPServer.stdio`...) pass on.
+
+    Each means what the :class:`MCPServer` argument of the same name means.
+    """
+
+    include: Sequence[str] | None
+    exclude: Sequence[str]
+    connect_timeout: float | None
+    list_timeout: float | None
+    call_timeout: float | None
+    max_result_chars: int | None
+    optional: bool
+    secrets: Sequence[str]
+
 
 logger = logging.getLogger("agentkit_inngest.mcp")
 
@@ -169,11 +188,12 @@ class MCPServer:
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         stderr: IO[str] | int | None = None,
-        **options: Any,
+        **options: Unpack[ServerOptions],
     ) -> MCPServer:
         """A server started as a subprocess, speaking MCP over its stdin/stdout.
 
         Args:
+            name: the server's name (it prefixes its tools' names and step IDs).
             command: the executable (looked up on ``PATH``).
             args: its arguments.
             env: variables for the server. The SDK starts it with a minimal
@@ -207,11 +227,13 @@ class MCPServer:
         auth: httpx2.Auth | None = None,
         http_timeout: float = 30.0,
         read_timeout: float = 300.0,
-        **options: Any,
+        **options: Unpack[ServerOptions],
     ) -> MCPServer:
         """A server speaking the (older) HTTP+SSE transport; ``url`` is its SSE endpoint.
 
         Args:
+            name: the server's name (it prefixes its tools' names and step IDs).
+            url: the server's SSE endpoint.
             headers: sent with every request (``{"Authorization": "Bearer ..."}``).
             auth: an ``httpx2.Auth`` (the SDK's OAuth providers in ``mcp.client.auth``).
             http_timeout: seconds for each HTTP operation.
@@ -231,7 +253,7 @@ class MCPServer:
         auth: httpx2.Auth | None = None,
         http_timeout: float = 30.0,
         read_timeout: float = 300.0,
-        **options: Any,
+        **options: Unpack[ServerOptions],
     ) -> MCPServer:
         """A server speaking streamable HTTP; ``url`` is its MCP endpoint (``.../mcp``).
 
@@ -249,11 +271,13 @@ class MCPServer:
         *,
         url: str,
         headers: Mapping[str, str] | None = None,
-        **options: Any,
+        **options: Unpack[ServerOptions],
     ) -> MCPServer:
         """A server behind a websocket (``ws://`` or ``wss://``, subprotocol ``mcp``).
 
         Args:
+            name: the server's name (it prefixes its tools' names and step IDs).
+            url: the websocket's address.
             headers: sent with the opening handshake.
             options: the :class:`MCPServer` options.
         """
@@ -338,8 +362,10 @@ class MCPServer:
     # -- calling --------------------------------------------------------------------------
 
     async def _handle(self, tool: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
-        """The handler of each of the server's tools (a coroutine function, so the
-        call stays on the event loop)."""
+        """The handler of each of the server's tools.
+
+        Each is a coroutine function, so the call stays on the event loop.
+        """
         return await call_tool(self, self._entry(ctx.network), tool, arguments)
 
 

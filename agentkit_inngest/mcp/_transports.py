@@ -96,8 +96,11 @@ class Http:
 
 
 class _HttpTransport:
-    """One connection over SSE or streamable HTTP that remembers the HTTP errors it
-    met, so that a refused connection can say "HTTP 401" rather than guess."""
+    """One SSE or streamable HTTP connection that remembers its HTTP errors.
+
+    One connection over SSE or streamable HTTP that remembers the HTTP errors it
+    met, so that a refused connection can say "HTTP 401" rather than guess.
+    """
 
     def __init__(self, spec: Http) -> None:
         self.spec = spec

@@ -59,8 +59,11 @@ def _encode(message: SessionMessage) -> str:
 
 
 def _decode(frame: str | bytes) -> SessionMessage | Exception:
-    """One frame as a message; a frame that is not JSON-RPC comes back as the error,
-    which the session reports without dropping the connection."""
+    """One frame as a message.
+
+    A frame that is not JSON-RPC comes back as the error, which the session reports without dropping
+    the connection.
+    """
     try:
         return SessionMessage(jsonrpc_message_adapter.validate_json(frame, by_name=False))
     except pydantic.ValidationError as err:
@@ -137,7 +140,9 @@ async def websocket_client(
 
 
 class WebSocketTransport:
-    """A client transport for ``mcp.ClientSession`` or ``mcp.Client``::
+    """A client transport for ``mcp.ClientSession`` or ``mcp.Client``.
+
+    For example::
 
         async with mcp.Client(WebSocketTransport("ws://127.0.0.1:8000/ws")) as client:
             tools = await client.list_tools()

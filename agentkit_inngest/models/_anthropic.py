@@ -12,7 +12,6 @@ from ..messages import (
     TextMessage,
     ToolCall,
     ToolCallMessage,
-    ToolResultMessage,
     Usage,
 )
 from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
@@ -229,36 +228,38 @@ def to_anthropic_messages(messages: list[Message]) -> tuple[str, list[dict[str, 
     """``(system, messages)``: system texts joined; consecutive blocks of one role merged."""
     system: list[str] = []
     out: list[dict[str, Any]] = []
-
-    def add(role: str, block: dict[str, Any]) -> None:
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].append(block)
-        else:
-            out.append({"role": role, "content": [block]})
-
     for message in messages:
-        if isinstance(message, TextMessage):
-            if message.role == "system":
-                if message.content:
-                    system.append(message.content)
-            elif message.content:
-                add(message.role, {"type": "text", "text": message.content})
-        elif isinstance(message, ToolCallMessage):
-            for call in message.tools:
-                add(
-                    "assistant",
-                    {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments},
-                )
-        elif isinstance(message, ToolResultMessage):
-            block: dict[str, Any] = {
-                "type": "tool_result",
-                "tool_use_id": message.tool_call_id,
-                "content": message.content_text(),
-            }
-            if message.is_error:
-                block["is_error"] = True
-            add("user", block)
+        if isinstance(message, TextMessage) and message.role == "system":
+            if message.content:
+                system.append(message.content)
+            continue
+        for role, block in _anthropic_blocks(message):
+            if out and out[-1]["role"] == role:
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": role, "content": [block]})
     return "\n\n".join(system), out
+
+
+def _anthropic_blocks(message: Message) -> list[tuple[str, dict[str, Any]]]:
+    """The content blocks a message (not a system text) becomes, each with its role."""
+    if isinstance(message, TextMessage):
+        if not message.content:
+            return []
+        return [(message.role, {"type": "text", "text": message.content})]
+    if isinstance(message, ToolCallMessage):
+        return [
+            ("assistant", {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments})
+            for c in message.tools
+        ]
+    block: dict[str, Any] = {  # a ToolResultMessage
+        "type": "tool_result",
+        "tool_use_id": message.tool_call_id,
+        "content": message.content_text(),
+    }
+    if message.is_error:
+        block["is_error"] = True
+    return [("user", block)]
 
 
 def parse_anthropic_response(raw: Mapping[str, Any]) -> ModelResponse:

@@ -21,7 +21,8 @@ from ..errors import AgentKitError, ConfigurationError, ProviderError, Retriable
 from ..messages import Message, StopReason, Usage
 from ..tools import Tool
 from ..tools._definition import ToolDefinition
-from ._common import json_answer, json_text, redact
+from ._answer_json import json_answer, json_text
+from ._common import redact
 from ._schema import SchemaDialect
 from ._structured import OutputSchema
 
@@ -103,8 +104,9 @@ class ModelResponse:
 
 
 class Model(ABC):
-    """A model of one provider. Subclasses implement :meth:`request`; providers also
-    override the converters.
+    """A model of one provider.
+
+    Subclasses implement :meth:`request`; providers also override the converters.
 
     Args:
         model: the provider's model name.
@@ -158,8 +160,10 @@ class Model(ABC):
         """
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in an error message: the API key of a model
-        with an ``api_key()`` method. Override to add others."""
+        """Values that must never appear in an error message.
+
+        The API key of a model with an ``api_key()`` method. Override to add others.
+        """
         api_key = getattr(self, "api_key", None)
         if callable(api_key):
             try:
@@ -173,7 +177,9 @@ class Model(ABC):
     async def complete(
         self, body: dict[str, Any], *, on_text: TextSink | None = None
     ) -> dict[str, Any]:
-        """:meth:`request`, then checks that the answer can be memoized and read, so a
+        """:meth:`request`, then check that the answer can be memoized and read.
+
+        :meth:`request`, then checks that the answer can be memoized and read, so a
         bad answer fails (and retries) its step instead of being memoized.
 
         Whatever the provider sends, the outcome is the answer or a
@@ -241,10 +247,12 @@ class Model(ABC):
             usage=Usage.model_validate(raw.get("usage") or {}),
         )
 
-    def answered_by(self, raw: Mapping[str, Any]) -> Model:
-        """The model that gave the memoized answer ``raw``: this one (a model that
-        delegates, like :class:`~agentkit_inngest.models.FallbackModel`, says which).
-        Its provider and name price the answer."""
+    def answered_by(self, raw: Mapping[str, Any]) -> Model:  # noqa: ARG002 - read by overrides
+        """The model that gave the memoized answer ``raw``.
+
+        This one (a model that delegates, like :class:`~agentkit_inngest.models.FallbackModel`, says
+        which). Its provider and name price the answer.
+        """
         return self
 
     def ai_adapter(self) -> BaseAdapter:
@@ -255,8 +263,10 @@ class Model(ABC):
 
 
 class _SinkFailed(Exception):
-    """Carries an exception raised by the text sink out through the adapter, so it
-    is not mistaken for an unreadable answer."""
+    """Carries an exception raised by the text sink out through the adapter.
+
+    That way it is not mistaken for an unreadable answer.
+    """
 
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
@@ -276,9 +286,12 @@ def _checked_sink(on_text: TextSink) -> TextSink:
 
 
 def redact_error(err: ProviderError, secrets: list[str]) -> ProviderError:
-    """``err`` itself when neither it nor an exception it was raised from mentions a
+    """``err`` with any secret it mentions redacted.
+
+    ``err`` itself when neither it nor an exception it was raised from mentions a
     secret; else a copy with a redacted message and no chain (a chained provider SDK
-    exception would carry the secret into tracebacks and Inngest's error stack)."""
+    exception would carry the secret into tracebacks and Inngest's error stack).
+    """
     chain: list[BaseException] = []
     current: BaseException | None = err
     while current is not None and current not in chain:

@@ -1,5 +1,7 @@
-"""Helpers shared by the provider adapters: error classification, redaction, the
-call deadline and answer checks."""
+"""Helpers shared by the provider adapters.
+
+Error classification, redaction, the call deadline and answer checks.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import contextlib
 import datetime
 import email.utils
 import json
-import math
 import re
 import time
 import traceback
@@ -16,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequenc
 from types import ModuleType
 from typing import Any, TypeVar
 
-from .._json import MAX_STEP_DEPTH
 from ..errors import (
     FatalProviderError,
     ProviderError,
@@ -43,8 +43,11 @@ _MAX_HEADER = 64  # the longest legal retry-after value (an HTTP date) has 29 ch
 
 
 def decimal_seconds(value: str) -> float | None:
-    """A plain ASCII decimal (``"7"``, ``"1.5"``); ``None`` for anything else (signs,
-    exponents, ``nan``, ``inf``, non-ASCII digits, ``_`` separators...)."""
+    """A plain ASCII decimal, else ``None``.
+
+    A plain ASCII decimal (``"7"``, ``"1.5"``); ``None`` for anything else (signs,
+    exponents, ``nan``, ``inf``, non-ASCII digits, ``_`` separators...).
+    """
     value = value.strip()
     if not _DECIMAL.fullmatch(value):
         return None
@@ -52,8 +55,11 @@ def decimal_seconds(value: str) -> float | None:
 
 
 def _http_date(value: str, now: float) -> float | None:
-    """Seconds from ``now`` until an HTTP date (IMF-fixdate, RFC 850 or asctime);
-    0 for a date in the past, ``None`` for anything that is not a date."""
+    """Seconds from ``now`` until an HTTP date.
+
+    The date may be an IMF-fixdate, RFC 850 or asctime; 0 for a date in the past, ``None`` for
+    anything that is not a date.
+    """
     try:
         when = email.utils.parsedate_to_datetime(value)
         if when.tzinfo is None:  # asctime: HTTP dates are always GMT
@@ -99,9 +105,11 @@ fragments of a secret this long or longer are redacted wherever they appear."""
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret of ``secrets`` replaced by ``[redacted]``, and every
-    fragment of one (8 characters or more: a key's prefix, a cut key, a key split
-    across a line) too."""
+    """``text`` with every secret of ``secrets`` (and every fragment of one) redacted.
+
+    A fragment is 8 characters or more of a secret: a key's prefix, a cut key, a key split across a
+    line. Each is replaced by ``[redacted]``.
+    """
     spans: list[tuple[int, int]] = []
     for secret in secrets:
         if len(secret) < MIN_SECRET:
@@ -129,8 +137,11 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 
 def clipped(detail: str, secrets: Sequence[str] = ()) -> str:
-    """A provider's error detail fit for a message: redacted, then cut to its first
-    500 characters (in that order, so that a secret at the cut leaves no fragment)."""
+    """A provider's error detail fit for a message.
+
+    Redacted, then cut to its first 500 characters (in that order, so that a secret at the cut
+    leaves no fragment).
+    """
     longest = max((len(s) for s in secrets), default=0)
     detail = redact(detail[: _KEEP + longest], secrets).strip() or "no details"
     if len(detail) > _KEEP:
@@ -180,8 +191,10 @@ def transport_error(provider: str, err: BaseException, *, timeout: bool) -> Prov
 
 
 def stream_cut(provider: str, missing: str) -> RetriableProviderError:
-    """The error for a stream that ended cleanly but before the provider's
-    end-of-answer signal: the answer may be cut anywhere, so it is never used."""
+    """The error for a stream that ended before the end-of-answer signal.
+
+    The stream ended cleanly, so the answer may be cut anywhere: it is never used.
+    """
     return RetriableProviderError(
         f"{provider}'s stream ended before the answer was complete (no {missing}); "
         "the partial answer was dropped (will retry)",
@@ -209,8 +222,9 @@ async def within_deadline(provider: str, seconds: float, call: Awaitable[T]) -> 
 
 
 def release_frames(err: BaseException) -> None:
-    """Drop the local variables of the finished frames in the tracebacks of ``err``
-    and the exceptions it was raised from (file, line and function stay).
+    """Drop the local variables of the finished frames in the tracebacks of ``err``.
+
+    The exceptions it was raised from too; file, line and function stay.
 
     An SDK that fails inside its stream generator leaves the generators it was
     reading suspended, referenced only by that generator's frame in the traceback;
@@ -227,11 +241,12 @@ def release_frames(err: BaseException) -> None:
 
 @contextlib.asynccontextmanager
 async def sdk_events(stream: Any) -> AsyncIterator[AsyncIterator[Any]]:
-    """The events of an ``openai`` / ``anthropic`` SDK stream. However reading ends
-    (the answer is whole, cut, unreadable, or past its deadline), the SDK's event
-    generators are closed here and the response with them: left to the garbage
-    collector, a generator stopped mid-stream is finalized at a random time, in any
-    thread."""
+    """The events of an ``openai`` / ``anthropic`` SDK stream, closed however reading ends.
+
+    However reading ends (the answer is whole, cut, unreadable, or past its deadline), the SDK's
+    event generators are closed here and the response with them: left to the garbage collector, a
+    generator stopped mid-stream is finalized at a random time, in any thread.
+    """
     events = stream.__aiter__()
     try:
         yield events
@@ -245,9 +260,12 @@ async def sdk_events(stream: Any) -> AsyncIterator[AsyncIterator[Any]]:
 
 @contextlib.contextmanager
 def sdk_errors(provider: str, sdk: ModuleType, secrets: Sequence[str] = ()) -> Iterator[None]:
-    """Translate the official ``openai`` / ``anthropic`` SDKs' exceptions (they share
+    """Translate the ``openai`` / ``anthropic`` SDKs' exceptions into :class:`ProviderError` s.
+
+    Translate the official ``openai`` / ``anthropic`` SDKs' exceptions (they share
     their shape) into :class:`ProviderError` s, classified for retries; the provider's
-    words are redacted of ``secrets``."""
+    words are redacted of ``secrets``.
+    """
     try:
         yield
     except sdk.APIStatusError as err:
@@ -308,16 +326,9 @@ def error_detail(body: object) -> str:
         except (ValueError, RecursionError):
             return text
     if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            inner_message = inner.get("message")
-            if isinstance(inner_message, str):
-                return inner_message
-        elif isinstance(inner, str):
-            return inner
-        top_message = body.get("message")
-        if isinstance(top_message, str):
-            return top_message
+        message = _body_message(body)
+        if message is not None:
+            return message
     if body is None:
         return ""
     try:  # whole: the caller redacts it, then cuts it
@@ -326,62 +337,16 @@ def error_detail(body: object) -> str:
         return repr(body)
 
 
-MAX_DEPTH = MAX_STEP_DEPTH - 10
-"""How deeply an answer may nest (170). Real answers nest a dozen levels. An answer is
-memoized as a step's output (a fast turn wraps it a level deeper), so it must stay
-within :data:`~agentkit_inngest.limits.MAX_STEP_DEPTH`: a deeper one is an answer that
-cannot be read (retriable), not a step output the SDK could not read back."""
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def json_text(text: str) -> str:
-    """``text`` with lone surrogates (``"\\ud800"`` escapes in a provider's JSON)
-    replaced by U+FFFD, as the Inngest server's JSON decoder does: such a text cannot
-    be encoded as UTF-8, so it could not be memoized, stored or streamed."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def json_answer(value: Any, depth: int = 0) -> Any:
-    """``value`` as it can be memoized: plain JSON (tuples become lists), lone
-    surrogates replaced (:func:`json_text`).
-
-    Raises:
-        ValueError: for NaN or infinity (``NaN`` / ``Infinity`` literals, which
-            Python's JSON parser accepts and JSON forbids), an integer beyond a
-            float64's range, nesting deeper than :data:`MAX_DEPTH`, a key that is not
-            a string, or a value JSON cannot hold.
-    """
-    if depth > MAX_DEPTH:
-        raise ValueError(f"the answer nests deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        if value.bit_length() > 1024:  # the Inngest server reads numbers as float64
-            raise ValueError("the answer holds an integer too large for JSON readers")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("the answer holds NaN or Infinity, which JSON does not allow")
-        return value
-    if isinstance(value, str):
-        return json_text(value)
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValueError(f"the answer has a {type(key).__name__} key")
-            out[json_text(key)] = json_answer(item, depth + 1)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [json_answer(item, depth + 1) for item in value]
-    raise ValueError(f"the answer holds a {type(value).__name__}, which JSON cannot hold")
+def _body_message(body: dict[Any, Any]) -> str | None:
+    """``error.message``, a string ``error``, or ``message`` of an error body, else ``None``."""
+    inner = body.get("error", body)
+    if isinstance(inner, str):
+        return inner
+    if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+        message: str = inner["message"]
+        return message
+    top = body.get("message")
+    return top if isinstance(top, str) else None
 
 
 def as_dict(value: Any, provider: str) -> dict[str, Any]:

@@ -18,9 +18,12 @@ def from_environment(
     openai_model: str = "gpt-4o-mini",
     max_tokens: int = 1000,
 ) -> tuple[Model, str]:
-    """``(model, what it is)``: Anthropic when ``ANTHROPIC_API_KEY`` is set, else OpenAI
+    """A real provider's model when its key is set, else ``fallback``.
+
+    ``(model, what it is)``: Anthropic when ``ANTHROPIC_API_KEY`` is set, else OpenAI
     when ``OPENAI_API_KEY`` is, else ``fallback`` (an offline model, say). Handy for
-    code that should run anywhere and use a real provider when it can."""
+    code that should run anywhere and use a real provider when it can.
+    """
     if os.environ.get("ANTHROPIC_API_KEY"):
         return (
             anthropic(anthropic_model, default_parameters={"max_tokens": max_tokens}),

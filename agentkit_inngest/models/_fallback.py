@@ -110,8 +110,10 @@ class FallbackModel(Model):
         return [secret for model in self.models for secret in model.secrets()]
 
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
-        """The neutral request itself: each model builds its own body when it is
-        tried, inside the step."""
+        """The neutral request itself.
+
+        Each model builds its own body when it is tried, inside the step.
+        """
         return {"request": request}
 
     async def request(
@@ -191,9 +193,10 @@ def _with_failures(err: ProviderError, failed: list[dict[str, str]]) -> Provider
 
 
 def fallback(*models: Model, fallback_on: FallbackOn = DEFAULT_FALLBACK_ON) -> FallbackModel:
-    """A model that tries ``models`` in order, moving on at once when one fails with
-    an error ``fallback_on`` names (default: 429, 5xx, timeouts and other failures
-    without an HTTP status).
+    """A model that tries ``models`` in order.
+
+    It moves on at once when one fails with an error ``fallback_on`` names (default: 429, 5xx,
+    timeouts and other failures without an HTTP status).
 
     Every model must run in process (the fallback happens inside the inference
     step). Each answer is priced as the model that gave it.

@@ -20,7 +20,6 @@ from ..messages import (
     TextMessage,
     ToolCall,
     ToolCallMessage,
-    ToolResultMessage,
     Usage,
 )
 from ._base import Inference, Model, ModelRequest, ModelResponse, TextSink, env_or
@@ -230,36 +229,40 @@ def gemini(
 
 
 def to_gemini_contents(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """``(system, contents)``: system texts joined; consecutive parts of one role merged."""
     system: list[str] = []
     contents: list[dict[str, Any]] = []
-
-    def add(role: str, part: dict[str, Any]) -> None:
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].append(part)
-        else:
-            contents.append({"role": role, "parts": [part]})
-
     for message in messages:
-        if isinstance(message, TextMessage):
-            if message.role == "system":
-                if message.content:
-                    system.append(message.content)
-            elif message.content:
-                add("model" if message.role == "assistant" else "user", {"text": message.content})
-        elif isinstance(message, ToolCallMessage):
-            for call in message.tools:
-                part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
-                if call.meta and "thoughtSignature" in call.meta:
-                    part["thoughtSignature"] = call.meta["thoughtSignature"]
-                add("model", part)
-        elif isinstance(message, ToolResultMessage):
-            key = "error" if message.is_error else "output"
-            content = message.content
-            response = (
-                content if isinstance(content, dict) and not message.is_error else {key: content}
-            )
-            add("user", {"functionResponse": {"name": message.name, "response": response}})
+        if isinstance(message, TextMessage) and message.role == "system":
+            if message.content:
+                system.append(message.content)
+            continue
+        for role, part in _gemini_parts(message):
+            if contents and contents[-1]["role"] == role:
+                contents[-1]["parts"].append(part)
+            else:
+                contents.append({"role": role, "parts": [part]})
     return "\n\n".join(system), contents
+
+
+def _gemini_parts(message: Message) -> list[tuple[str, dict[str, Any]]]:
+    """The parts a message (not a system text) becomes, each with its role."""
+    if isinstance(message, TextMessage):
+        if not message.content:
+            return []
+        return [("model" if message.role == "assistant" else "user", {"text": message.content})]
+    if isinstance(message, ToolCallMessage):
+        parts: list[tuple[str, dict[str, Any]]] = []
+        for call in message.tools:
+            part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+            if call.meta and "thoughtSignature" in call.meta:
+                part["thoughtSignature"] = call.meta["thoughtSignature"]
+            parts.append(("model", part))
+        return parts
+    key = "error" if message.is_error else "output"  # a ToolResultMessage
+    content = message.content
+    response = content if isinstance(content, dict) and not message.is_error else {key: content}
+    return [("user", {"functionResponse": {"name": message.name, "response": response}})]
 
 
 def parse_gemini_response(raw: Mapping[str, Any]) -> ModelResponse:
@@ -324,8 +327,11 @@ def parse_gemini_response(raw: Mapping[str, Any]) -> ModelResponse:
 
 
 def _retry_delay(text: str) -> float | None:
-    """The ``retryDelay`` (``"30s"``) a Gemini error body asks for, capped; ``None``
-    when there is none or it is not a plain number of seconds."""
+    """The ``retryDelay`` a Gemini error body asks for, capped.
+
+    The ``retryDelay`` (``"30s"``) a Gemini error body asks for, capped; ``None``
+    when there is none or it is not a plain number of seconds.
+    """
     try:
         body = json.loads(text)
     except (ValueError, RecursionError):

@@ -1,6 +1,7 @@
-"""Gemini's ``default_parameters``: the native request fields, and the flat sampling
-settings other providers use (``temperature``, ``max_tokens``...) moved into
-``generationConfig``, where Gemini expects them.
+"""Gemini's ``default_parameters``.
+
+The native request fields, and the flat sampling settings other providers use (``temperature``,
+``max_tokens``...) moved into ``generationConfig``, where Gemini expects them.
 
 Gemini rejects a request with a field it does not know (HTTP 400, "Unknown name"),
 so an unknown field is a :class:`ConfigurationError` when the model is defined,
@@ -84,8 +85,9 @@ _GENERATION_NAMES = {
 
 
 def gemini_parameters(label: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``given`` in the shape of a Gemini request: native fields kept (snake_case
-    names written in camelCase), flat generation settings moved into
+    """``given`` in the shape of a Gemini request.
+
+    Native fields kept (snake_case names written in camelCase), flat generation settings moved into
     ``generationConfig``.
 
     Raises:
@@ -113,23 +115,31 @@ def gemini_parameters(label: str, given: Mapping[str, Any] | None) -> dict[str, 
     if unknown:
         raise ConfigurationError(_unknown_message(label, unknown))
     if flat:
-        config = native.get("generationConfig", {})
-        if not isinstance(config, Mapping):
-            raise ConfigurationError(
-                f"{label}: default_parameters['generationConfig'] must be a JSON object, "
-                f"got {type(config).__name__}"
-            )
-        merged = dict(config)
-        for field, value in flat.items():
-            if field in merged:
-                raise ConfigurationError(
-                    f"{label}: default_parameters sets {field!r} twice, flat and in "
-                    "generationConfig; keep one"
-                )
-            merged[field] = value
-        native["generationConfig"] = merged
+        native["generationConfig"] = _merged_config(label, native.get("generationConfig", {}), flat)
     _check_native(label, native)
     return native
+
+
+def _merged_config(label: str, config: object, flat: dict[str, Any]) -> dict[str, Any]:
+    """The native ``generationConfig`` with the flat generation settings added.
+
+    Raises:
+        ConfigurationError: ``config`` is not an object, or sets one of ``flat`` too.
+    """
+    if not isinstance(config, Mapping):
+        raise ConfigurationError(
+            f"{label}: default_parameters['generationConfig'] must be a JSON object, "
+            f"got {type(config).__name__}"
+        )
+    merged = dict(config)
+    for field, value in flat.items():
+        if field in merged:
+            raise ConfigurationError(
+                f"{label}: default_parameters sets {field!r} twice, flat and in "
+                "generationConfig; keep one"
+            )
+        merged[field] = value
+    return merged
 
 
 def _put(label: str, into: dict[str, Any], field: str, value: Any, *, given_as: str) -> None:

@@ -16,9 +16,11 @@ __all__ = ["GrokModel", "grok"]
 
 
 class GrokModel(OpenAIModel):
-    """A Grok model. xAI always follows tool schemas, so tools are sent as plain
-    JSON Schema (``strict: false``) unless ``strict_tools`` says otherwise; optional
-    parameters stay optional."""
+    """A Grok model.
+
+    xAI always follows tool schemas, so tools are sent as plain JSON Schema (``strict: false``)
+    unless ``strict_tools`` says otherwise; optional parameters stay optional.
+    """
 
     provider: ClassVar[str] = "grok"
     default_base_url: ClassVar[str] = "https://api.x.ai/v1"

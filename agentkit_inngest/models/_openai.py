@@ -140,8 +140,10 @@ class OpenAIModel(Model):
         return body
 
     def _response_format(self, output: OutputSchema) -> dict[str, Any]:
-        """A structured answer as ``response_format``: a JSON Schema, strict where the
-        schema allows (as a tool's is)."""
+        """A structured answer as ``response_format``.
+
+        A JSON Schema, strict where the schema allows (as a tool's is).
+        """
         schema = self._dialect.schema(output.definition)
         spec: dict[str, Any] = {"name": output.name, "schema": schema.parameters}
         if output.description:

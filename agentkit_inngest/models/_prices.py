@@ -34,8 +34,11 @@ cost."""
 
 
 def tokens(value: object) -> int:
-    """A reported token count as a count: whole, at least 0, at most
-    :data:`MAX_COUNTED_TOKENS` (anything that is not an integer counts 0)."""
+    """A reported token count as a count.
+
+    Whole, at least 0, at most :data:`MAX_COUNTED_TOKENS` (anything that is not an integer counts
+    0).
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         return 0
     return min(max(value, 0), MAX_COUNTED_TOKENS)
@@ -90,8 +93,9 @@ _SNAPSHOT = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|-preview(?:-[\w-]+
 
 
 class PriceTable(Mapping[str, Price]):
-    """Prices by model name (or ``provider/model`` label). Immutable; :meth:`extend`
-    returns a new table.
+    """Prices by model name (or ``provider/model`` label).
+
+    Immutable; :meth:`extend` returns a new table.
 
     Args:
         prices: model name -> :class:`Price` (or a ``(input, output)`` pair).
@@ -122,8 +126,11 @@ class PriceTable(Mapping[str, Price]):
         return PriceTable({**self._prices, **PriceTable(prices)._prices})
 
     def find(self, provider: str, model: str) -> Price | None:
-        """The price of ``model`` of ``provider``: by label, by name, then by the name
-        without its snapshot suffix (a date, ``-latest``, ``-preview``); ``None``."""
+        """The price of ``model`` of ``provider``.
+
+        By label, by name, then by the name without its snapshot suffix (a date, ``-latest``,
+        ``-preview``); ``None``.
+        """
         for key in (f"{provider}/{model}", model, _SNAPSHOT.sub("", model)):
             found = self._prices.get(key)
             if found is not None:

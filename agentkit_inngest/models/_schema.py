@@ -52,9 +52,11 @@ class ToolSchema:
 
 @dataclasses.dataclass(frozen=True)
 class SchemaDialect:
-    """The neutral dialect: the schema as the tool gives it (Anthropic's
-    ``input_schema``, and the base of the others). Subclasses override
-    :meth:`convert`."""
+    """The neutral dialect.
+
+    The schema as the tool gives it (Anthropic's ``input_schema``, and the base of the others).
+    Subclasses override :meth:`convert`.
+    """
 
     label: ClassVar[str] = "JSON Schema"
 
@@ -119,8 +121,10 @@ class OpenAIDialect(SchemaDialect):
 
 
 def strict_compatible(schema: dict[str, Any]) -> bool:
-    """Whether ``schema`` can be sent in OpenAI's strict mode: no recursive
-    definitions, no open (free-form) objects below the root."""
+    """Whether ``schema`` can be sent in OpenAI's strict mode.
+
+    No recursive definitions, no open (free-form) objects below the root.
+    """
     if "$defs" in schema:
         return False
     for obj in _objects(schema):
@@ -164,8 +168,11 @@ def _or_null(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _closed(schema: dict[str, Any]) -> dict[str, Any]:
-    """Strict mode: closed objects, every property required, optional ones nullable
-    (a ``null`` then means "not given"), no ``default``."""
+    """Strict mode.
+
+    Closed objects, every property required, optional ones nullable (a ``null`` then means "not
+    given"), no ``default``.
+    """
 
     def convert(node: Any) -> Any:
         if isinstance(node, list):
@@ -193,8 +200,10 @@ _GEMINI_DROP = frozenset({"additionalProperties", "default", "examples", "$defs"
 
 @dataclasses.dataclass(frozen=True)
 class GeminiDialect(SchemaDialect):
-    """Gemini's OpenAPI subset: no ``additionalProperties`` or references, ``nullable``
-    instead of ``null`` types, string enums."""
+    """Gemini's OpenAPI subset.
+
+    No ``additionalProperties`` or references, ``nullable`` instead of ``null`` types, string enums.
+    """
 
     label: ClassVar[str] = "Gemini"
 

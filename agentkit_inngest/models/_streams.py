@@ -26,8 +26,9 @@ __all__ = [
 async def accumulate_openai_stream(
     stream: AsyncIterable[Any], on_text: TextSink, *, provider: str
 ) -> dict[str, Any]:
-    """Consume a Chat Completions stream, passing text to ``on_text``; return the
-    answer in the shape of a non-streamed completion.
+    """Consume a Chat Completions stream.
+
+    Text is passed to ``on_text``; the answer is returned in the shape of a non-streamed completion.
 
     Raises:
         RetriableProviderError: the stream ended before a ``finish_reason`` (the
@@ -39,10 +40,8 @@ async def accumulate_openai_stream(
     finish: str | None = None
     usage: dict[str, Any] | None = None
     async for chunk in stream:
-        data = chunk.model_dump(warnings=False) if hasattr(chunk, "model_dump") else dict(chunk)
-        for key in ("id", "created", "model"):
-            if data.get(key) is not None:
-                answer[key] = data[key]
+        data = _plain(chunk)
+        answer.update({k: data[k] for k in ("id", "created", "model") if data.get(k) is not None})
         if data.get("usage"):
             usage = data["usage"]
         for choice in data.get("choices") or []:
@@ -54,19 +53,8 @@ async def accumulate_openai_stream(
                 content.append(piece)
                 await on_text(piece)
             for item in delta.get("tool_calls") or []:
-                slot = calls.setdefault(
-                    int(item.get("index") or 0),
-                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
-                )
-                if item.get("id"):
-                    slot["id"] = item["id"]
-                function = item.get("function") or {}
-                if function.get("name"):
-                    slot["function"]["name"] += function["name"]
-                if function.get("arguments"):
-                    slot["function"]["arguments"] += function["arguments"]
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
+                _add_openai_call_delta(calls, item)
+            finish = choice.get("finish_reason") or finish
     if finish is None:
         raise stream_cut(provider, "finish_reason")
     message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
@@ -78,74 +66,125 @@ async def accumulate_openai_stream(
     return answer
 
 
+def _plain(item: Any) -> dict[str, Any]:
+    """An SDK stream item (a pydantic model) or a mapping, as a dict."""
+    return item.model_dump(warnings=False) if hasattr(item, "model_dump") else dict(item)
+
+
+def _add_openai_call_delta(calls: dict[int, dict[str, Any]], item: dict[str, Any]) -> None:
+    """Add a piece of a streamed tool call to the call at its ``index``."""
+    slot = calls.setdefault(
+        int(item.get("index") or 0),
+        {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+    )
+    if item.get("id"):
+        slot["id"] = item["id"]
+    function = item.get("function") or {}
+    for field in ("name", "arguments"):
+        if function.get(field):
+            slot["function"][field] += function[field]
+
+
 async def accumulate_anthropic_stream(
     stream: AsyncIterable[Any], on_text: TextSink
 ) -> dict[str, Any]:
-    """Consume a Messages stream, passing text to ``on_text``; return the answer in
+    """Consume a Messages stream.
+
+    Consume a Messages stream, passing text to ``on_text``; return the answer in
     the shape of a non-streamed message.
 
     Raises:
         RetriableProviderError: the stream ended before ``message_stop`` (the
             connection closed mid-answer): what arrived may be cut anywhere.
     """
-    message: dict[str, Any] = {"type": "message", "role": "assistant", "content": []}
-    blocks: dict[int, dict[str, Any]] = {}
-    partial: dict[int, list[str]] = {}
-    usage: dict[str, Any] = {}
-    stopped = False
+    message = _AnthropicMessage()
     async for item in stream:
-        event = item.model_dump(warnings=False) if hasattr(item, "model_dump") else dict(item)
+        piece = message.add(_plain(item))
+        if piece:
+            await on_text(piece)
+    if not message.stopped:
+        raise stream_cut("anthropic", "message_stop")
+    return message.answer()
+
+
+def _index(event: dict[str, Any]) -> int:
+    """The content block a Messages stream event is about."""
+    return int(event.get("index") or 0)
+
+
+class _AnthropicMessage:
+    """A Messages answer, built from its stream events one at a time."""
+
+    def __init__(self) -> None:
+        self.message: dict[str, Any] = {"type": "message", "role": "assistant", "content": []}
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.partial: dict[int, list[str]] = {}  # a tool call's input JSON, as it arrives
+        self.usage: dict[str, Any] = {}
+        self.stopped = False
+
+    def add(self, event: dict[str, Any]) -> str:
+        """Apply one stream event; returns the text it adds (``""`` for none)."""
         kind = event.get("type")
         if kind == "message_start":
-            start = dict(event.get("message") or {})
-            usage.update(start.pop("usage", None) or {})
-            start.pop("content", None)
-            message.update({k: v for k, v in start.items() if v is not None})
+            self._start(dict(event.get("message") or {}))
         elif kind == "content_block_start":
-            index = int(event.get("index") or 0)
+            index = _index(event)
             block = dict(event.get("content_block") or {})
             if block.get("type") == "tool_use":
                 block["input"] = {}
-                partial[index] = []
-            blocks[index] = block
+                self.partial[index] = []
+            self.blocks[index] = block
         elif kind == "content_block_delta":
-            index = int(event.get("index") or 0)
-            delta = event.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                piece = str(delta.get("text") or "")
-                blocks.setdefault(index, {"type": "text", "text": ""})
-                blocks[index]["text"] = str(blocks[index].get("text") or "") + piece
-                if piece:
-                    await on_text(piece)
-            elif delta.get("type") == "input_json_delta":
-                partial.setdefault(index, []).append(str(delta.get("partial_json") or ""))
+            return self._block_delta(_index(event), event.get("delta") or {})
         elif kind == "content_block_stop":
-            index = int(event.get("index") or 0)
-            if index in partial:
-                text = "".join(partial.pop(index))
-                try:
-                    blocks[index]["input"] = json.loads(text) if text.strip() else {}
-                except ValueError:
-                    blocks[index]["input"] = text  # reported to the model as unreadable
+            self._block_stop(_index(event))
         elif kind == "message_delta":
             delta = event.get("delta") or {}
             if delta.get("stop_reason"):
-                message["stop_reason"] = delta["stop_reason"]
-            usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+                self.message["stop_reason"] = delta["stop_reason"]
+            usage = event.get("usage") or {}
+            self.usage.update({k: v for k, v in usage.items() if v is not None})
         elif kind == "message_stop":
-            stopped = True
-    if not stopped:
-        raise stream_cut("anthropic", "message_stop")
-    message["content"] = [blocks[i] for i in sorted(blocks)]
-    message["usage"] = usage
-    message.setdefault("stop_reason", "end_turn")
-    return message
+            self.stopped = True
+        return ""
+
+    def _start(self, start: dict[str, Any]) -> None:
+        self.usage.update(start.pop("usage", None) or {})
+        start.pop("content", None)
+        self.message.update({k: v for k, v in start.items() if v is not None})
+
+    def _block_delta(self, index: int, delta: dict[str, Any]) -> str:
+        if delta.get("type") == "text_delta":
+            piece = str(delta.get("text") or "")
+            block = self.blocks.setdefault(index, {"type": "text", "text": ""})
+            block["text"] = str(block.get("text") or "") + piece
+            return piece
+        if delta.get("type") == "input_json_delta":
+            self.partial.setdefault(index, []).append(str(delta.get("partial_json") or ""))
+        return ""
+
+    def _block_stop(self, index: int) -> None:
+        if index in self.partial:
+            text = "".join(self.partial.pop(index))
+            try:
+                self.blocks[index]["input"] = json.loads(text) if text.strip() else {}
+            except ValueError:
+                self.blocks[index]["input"] = text  # reported to the model as unreadable
+
+    def answer(self) -> dict[str, Any]:
+        """The message as the provider would have sent it without streaming."""
+        self.message["content"] = [self.blocks[i] for i in sorted(self.blocks)]
+        self.message["usage"] = self.usage
+        self.message.setdefault("stop_reason", "end_turn")
+        return self.message
 
 
 async def accumulate_gemini_stream(
     lines: AsyncIterator[str], on_text: TextSink, *, secrets: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Consume ``streamGenerateContent?alt=sse`` lines, passing text to ``on_text``;
+    """Consume a Gemini ``streamGenerateContent?alt=sse`` stream.
+
+    Consume ``streamGenerateContent?alt=sse`` lines, passing text to ``on_text``;
     return the answer in the shape of a non-streamed response.
 
     Raises:
@@ -158,27 +197,18 @@ async def accumulate_gemini_stream(
     answer: dict[str, Any] = {}
     finish: str | None = None
     async for line in lines:
-        if not line.startswith("data:"):
-            continue  # blank lines, comments (keep-alives), event names
-        chunk = json.loads(line[5:].strip() or "{}")
-        if not isinstance(chunk, dict):
-            raise ValueError(f"a stream chunk is a {type(chunk).__name__}, not an object")
-        if chunk.get("error"):
-            raise _stream_error(chunk, secrets)
+        chunk = _gemini_chunk(line, secrets)
+        if chunk is None:
+            continue
         for key in ("usageMetadata", "modelVersion", "responseId", "promptFeedback"):
             if chunk.get(key) is not None:
                 answer[key] = chunk[key]
         for candidate in chunk.get("candidates") or []:
             finish = candidate.get("finishReason") or finish
             for part in (candidate.get("content") or {}).get("parts") or []:
-                text = part.get("text")
-                if isinstance(text, str) and not part.get("thought"):
-                    if text:
-                        await on_text(text)
-                    if parts and set(parts[-1]) == {"text"}:
-                        parts[-1] = {"text": parts[-1]["text"] + text}
-                        continue
-                parts.append(dict(part))
+                text = _add_gemini_part(parts, part)
+                if text:
+                    await on_text(text)
     blocked = (answer.get("promptFeedback") or {}).get("blockReason")
     if finish is None and not blocked:
         raise stream_cut("gemini", "finishReason")
@@ -191,6 +221,39 @@ async def accumulate_gemini_stream(
             }
         ]
     return answer
+
+
+def _gemini_chunk(line: str, secrets: Sequence[str]) -> dict[str, Any] | None:
+    """The chunk a ``data:`` line carries; ``None`` for any other line.
+
+    Raises:
+        ValueError: the line's data is not a JSON object.
+        ProviderError: the chunk is an error (see :func:`_stream_error`).
+    """
+    if not line.startswith("data:"):
+        return None  # blank lines, comments (keep-alives), event names
+    chunk = json.loads(line[5:].strip() or "{}")
+    if not isinstance(chunk, dict):
+        raise ValueError(f"a stream chunk is a {type(chunk).__name__}, not an object")
+    if chunk.get("error"):
+        raise _stream_error(chunk, secrets)
+    return chunk
+
+
+def _add_gemini_part(parts: list[dict[str, Any]], part: dict[str, Any]) -> str:
+    """Add a streamed part to ``parts``, joining consecutive texts; returns the text it adds.
+
+    Thoughts are kept as parts of their own and are not passed on as text.
+    """
+    text = part.get("text")
+    if isinstance(text, str) and not part.get("thought"):
+        if parts and set(parts[-1]) == {"text"}:
+            parts[-1] = {"text": parts[-1]["text"] + text}
+        else:
+            parts.append(dict(part))
+        return text
+    parts.append(dict(part))
+    return ""
 
 
 def _stream_error(chunk: dict[str, Any], secrets: Sequence[str]) -> Exception:

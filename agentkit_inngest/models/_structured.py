@@ -43,8 +43,11 @@ class OutputSchema:
 
     @property
     def definition(self) -> ToolDefinition:
-        """The schema as a tool definition, so that a provider's schema dialect
-        (strict mode, OpenAPI subset) converts it as it converts tools."""
+        """The schema as a tool definition.
+
+        A provider's schema dialect (strict mode, OpenAPI subset) then converts it as it converts
+        tools.
+        """
         return ToolDefinition(
             name=self.name, description=self.description, parameters=self.schema, strict=self.strict
         )

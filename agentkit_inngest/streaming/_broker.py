@@ -1,5 +1,4 @@
-"""Brokers carry stream events from the code that runs steps to the subscribers of
-the app's server-sent-events endpoint.
+"""Brokers carry stream events from the code that runs steps to SSE subscribers.
 
 :class:`MemoryBroker` works within one process (one event loop). When the app runs
 as several instances (Inngest may send a step to any of them), implement
@@ -69,28 +68,30 @@ def check_channel(channel: object) -> str:
 
 
 class Broker(ABC):
-    """Publish events on channels; subscribe to a channel from now, or resume after
-    an event id."""
+    """Publish events on channels; subscribe to a channel from now, or after an event id."""
 
     async def check(self) -> None:
-        """Raise :class:`BrokerUnavailable` when subscribing cannot work now; the SSE
-        endpoint asks before it answers ``200``. An in-process broker always can."""
+        """Raise :class:`BrokerUnavailable` when subscribing cannot work now (in-process: never).
+
+        The SSE endpoint asks before it answers ``200``.
+        """
         return
 
     @abstractmethod
     async def publish(self, channel: str, event: StreamEvent) -> None:
-        """Deliver ``event`` to the channel's subscribers. The same event (same
-        ``run_id`` and ``seq``) published again, by a retried step, is dropped."""
+        """Deliver ``event`` to subscribers, dropping a repeat (same ``run_id`` and ``seq``)."""
 
     @abstractmethod
     def subscribe(
         self, channel: str, *, after: str | None = None
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[StreamEvent]]:
-        """Events published on ``channel`` from now on. With ``after`` (an event id,
-        ``<run_id>:<seq>``) first the retained events published after that one;
-        all retained events when it is no longer retained (or unknown). A broker
-        that can tell gives the iterator a ``gap`` attribute (a :class:`Gap`) when
-        events after ``after`` are gone; the SSE endpoint reports it."""
+        """Events published on ``channel`` from now on.
+
+        With ``after`` (an event id, ``<run_id>:<seq>``) first the retained events published after
+        that one; all retained events when it is no longer retained (or unknown). A broker that can
+        tell gives the iterator a ``gap`` attribute (a :class:`Gap`) when events after ``after`` are
+        gone; the SSE endpoint reports it.
+        """
 
 
 class MemoryBroker(Broker):
@@ -192,9 +193,11 @@ class MemoryBroker(Broker):
             await self.wait_until(lambda: self.subscribers(channel) == 0)
 
     async def wait_until(self, condition: Callable[[], bool]) -> None:
-        """Return once ``condition()`` holds; it is checked whenever a subscription
-        starts or ends and whenever a channel is freed (tests and graceful shutdowns
-        wait with it, not with sleeps)."""
+        """Return once ``condition()`` holds.
+
+        It is checked whenever a subscription starts or ends and whenever a channel is freed (tests
+        and graceful shutdowns wait with it, not with sleeps).
+        """
         if condition():
             return
         waiter = (condition, asyncio.get_running_loop().create_future())
@@ -257,8 +260,11 @@ class MemoryBroker(Broker):
         self._bytes -= gone.size
 
     def _bound(self) -> None:
-        """Give up what is held past ``max_bytes``: ended channels, oldest first; then
-        the oldest events of the channels published on least recently."""
+        """Give up what is held past ``max_bytes``.
+
+        Ended channels, oldest first; then the oldest events of the channels published on least
+        recently.
+        """
         while self._bytes > self.max_bytes and self._ended:
             self._free(next(iter(self._ended)))
         for channel in list(self._channels.values()):
@@ -325,8 +331,10 @@ class MemoryBroker(Broker):
     # -- freeing --------------------------------------------------------------------------
 
     def _settle(self, channel: Channel, now: float) -> None:
-        """A channel no run uses and nobody reads: freed now if it holds nothing (or
-        ``linger`` is 0), else after ``linger`` seconds."""
+        """Free a channel no run uses and nobody reads, now or after ``linger`` seconds.
+
+        Now if it holds nothing (or ``linger`` is 0).
+        """
         if not channel.idle():
             self._ended.pop(channel.name, None)
             return

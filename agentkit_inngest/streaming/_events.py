@@ -92,8 +92,11 @@ class BrokerUnavailable(RuntimeError):
 
 
 def event_body(channel: str, event: StreamEvent) -> bytes:
-    """``event`` as the JSON a reader gets, or a :class:`ValueError` saying why it
-    cannot be sent (not JSON, or nested deeper than a reader's JSON parser goes)."""
+    """``event`` as the JSON a reader gets.
+
+    Raises:
+        ValueError: it cannot be sent (not JSON, or nested deeper than readers parse).
+    """
     try:
         text = event.model_dump_json()
         check_depth(text, MAX_STEP_DEPTH)

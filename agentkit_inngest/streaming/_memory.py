@@ -1,5 +1,7 @@
-"""The bookkeeping of :class:`~agentkit_inngest.streaming.MemoryBroker`: what
-it keeps per channel, and each reader of a channel."""
+"""The bookkeeping of :class:`~agentkit_inngest.streaming.MemoryBroker`.
+
+What it keeps per channel, and each reader of a channel.
+"""
 
 from __future__ import annotations
 
@@ -148,9 +150,11 @@ class Channel:
         return True, delta
 
     def track(self, event: StreamEvent) -> None:
-        """Follow which runs use the channel: a run is in use from its first event to
-        ``run.completed``/``run.failed``; an event that comes after that (a request
-        sent again) does not make it in use again."""
+        """Follow which runs use the channel.
+
+        A run is in use from its first event to ``run.completed``/``run.failed``; an event that
+        comes after that (a request sent again) does not make it in use again.
+        """
         run = event.run_id
         if event.type in FINAL:
             self.runs.discard(run)

@@ -66,8 +66,10 @@ class BrokerPublisher:
 
 
 class RealtimePublisher:
-    """Publishes to Inngest Realtime: channel ``<prefix><thread or run id>``, topic =
-    the event type, data = the event as JSON."""
+    """Publishes to Inngest Realtime.
+
+    Channel ``<prefix><thread or run id>``, topic = the event type, data = the event as JSON.
+    """
 
     def __init__(self, client: inngest.Inngest) -> None:
         self.client = client

@@ -187,8 +187,10 @@ class RedisBroker(Broker):
             await self.wait_until(lambda: self.subscribers(channel) == 0)
 
     async def wait_until(self, condition: Callable[[], bool]) -> None:
-        """Return once ``condition()`` holds; checked whenever a subscription of this
-        process starts or ends."""
+        """Return once ``condition()`` holds.
+
+        Checked whenever a subscription of this process starts or ends.
+        """
         if condition():
             return
         waiter = (condition, asyncio.get_running_loop().create_future())

@@ -1,6 +1,7 @@
-"""The Lua scripts of :class:`~agentkit_inngest.streaming.RedisBroker`: each one runs
-atomically in Redis, so two app processes publishing the same event (a request
-sent again to another replica) cannot both append it.
+"""The Lua scripts of :class:`~agentkit_inngest.streaming.RedisBroker`.
+
+Each one runs atomically in Redis, so two app processes publishing the same event (a request sent
+again to another replica) cannot both append it.
 
 The keys of a channel share one hash tag (one cluster slot):
 

@@ -1,5 +1,7 @@
-"""The reader side of :class:`~agentkit_inngest.streaming.RedisBroker`: one
-subscription, reading its channel's Redis stream with ``XREAD BLOCK``."""
+"""The reader side of :class:`~agentkit_inngest.streaming.RedisBroker`.
+
+One subscription, reading its channel's Redis stream with ``XREAD BLOCK``.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +20,11 @@ except ImportError:  # pragma: no cover - the extra is not installed
 
 
 class _Broker(Protocol):
-    """What a subscription reads through: the parts of ``RedisBroker`` it uses (its
-    reading connection, its scripts, its settings and its event decoder)."""
+    """What a subscription reads through.
+
+    The parts of ``RedisBroker`` it uses (its reading connection, its scripts, its settings and its
+    event decoder).
+    """
 
     _reader: Any
     _touch: Any
@@ -45,8 +50,10 @@ def _consume(task: asyncio.Future[Any]) -> None:
 
 
 class RedisSubscription:
-    """A reader of one channel: iterate it for events. ``gap`` is set when it
-    resumed after an event and events after that one are gone."""
+    """A reader of one channel: iterate it for events.
+
+    ``gap`` is set when it resumed after an event and events after that one are gone.
+    """
 
     def __init__(
         self, broker: _Broker, channel: str, keys: list[bytes], cursor: str, last_k: int
@@ -78,8 +85,10 @@ class RedisSubscription:
         return self.buffered.popleft()
 
     async def take(self, entries: list[Any], *, catch_up: bool) -> int:
-        """Queue the events of ``entries``; how many are known to be missing. Live
-        (not ``catch_up``), a hole ends the subscription instead."""
+        """Queue the events of ``entries``; how many are known to be missing.
+
+        Live (not ``catch_up``), a hole ends the subscription instead.
+        """
         missed = 0
         for entry_id, fields in entries:
             k = int(fields[b"k"])
@@ -146,9 +155,11 @@ class RedisSubscription:
             await self.take(entries, catch_up=False)
 
     async def _reconnect(self, error: Exception) -> None:
-        """Get Redis back within ``reconnect_seconds``; when it lost the channel's
-        count (a restart without its data), end: the client resumes and hears of
-        the gap."""
+        """Get Redis back within ``reconnect_seconds``.
+
+        When it lost the channel's count (a restart without its data), end: the client resumes and
+        hears of the gap.
+        """
         broker = self.broker
         loop = asyncio.get_running_loop()
         deadline = loop.time() + broker.reconnect_seconds

@@ -39,8 +39,10 @@ def stream_router(
     ping: float = 15.0,
     authorize: Callable[[fastapi.Request, str], Awaitable[None]] | None = None,
 ) -> fastapi.APIRouter:
-    """A router serving ``GET {prefix}/{channel}`` from ``broker``; ``authorize``
-    (awaited with the request and the channel first) refuses by raising."""
+    """A router serving ``GET {prefix}/{channel}`` from ``broker``.
+
+    ``authorize`` (awaited with the request and the channel first) refuses by raising.
+    """
     router = fastapi.APIRouter()
 
     @router.get(prefix + "/{channel}")
@@ -56,33 +58,51 @@ def stream_router(
             )
         if authorize is not None:
             await authorize(request, channel)
-        resume = after if after is not None else request.headers.get("last-event-id") or None
-        if resume is not None:
-            try:
-                parse_event_id(resume)
-            except ValueError as err:
-                source = "after" if after is not None else "Last-Event-ID"
-                raise fastapi.HTTPException(400, f"{source}: {err}") from err
+        resume = _resume_point(after, request)
         if until not in (None, "done"):
             raise fastapi.HTTPException(400, "until must be 'done'")
         try:  # a shared broker that is down: say so now, not with a stream that hangs
             await broker.check()
         except BrokerUnavailable as err:
             raise fastapi.HTTPException(503, str(err), headers={"retry-after": "5"}) from err
-
-        async def events() -> AsyncIterator[ServerSentEvent]:
-            async with broker.subscribe(channel, after=resume) as subscription:
-                yield ServerSentEvent(data=json.dumps({"channel": channel}), event="ready")
-                gap = getattr(subscription, "gap", None)
-                if isinstance(gap, Gap):
-                    yield ServerSentEvent(data=json.dumps(dataclasses.asdict(gap)), event="gap")
-                async for event in subscription:
-                    yield ServerSentEvent(
-                        data=event.model_dump_json(), event=event.type, id=event.id
-                    )
-                    if until == "done" and event.type in _FINAL:
-                        return
-
-        return EventSourceResponse(events(), ping=ping, headers={"x-accel-buffering": "no"})
+        return EventSourceResponse(
+            _events(broker, channel, resume, until == "done"),
+            ping=ping,
+            headers={"x-accel-buffering": "no"},
+        )
 
     return router
+
+
+def _resume_point(after: str | None, request: fastapi.Request) -> str | None:
+    """The event id to resume after: ``after``, else the ``Last-Event-ID`` header.
+
+    Raises:
+        fastapi.HTTPException: 400 for an id that is not an event id.
+    """
+    resume = after if after is not None else request.headers.get("last-event-id") or None
+    if resume is not None:
+        try:
+            parse_event_id(resume)
+        except ValueError as err:
+            source = "after" if after is not None else "Last-Event-ID"
+            raise fastapi.HTTPException(400, f"{source}: {err}") from err
+    return resume
+
+
+async def _events(
+    broker: Broker, channel: str, resume: str | None, until_done: bool
+) -> AsyncIterator[ServerSentEvent]:
+    """The server-sent events of one subscription: ``ready``, a ``gap`` if any, then the events.
+
+    With ``until_done`` the stream ends after the run's ``run.completed``/``run.failed``.
+    """
+    async with broker.subscribe(channel, after=resume) as subscription:
+        yield ServerSentEvent(data=json.dumps({"channel": channel}), event="ready")
+        gap = getattr(subscription, "gap", None)
+        if isinstance(gap, Gap):
+            yield ServerSentEvent(data=json.dumps(dataclasses.asdict(gap)), event="gap")
+        async for event in subscription:
+            yield ServerSentEvent(data=event.model_dump_json(), event=event.type, id=event.id)
+            if until_done and event.type in _FINAL:
+                return

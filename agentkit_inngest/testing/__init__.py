@@ -1,6 +1,8 @@
-"""The public testing kit: model doubles, a guard against real provider calls, and
-:class:`LocalExecutor`, which drives an app's ``/api/inngest`` over HTTP as the
-Inngest server does (see ``testing/executor.py``)."""
+"""The public testing kit.
+
+Model doubles, a guard against real provider calls, and :class:`LocalExecutor`, which drives an
+app's ``/api/inngest`` over HTTP as the Inngest server does (see ``testing/executor.py``).
+"""
 
 from .executor import LocalExecutor
 from .guard import PROVIDER_KEY_VARIABLES, RealNetworkBlocked, block_real_providers

@@ -1,4 +1,6 @@
-"""How the Inngest server decodes a checkpoint body (``checkpointAsyncSteps`` in
+"""How the Inngest server decodes a checkpoint body.
+
+How the Inngest server decodes a checkpoint body (``checkpointAsyncSteps`` in
 ``pkg/api/apiv1/checkpoint_types.go``, read with Go's ``encoding/json``): unknown fields
 are ignored, ``null`` leaves a field empty, ``run_id`` must be a ULID and ``fn_id`` a
 UUID, integers must fit 64 bits (no fractions or exponents), and each step's ``op``
@@ -31,8 +33,10 @@ class BadBody(ValueError):
 
 
 def decode_body(raw: bytes) -> dict[str, Any]:
-    """The body as the server's ``checkpointAsyncSteps`` struct reads it (Go's decoder:
-    unknown fields ignored, ``null`` leaves a field empty)."""
+    """The body as the server's ``checkpointAsyncSteps`` struct reads it.
+
+    Go's decoder: unknown fields ignored, ``null`` leaves a field empty.
+    """
     try:
         value = read_json(raw.decode("utf-8", "replace")) if raw.strip() else None
     except ValueError as err:

@@ -1,5 +1,7 @@
-"""The providers' wire formats, as the fake servers speak them: answer bodies, error
-bodies and streams (server-sent events)."""
+"""The providers' wire formats, as the fake servers speak them.
+
+Answer bodies, error bodies and streams (server-sent events).
+"""
 
 from __future__ import annotations
 
@@ -102,7 +104,10 @@ def anthropic_body(response: ModelResponse, request: dict[str, Any]) -> dict[str
     }
 
 
-def gemini_body(response: ModelResponse, request: dict[str, Any]) -> dict[str, Any]:
+def gemini_body(
+    response: ModelResponse,
+    request: dict[str, Any],  # noqa: ARG001 - the shape of every provider's body builder
+) -> dict[str, Any]:
     """``response`` as a non-streamed Gemini answer to ``request``."""
     parts: list[dict[str, Any]] = [{"text": t} for t in _texts(response)]
     parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in _calls(response)]
@@ -281,10 +286,12 @@ _STREAMERS: dict[ProviderKind, Callable[[ModelResponse, dict[str, Any]], Iterato
 def stream_events(
     provider: ProviderKind, response: ModelResponse, request: dict[str, Any]
 ) -> tuple[list[str], int]:
-    """The server-sent events of ``response`` in ``provider``'s stream format, and the
-    index of the first event of the provider's end-of-answer signal (OpenAI: the chunk
-    with ``finish_reason``, then usage and ``[DONE]``; Anthropic: ``message_stop``;
-    Gemini: the last chunk, which carries ``finishReason``)."""
+    """The server-sent events of ``response`` in ``provider``'s stream format.
+
+    Also returns the index of the first event of the provider's end-of-answer signal (OpenAI: the
+    chunk with ``finish_reason``, then usage and ``[DONE]``; Anthropic: ``message_stop``; Gemini:
+    the last chunk, which carries ``finishReason``).
+    """
     events: list[str] = []
     end = -1
     for event in _STREAMERS[provider](response, request):

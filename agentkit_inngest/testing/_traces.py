@@ -115,13 +115,7 @@ class TraceAPI:
                 export.ParseFromString(body)
         except Exception:  # noqa: BLE001 - the server answers 400 to anything it cannot read
             return _status(400, "Invalid payload", as_json)
-        received = rejected = 0
-        for resource_spans in export.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    received += 1
-                    kept = self._commit(span)
-                    rejected += kept is None
+        received, rejected = self._commit_all(export)
         self.exports.append((200, received, rejected))
         answer = trace_service_pb2.ExportTraceServiceResponse()
         if rejected:
@@ -129,6 +123,16 @@ class TraceAPI:
         if as_json:
             return Response(json_format.MessageToJson(answer), media_type="application/json")
         return Response(answer.SerializeToString(), media_type="application/x-protobuf")
+
+    def _commit_all(self, export: Any) -> tuple[int, int]:
+        """Commit every span of an OTLP export; returns how many came and how many were refused."""
+        received = rejected = 0
+        for resource_spans in export.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    received += 1
+                    rejected += self._commit(span) is None
+        return received, rejected
 
     def _commit(self, span: Any) -> UserlandSpan | None:
         attributes = {kv.key: _value(kv.value) for kv in span.attributes}
@@ -168,8 +172,11 @@ def _value(value: Any) -> Any:
 
 
 def _authorized(header: str, signing_key: str) -> bool:
-    """The SDKs' bearer token: SHA-256 of the key's hex part, without its
-    ``signkey-<env>-`` prefix (Python SDK) or with it (TypeScript SDK)."""
+    """The SDKs' bearer token for a signing key.
+
+    The SDKs' bearer token: SHA-256 of the key's hex part, without its
+    ``signkey-<env>-`` prefix (Python SDK) or with it (TypeScript SDK).
+    """
     match = re.match(r"^(signkey-\w+-)?(.*)$", signing_key)
     prefix, hex_part = (match.group(1) or "", match.group(2)) if match else ("", signing_key)
     try:

@@ -1,4 +1,6 @@
-"""A small evaluator for the expression subset Inngest uses in ``if`` and trigger
+"""A small evaluator for the expression subset Inngest uses.
+
+A small evaluator for the expression subset Inngest uses in ``if`` and trigger
 expressions: field paths (``event.data.id``, ``async.data.id``), string, number,
 boolean and null literals, comparisons (``== != < <= > >=``), ``&&``, ``||``, ``!``
 and parentheses. Anything else is rejected loudly rather than guessed.

@@ -47,8 +47,11 @@ def _is_local(address: Any) -> bool:
 
 @contextlib.contextmanager
 def block_real_providers(*, sentinel_keys: bool = True) -> Iterator[None]:
-    """Refuse non-loopback connections (and, by default, swap provider keys for
-    ``"test-key-<VAR>"`` sentinels) for the duration of the block."""
+    """Refuse non-loopback connections for the duration of the block.
+
+    Refuse non-loopback connections (and, by default, swap provider keys for
+    ``"test-key-<VAR>"`` sentinels) for the duration of the block.
+    """
     original_connect = socket.socket.connect
     original_connect_ex = socket.socket.connect_ex
 

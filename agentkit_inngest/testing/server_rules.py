@@ -1,10 +1,12 @@
-"""Rules of the real Inngest server that :class:`~agentkit_inngest.testing.executor.LocalExecutor`
+r"""Rules of the real Inngest server that the local executor follows.
+
+Rules of the real Inngest server that :class:`~agentkit_inngest.testing.executor.LocalExecutor`
 follows, each taken from the server's source (``inngest/inngest``):
 
 - **JSON as Go writes it** (:func:`go_json`, :func:`server_value`): compact, keys
   sorted and numbers as 64-bit floats (the server canonicalizes every request with
   JCS), and no lone UTF-16 surrogates: Go's JSON decoder turns an unpaired
-  ``\\ud800`` into U+FFFD, so nothing the server sends carries one. Answers with
+  ``\ud800`` into U+FFFD, so nothing the server sends carries one. Answers with
   ``NaN`` or ``Infinity`` are not JSON to it (:func:`read_json`).
 - **Memos inline or through the API** (:func:`request_body`, from
   ``pkg/execution/driver/driver.go`` ``MarshalV1``): the memoized step outputs travel
@@ -99,9 +101,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def go_json(value: Any) -> bytes:
-    """``value`` encoded as the Inngest server sends JSON: compact, keys sorted, UTF-8,
-    every unpaired surrogate replaced by U+FFFD (a pair given as two characters is
-    joined into one, as the SDK's escapes would be read)."""
+    """``value`` encoded as the Inngest server sends JSON.
+
+    Compact, keys sorted, UTF-8, every unpaired surrogate replaced by U+FFFD (a pair given as two
+    characters is joined into one, as the SDK's escapes would be read).
+    """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     try:
         return text.encode("utf-8")
@@ -111,10 +115,12 @@ def go_json(value: Any) -> bytes:
 
 
 def server_value(value: Any) -> Any:
-    """``value`` as the server hands it back after storing it: through Go's JSON
-    (:func:`go_json`), then JCS, whose numbers are 64-bit floats (``1.0`` comes back
-    as ``1``; an integer beyond 2**53 loses its last digits). A value the server
-    cannot read (NaN, a number beyond 64-bit floats, bytes) raises ``ValueError``."""
+    """``value`` as the server hands it back after storing it.
+
+    Through Go's JSON (:func:`go_json`), then JCS, whose numbers are 64-bit floats (``1.0`` comes
+    back as ``1``; an integer beyond 2**53 loses its last digits). A value the server cannot read
+    (NaN, a number beyond 64-bit floats, bytes) raises ``ValueError``.
+    """
     try:
         plain = json.loads(go_json(value))
         return json.loads(jcs.canonicalize(plain))
@@ -139,9 +145,11 @@ def request_body(
     ctx: dict[str, Any],
     inline_limit: int = INLINE_STATE_BYTES,
 ) -> tuple[bytes, bool]:
-    """The body of a call of the app, and whether it tells the SDK to fetch the memos
-    (``use_api``). ``state_bytes`` is the run's stored state (the sum of its memos'
-    JSON sizes, as the server counts it)."""
+    """The body of a call of the app, and whether it tells the SDK to fetch the memos (``use_api``).
+
+    ``state_bytes`` is the run's stored state (the sum of its memos' JSON sizes, as the server
+    counts it).
+    """
     use_api = state_bytes > inline_limit
     body: dict[str, Any] = {
         "event": event,
@@ -177,24 +185,34 @@ class SystemClock:
     """The real clock."""
 
     def now(self) -> float:
+        """Seconds since the epoch, from :func:`time.time`."""
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` for real."""
         await asyncio.sleep(seconds)
 
 
 class ManualClock:
-    """A clock whose sleeps return at once and move its time forward; :attr:`sleeps`
-    records every wait asked for, so a test asserts on the schedule, not on wall time."""
+    """A clock whose sleeps return at once and move its time forward.
+
+    :attr:`sleeps` records every wait asked for, so a test asserts on the schedule, not on wall
+    time.
+
+    Args:
+        start: the clock's first time, in seconds since the epoch.
+    """
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self._now = start
         self.sleeps: list[float] = []
 
     def now(self) -> float:
+        """The clock's time: its start plus every sleep so far."""
         return self._now
 
     async def sleep(self, seconds: float) -> None:
+        """Record the wait, move the time forward and yield to the event loop once."""
         self.sleeps.append(seconds)
         self._now += max(0.0, seconds)
         await asyncio.sleep(0)
@@ -207,8 +225,11 @@ def inngest_backoff(attempt: int, rng: random.Random) -> float:
 
 
 def parse_retry_after(value: str, now: float) -> float | None:
-    """Seconds until a ``retry-after`` value (whole seconds or a date), clipped to
-    1 s - 24 h as the server clips it; ``None`` when it cannot be read."""
+    """Seconds until a ``retry-after`` value, clipped as the server clips it.
+
+    The value is whole seconds or a date, clipped to 1 s - 24 h as the server clips it; ``None``
+    when it cannot be read.
+    """
     value = value.strip()
     at: float | None = None
     if 0 < len(value) <= 7 and value.isdigit() and int(value) > 0:
@@ -244,8 +265,10 @@ def cancels(
     started: float,
     now: float,
 ) -> bool:
-    """Whether ``event`` cancels a run of the function ``config`` that ``trigger``
-    started at ``started`` (seconds since the epoch)."""
+    """Whether ``event`` cancels a run of the function ``config``.
+
+    The run was started by ``trigger`` at ``started`` (seconds since the epoch).
+    """
     for entry in config.get("cancel") or []:
         if entry.get("event") != event.get("name"):
             continue
@@ -288,8 +311,10 @@ def new_ulid(ms: int, entropy: bytes) -> str:
 
 
 def parse_ulid(text: str) -> bytes | None:
-    """The 16 bytes of a ULID, or ``None`` where the server's decoder fails: it wants
-    26 characters and a first one no higher than ``7`` (``oklog/ulid`` ``Parse``)."""
+    """The 16 bytes of a ULID, or ``None`` where the server's decoder fails.
+
+    It wants 26 characters and a first one no higher than ``7`` (``oklog/ulid`` ``Parse``).
+    """
     if len(text) != 26 or text[0] > "7":
         return None
     value = 0
@@ -302,18 +327,22 @@ def parse_ulid(text: str) -> bytes | None:
 
 
 def dispatch_request_id_entropy(run_id: str, job_id: str, generation: int) -> bytes:
-    """The 10 bytes that identify a dispatch: the first 10 of SHA-256 of
-    ``<run id>:<queue item id>:<generation>`` (``DeterministicULID``'s seed padding
-    included). Server versions seed ``DispatchRequestID`` with the run and the
-    generation, or with the queue item's id too; the executor takes the item, so
-    that parallel calls of one run (generation 1, same millisecond) differ."""
+    """The 10 bytes that identify a dispatch.
+
+    The first 10 of SHA-256 of ``<run id>:<queue item id>:<generation>`` (``DeterministicULID``'s
+    seed padding included). Server versions seed ``DispatchRequestID`` with the run and the
+    generation, or with the queue item's id too; the executor takes the item, so that parallel calls
+    of one run (generation 1, same millisecond) differ.
+    """
     seed = f"{run_id}:{job_id}:{generation}".encode().ljust(10, b"\0")
     return hashlib.sha256(seed).digest()[:10]
 
 
 def dispatch_request_id(run_id: str, job_id: str, generation: int, ms: int) -> str:
-    """The request id of the call that ``generation`` of queue item ``job_id`` makes
-    (``ms``: when): a ULID whose entropy alone identifies the dispatch."""
+    """The request id of the call that ``generation`` of queue item ``job_id`` makes.
+
+    ``ms`` is when: a ULID whose entropy alone identifies the dispatch.
+    """
     return new_ulid(ms, dispatch_request_id_entropy(run_id, job_id, generation))
 
 
@@ -323,8 +352,11 @@ def queue_ref(job_id: str, shard: str) -> str:
 
 
 def decode_queue_ref(ref: str) -> tuple[str, str] | None:
-    """(job id, shard) of a ``qi_id``; ``None`` when it does not decode (the checkpoint
-    then resets no attempts and a stale-dispatch check fails)."""
+    """(job id, shard) of a ``qi_id``.
+
+    ``None`` when it does not decode (the checkpoint then resets no attempts and a stale-dispatch
+    check fails).
+    """
     try:
         parts = base64.b64decode(ref, validate=True).decode().split("::")
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -333,8 +365,10 @@ def decode_queue_ref(ref: str) -> tuple[str, str] | None:
 
 
 def is_uuid(text: str) -> bool:
-    """Whether Go's ``uuid.Parse`` reads ``text`` (36, 38 with braces, 45 as a URN, or
-    32 hex characters)."""
+    """Whether Go's ``uuid.Parse`` reads ``text``.
+
+    It reads 36 characters, 38 with braces, 45 as a URN, or 32 hex characters.
+    """
     if len(text) not in (32, 36, 38, 45):
         return False
     try:

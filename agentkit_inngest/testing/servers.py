@@ -6,17 +6,23 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 __all__ = ["RunningServer", "serve", "serve_async"]
 
 
 class RunningServer:
-    """A uvicorn server running in a daemon thread. Use :func:`serve`."""
+    """A uvicorn server running in a daemon thread. Use :func:`serve`.
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    Args:
+        app: the ASGI app to serve.
+        host: the address to listen on.
+        port: the port (0: a free one, read back into :attr:`port` once started).
+    """
+
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
         config = uvicorn.Config(
             app,
             host=host,
@@ -54,9 +60,11 @@ class RunningServer:
 
     @property
     def url(self) -> str:
+        """``http://host:port`` of the running server."""
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> RunningServer:
+        """Start serving and wait (up to ``timeout`` seconds) until the server listens."""
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("the test server did not start in time")
@@ -65,12 +73,13 @@ class RunningServer:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to exit and wait up to ``timeout`` seconds for its thread."""
         self._server.should_exit = True
         self._thread.join(timeout)
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
+def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
     """Run ``app`` on ``host`` (a free port by default) for the duration of the block."""
     server = RunningServer(app, host=host, port=port).start()
     try:
@@ -81,7 +90,7 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[Runni
 
 @contextlib.asynccontextmanager
 async def serve_async(
-    app: Any, *, host: str = "127.0.0.1", port: int = 0
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningServer]:
     """Run ``app`` as a task of the current event loop for the duration of the block."""
     server = RunningServer(app, host=host, port=port)

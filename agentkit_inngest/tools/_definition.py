@@ -106,43 +106,60 @@ def inline_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
 
     Recursive definitions stay as references with their ``$defs`` kept.
     """
-    defs: dict[str, Any] = dict(schema.get("$defs") or schema.get("definitions") or {})
-    kept: dict[str, Any] = {}
-
-    def resolve(node: Any, active: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [resolve(item, active) for item in node]
-        if not isinstance(node, dict):
-            return node
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(("#/$defs/", "#/definitions/")):
-            name = ref.rsplit("/", 1)[-1]
-            if name in active or name not in defs:
-                if name in defs and name not in kept:
-                    kept[name] = None  # placeholder to stop re-entry
-                    kept[name] = resolve(defs[name], (*active, name))
-                return {k: v for k, v in node.items() if k not in _DROP_EVERYWHERE}
-            merged = {**resolve(defs[name], (*active, name))}
-            for key, value in node.items():
-                if key != "$ref" and key not in _DROP_EVERYWHERE:
-                    merged[key] = resolve(value, active)
-            return merged
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if key in _DROP_EVERYWHERE or key in {"$defs", "definitions"}:
-                continue
-            if key == "properties" and isinstance(value, dict):
-                out[key] = {pname: resolve(pschema, active) for pname, pschema in value.items()}
-            else:
-                out[key] = resolve(value, active)
-        return out
-
-    result = cast(dict[str, Any], resolve(dict(schema), ()))
-    if kept:
-        result["$defs"] = kept
+    inliner = _Inliner(dict(schema.get("$defs") or schema.get("definitions") or {}))
+    result = cast(dict[str, Any], inliner.resolve(dict(schema), ()))
+    if inliner.kept:
+        result["$defs"] = inliner.kept
     if result.get("type") is None and "properties" not in result:
         result = {"type": "object", "properties": {}, **result}
     result.setdefault("type", "object")
     if result["type"] == "object":
         result.setdefault("properties", {})
     return result
+
+
+class _Inliner:
+    """Resolves local references against ``defs``; ``kept`` gathers the recursive ones."""
+
+    def __init__(self, defs: dict[str, Any]) -> None:
+        self.defs = defs
+        self.kept: dict[str, Any] = {}
+
+    def resolve(self, node: Any, active: tuple[str, ...]) -> Any:
+        """``node`` with its references inlined and titles dropped.
+
+        ``active`` names the definitions being inlined around ``node``.
+        """
+        if isinstance(node, list):
+            return [self.resolve(item, active) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(("#/$defs/", "#/definitions/")):
+            return self._reference(node, ref.rsplit("/", 1)[-1], active)
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in _DROP_EVERYWHERE or key in {"$defs", "definitions"}:
+                continue
+            if key == "properties" and isinstance(value, dict):
+                out[key] = {name: self.resolve(prop, active) for name, prop in value.items()}
+            else:
+                out[key] = self.resolve(value, active)
+        return out
+
+    def _reference(self, node: dict[str, Any], name: str, active: tuple[str, ...]) -> Any:
+        """A ``$ref`` to ``name``: its definition inlined, beside the node's other keys.
+
+        A recursive or unknown reference stays a reference (a recursive definition is
+        kept, resolved once, for ``$defs``).
+        """
+        if name in active or name not in self.defs:
+            if name in self.defs and name not in self.kept:
+                self.kept[name] = None  # placeholder to stop re-entry
+                self.kept[name] = self.resolve(self.defs[name], (*active, name))
+            return {k: v for k, v in node.items() if k not in _DROP_EVERYWHERE}
+        merged = {**self.resolve(self.defs[name], (*active, name))}
+        for key, value in node.items():
+            if key != "$ref" and key not in _DROP_EVERYWHERE:
+                merged[key] = self.resolve(value, active)
+        return merged
