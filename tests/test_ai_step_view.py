@@ -9,6 +9,7 @@ provider's raw JSON, whose top-level model and usage the dev server reads too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from agentkit_inngest import (
     network_function,
     route_in_order,
 )
-from agentkit_inngest.models import anthropic, gemini, grok, openai
+from agentkit_inngest.models import Model, anthropic, gemini, grok, openai
 from agentkit_inngest.streaming import MemoryBroker
 from agentkit_inngest.testing import LocalExecutor, text
 from agentkit_inngest.testing._step_metadata import step_view
@@ -29,7 +30,7 @@ from agentkit_inngest.testing.fake_providers import FakeProvider
 
 from .checkpoint_helpers import ProbeApp, post_checkpoint, step_op
 
-MODELS = {
+MODELS: dict[str, Callable[..., Model]] = {
     "openai": lambda url, **kw: openai("gpt-test", base_url=f"{url}/v1", api_key="k", **kw),
     "grok": lambda url, **kw: grok("grok-test", base_url=f"{url}/v1", api_key="k", **kw),
     "anthropic": lambda url, **kw: anthropic("claude-test", base_url=url, api_key="k", **kw),

@@ -77,11 +77,11 @@ async def test_a_request_cut_after_k_checkpoints_resumes_with_each_tool_once(
         run = await executor.run(FN, {"input": "go"})
         inferences = len(fake_provider.requests) - before
         requests = executor.requests_for(run)
-    first, retry = requests[0], requests[1]
-    saved = [c for c in checkpoints_of(executor, run) if c.request_index == first.index]
+    cut, retry = requests[0], requests[1]
+    saved = [c for c in checkpoints_of(executor, run) if c.request_index == cut.index]
     # no step after the cut (with ack=False the client posts the k-th again, maybe after
     # the retry has gone on: the server skips it as a duplicate)
-    assert first.dropped and sum(len(c.saved) for c in saved) == k
+    assert cut.dropped and sum(len(c.saved) for c in saved) == k
     assert retry.attempt == 1 and retry.checkpoints == 0  # a retry runs one step the plain way
     assert {r.checkpoints for r in requests[2:]} != {0}  # then checkpointing resumes
     assert workload.exactly_once() and inferences == 5
