@@ -48,6 +48,7 @@ from ._run import (
 from ._server import StreamAuth, create_client, create_server
 from ._state import KV, AgentResult, State, create_state
 from ._steps import (
+    Checkpointing,
     EventWait,
     InferResult,
     InlineRunner,
@@ -101,6 +102,7 @@ __all__ = [
     "AgentResult",
     "Budget",
     "BudgetExceededError",
+    "Checkpointing",
     "CodeRouter",
     "ConfigurationError",
     "Duration",

@@ -72,6 +72,15 @@ class CheckpointStep:
     started_at: float | None = None
     """Unix seconds when it started; with ``ended_at`` it becomes the op's ``timing``."""
     ended_at: float | None = None
+    hashed_id: str | None = None
+    """The id the server knows it by, when the SDK suffixed a reused id (``id:1``...);
+    default :func:`hashed_step_id` of :attr:`step_id`."""
+    index: int | None = None
+    """The reuse index of the id (``userland.index``), when it was reused."""
+    opts: dict[str, Any] | None = None
+    """The op's ``opts`` (``{"type": "step.ai.wrap"}`` marks an AI call made in the app)."""
+    metadata: list[dict[str, Any]] | None = None
+    """Step metadata entries (``{"scope", "kind", "op", "values"}``) sent with the op."""
 
 
 class CheckpointStatus(enum.Enum):
@@ -181,13 +190,20 @@ class CheckpointClient:
                 f"step {step.step_id!r}: its output is {len(data)} bytes of JSON, "
                 f"over the checkpoint limit of {self.step_limit}; return it the ordinary way"
             )
+        userland: dict[str, Any] = {"id": step.step_id}
+        if step.index is not None:
+            userland["index"] = step.index
         op: dict[str, Any] = {
-            "id": hashed_step_id(step.step_id),
+            "id": step.hashed_id or hashed_step_id(step.step_id),
             "op": "StepRun",
             "name": step.step_id,
             "displayName": step.step_id,
-            "userland": {"id": step.step_id},
+            "userland": userland,
         }
+        if step.opts:
+            op["opts"] = step.opts
+        if step.metadata:
+            op["metadata"] = step.metadata
         if step.started_at is not None and step.ended_at is not None:
             start_ns = int(step.started_at * 1e9)
             op["timing"] = {"a": start_ns, "b": max(0, int(step.ended_at * 1e9) - start_ns)}
@@ -241,6 +257,36 @@ class CheckpointClient:
                     return CheckpointOutcome(CheckpointStatus.FAILED, reason, status, calls)
                 break
         return CheckpointOutcome(CheckpointStatus.FAILED, reason, status, calls)
+
+    async def saved(self, context: RequestContext, hashed_ids: Sequence[str]) -> bool | None:
+        """Whether the server holds every step of ``hashed_ids`` for ``context``'s run,
+        read from ``GET /v0/runs/{run_id}/actions`` (where the SDK fetches memos);
+        ``None`` when that cannot be read. After a checkpoint whose answer was lost,
+        this tells a step the server saved (it must not be reported again: the server
+        schedules nothing for a duplicate) from one it did not."""
+        path = f"/v0/runs/{urllib.parse.quote(context.run_id, safe='')}/actions"
+        url = urllib.parse.urljoin(self.api_origin, path)
+        keys: list[str | None] = [*self._keys] if self._keys else [None]
+        for key in keys:
+            headers = {k: v for k, v in self._headers.items() if k != "content-type"}
+            if key is not None:
+                headers["authorization"] = f"Bearer {key}"
+            try:
+                response = await self._client().get(url, headers=headers)
+            except httpx.TransportError:
+                return None
+            if response.status_code in (401, 403) and key is not None:
+                continue
+            if response.status_code != 200:
+                return None
+            try:
+                memos = response.json()
+            except ValueError:
+                return None
+            if not isinstance(memos, dict):
+                return None
+            return all(hashed in memos for hashed in hashed_ids)
+        return None
 
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()

@@ -259,13 +259,17 @@ class NetworkRun:
         return [agent for agent in self.agents.values() if await agent.is_enabled(self)]
 
     def to_json(self) -> dict[str, Any]:
-        """The run as JSON: final state, this run's results, output text, token usage,
-        what it spent (``cost``) and its typed ``answer`` (``None`` without one)."""
+        """The run as JSON (what a network function returns): the output text, the
+        state's ``data``, ``kv`` and ``thread_id``, this run's results (what each
+        agent call added: :meth:`AgentResult.to_json`), usage, what it spent
+        (``cost``) and its typed ``answer`` (``None`` without one). Each message
+        appears once, so it grows linearly with the run; the whole conversation is
+        ``state.to_json()`` (or a history store)."""
         return {
             "network": self.name,
             "output": self.output,
-            "state": self.state.to_json(),
-            "results": [r.model_dump(mode="json", exclude={"raw"}) for r in self.results],
+            "state": self.state.to_json(conversation=False),
+            "results": [r.to_json() for r in self.results],
             "usage": {**self.usage.model_dump(), "total_tokens": self.usage.total_tokens},
             "cost": self.ledger.to_json(),
             "answer": pydantic_core.to_jsonable_python(self.answer),

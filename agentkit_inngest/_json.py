@@ -43,10 +43,15 @@ They travel inside step outputs (a fast turn's memo wraps a state patch 5 levels
 deeper), so they get less room than :data:`MAX_STEP_DEPTH`."""
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+"""``json.dumps(..., ensure_ascii=False, separators=(",", ":"), allow_nan=False)``, built
+once (``json.dumps`` builds an encoder per call when given options)."""
+
+
 def json_size(value: Any) -> int:
     """Bytes of ``value`` as compact UTF-8 JSON (non-JSON values raise ``TypeError``/
     ``ValueError``; a lone surrogate counts as the 3 bytes of the U+FFFD it becomes)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _COMPACT.encode(value)
     return len(text.encode("utf-8", "surrogatepass"))
 
 
@@ -77,7 +82,7 @@ def plain_json_text(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str:
 
 def _plain_text(value: Any, max_depth: int) -> tuple[str, int, bool]:
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _COMPACT.encode(value)
     except RecursionError:
         raise NotJSONError(f"it is nested more than {max_depth} levels deep") from None
     except (TypeError, ValueError) as err:

@@ -11,8 +11,8 @@ the data is made, in plain Python and under Inngest alike (one code path):
   or in an event's payload, fails the run with :class:`SizeLimitError`;
 - a **step output** over ``step_bytes``, or one that would bring the run's
   memoized outputs over ``run_bytes``, fails its step (not retried);
-- a **function output** over ``output_bytes`` leaves out the conversation
-  (``results``, ``state.results``, ``state.messages``) and says so.
+- a **function output** over ``output_bytes`` leaves out the run's new messages
+  (``results``, or an agent's ``result``) and says so.
 
 Sizes are the length in bytes of the value's compact JSON (UTF-8), see
 :func:`~agentkit_inngest._json.json_size`.

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import inngest
@@ -34,6 +35,7 @@ import inngest
 __all__ = [
     "RequestContext",
     "RequestContextMiddleware",
+    "current_disconnect_probe",
     "current_request_context",
     "install_request_context",
     "read_request_context",
@@ -41,6 +43,9 @@ __all__ = [
 
 _CONTEXT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
     "agentkit_inngest_request_context", default=None
+)
+_PROBE: contextvars.ContextVar[Callable[[], Awaitable[bool]] | None] = contextvars.ContextVar(
+    "agentkit_inngest_disconnect_probe", default=None
 )
 _DECODER = json.JSONDecoder()
 _INT64 = 2**63
@@ -68,6 +73,13 @@ class RequestContext:
     use_api: bool = False
     started_at_ms: int = 0
     """Unix milliseconds when the app started handling the call."""
+    stack: tuple[str, ...] = ()
+    """Hashed ids of the steps the server holds for the run, in order (``ctx.stack``)."""
+
+    @functools.cached_property
+    def memoized(self) -> frozenset[str]:
+        """:attr:`stack` as a set."""
+        return frozenset(self.stack)
 
     @property
     def can_checkpoint(self) -> bool:
@@ -79,6 +91,12 @@ class RequestContext:
             and self.target_step is None
             and not self.disable_immediate_execution
         )
+
+
+def current_disconnect_probe() -> Callable[[], Awaitable[bool]] | None:
+    """Tells whether the server has closed the call being handled (it gave up
+    waiting); ``None`` when the framework cannot tell (Starlette requests can)."""
+    return _PROBE.get()
 
 
 def current_request_context() -> RequestContext | None:
@@ -127,6 +145,7 @@ def read_request_context(
         target_step=target if target and target != "step" else None,
         use_api=ctx.get("use_api") is True,
         started_at_ms=started_at_ms,
+        stack=_stack(ctx.get("stack")),
     )
 
 
@@ -169,6 +188,8 @@ class RequestContextMiddleware(inngest.Middleware):
         if not isinstance(body, bytes):
             return None
         query = getattr(request, "query_params", None)
+        probe = getattr(request, "is_disconnected", None)
+        _PROBE.set(probe if callable(probe) else None)
         return read_request_context(
             body,
             dict(headers.items()),
@@ -216,6 +237,14 @@ def _skip(text: str, at: int) -> int:
     while at < len(text) and text[at] in " \t\n\r":
         at += 1
     return at
+
+
+def _stack(value: Any) -> tuple[str, ...]:
+    """The hashed step ids of ``ctx.stack`` (``{"stack": [...], "current": n}``)."""
+    found = value.get("stack") if isinstance(value, dict) else None
+    if not isinstance(found, list):
+        return ()
+    return tuple(item for item in found if isinstance(item, str))
 
 
 def _text(value: Any) -> str | None:

@@ -21,7 +21,13 @@ from ._security import (
     StreamAuth,
     stream_authorizer,
 )
-from ._steps import REQUEST_BYTES, CarriedMemos, count_fetched_memos
+from ._steps import (
+    REQUEST_BYTES,
+    CarriedMemos,
+    CheckpointingOption,
+    count_fetched_memos,
+    set_app_checkpointing,
+)
 from ._tracing import TraceHeaders
 from .errors import ConfigurationError
 from .streaming import (
@@ -73,6 +79,7 @@ def create_server(
     allow_unsigned_sync: bool | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     signature_max_age: float = SIGNATURE_MAX_AGE,
+    checkpointing: CheckpointingOption = None,
 ) -> fastapi.FastAPI:
     """A FastAPI app serving agents, networks and Inngest functions at ``/api/inngest``.
 
@@ -117,8 +124,12 @@ def create_server(
             the 3 MiB event limit).
         signature_max_age: seconds a request signature stays valid in production
             mode (Inngest's SDKs use 300); a replayed older request gets ``401``.
+        checkpointing: the app's default for its agent, network and
+            ``create_function`` functions that do not choose (``True``, ``False`` or a
+            :class:`~agentkit_inngest.Checkpointing`); see docs/checkpointing.md.
     """
     client = client or create_client(app_id)
+    set_app_checkpointing(client, checkpointing)
     streams = broker is not None or realtime
     if stream_auth is not None and allow_public_streams:
         raise ConfigurationError("give stream_auth or allow_public_streams=True, not both")

@@ -39,16 +39,24 @@ T = TypeVar("T", default=Any)
 class AgentResult(pydantic.BaseModel):
     """What one agent call produced.
 
+    The model saw ``prompt + history``: the system prompt first, then the
+    conversation. The names TypeScript AgentKit users look for: the system prompt's
+    text is :attr:`system` and the user's message is :attr:`input` (in TypeScript's
+    ``AgentResult`` both sit in ``prompt``; here the user's message is part of the
+    conversation, in ``history``).
+
     Attributes:
         agent_name: the agent's name.
         id: a deterministic key of the call within its run, e.g. ``"Triage#1"``.
         output: the assistant messages of every inference, in order.
         tool_calls: the results of every tool call, in order.
-        prompt: the system prompt the call started with (its system message; empty
-            without one). AgentKit's ``prompt`` also holds the user's message; here
-            that message is in ``history``.
+        prompt: the system message sent first: the system prompt the call started
+            with (empty without one). AgentKit's ``prompt`` also holds the user's
+            message; here that message is in ``history``.
         history: the conversation sent after the prompt when the call started: the
-            run's messages, the user's input included (its last user message).
+            run's earlier messages and the user's input (trimmed by a context window,
+            ending with the agent's assistant prefill if any).
+        input: the user's input of the run the call belongs to.
         raw: the provider's raw responses, one per inference.
         usage: tokens used by this call's inferences.
         answer: the typed final answer of an agent with an ``output_type`` (validated;
@@ -65,10 +73,18 @@ class AgentResult(pydantic.BaseModel):
     tool_calls: list[ToolResultMessage] = pydantic.Field(default_factory=list)
     prompt: list[Message] = pydantic.Field(default_factory=list)
     history: list[Message] = pydantic.Field(default_factory=list)
+    input: str = ""
     raw: list[Any] = pydantic.Field(default_factory=list)
     usage: Usage = Usage()
     answer: Any = None
     cost_usd: float | None = None
+
+    @property
+    def system(self) -> str:
+        """The system prompt's text (the ``system`` messages of :attr:`prompt`)."""
+        return "\n".join(
+            m.content for m in self.prompt if isinstance(m, TextMessage) and m.role == "system"
+        )
 
     def messages(self) -> list[Message]:
         """Output and tool results interleaved as the conversation happened."""
@@ -78,6 +94,17 @@ class AgentResult(pydantic.BaseModel):
     def text(self) -> str:
         """The concatenated text of the assistant's messages (empty when it only called tools)."""
         return "\n".join(m.content for m in self.output if isinstance(m, TextMessage) and m.content)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the call added, as JSON (a function's output carries this): ``agent_name``,
+        ``id``, ``output``, ``tool_calls``, ``usage``, ``answer`` and ``cost_usd``. The
+        prompt, the conversation before the call and the raw answers are left out: they
+        repeat what other results (or the run's input) already hold, so a run's output
+        grows linearly with its length. ``model_dump()`` has every field."""
+        return self.model_dump(mode="json", include=_RESULT_JSON)
+
+
+_RESULT_JSON = {"agent_name", "id", "output", "tool_calls", "usage", "answer", "cost_usd"}
 
 
 def interleave(
@@ -223,17 +250,18 @@ class State(Generic[T]):
         """The mutable part of the state (``data`` and ``kv``) as JSON-compatible values."""
         return {"data": self.data_json(), "kv": copy.deepcopy(self.kv.all())}
 
-    def to_json(self, *, include_raw: bool = False) -> dict[str, Any]:
+    def to_json(self, *, include_raw: bool = False, conversation: bool = True) -> dict[str, Any]:
         """Everything as JSON-compatible values. Raw provider responses are left out
-        unless ``include_raw`` (they repeat the messages and can be large)."""
-        exclude: Any = None if include_raw else {"raw"}
-        return {
-            "data": self.data_json(),
-            "kv": copy.deepcopy(self.kv.all()),
-            "results": [r.model_dump(mode="json", exclude=exclude) for r in self.results],
-            "messages": HistoryAdapter.dump_python(self.messages, mode="json"),
-            "thread_id": self.thread_id,
-        }
+        unless ``include_raw`` (they repeat the messages and can be large). With
+        ``conversation=False`` only ``data``, ``kv`` and ``thread_id`` (what a
+        function's output carries; :meth:`from_json` reads it back without history)."""
+        out: dict[str, Any] = {"data": self.data_json(), "kv": copy.deepcopy(self.kv.all())}
+        if conversation:
+            exclude: Any = None if include_raw else {"raw"}
+            out["results"] = [r.model_dump(mode="json", exclude=exclude) for r in self.results]
+            out["messages"] = HistoryAdapter.dump_python(self.messages, mode="json")
+        out["thread_id"] = self.thread_id
+        return out
 
     @classmethod
     def from_json(cls, payload: object, *, data_type: Any = None) -> State[Any]:

@@ -7,6 +7,10 @@ from collections.abc import Callable, Sequence
 
 from .runner import Config, RunStats, VariantResult, median, replay_fit
 
+DEV_SERVER_TRIP_MS = 150.0
+"""What one trip through the queue of the Inngest dev server costs at its default tick
+(about 150 ms, measured on a real dev server: issue 14); the local executor adds none."""
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
@@ -77,6 +81,7 @@ def render(results: list[VariantResult], config: Config, header: list[str]) -> s
         "Round trips per turn (requests from the executor to the app / turns)",
         lambda r: r.per_turn,
     )
+    per_n("Round trips per run (requests from the executor to the app)", lambda r: r.requests)
     per_n(
         "Checkpoint calls per turn (app -> server, no queue trip)",
         lambda r: r.checkpoints / r.plan.turns,
@@ -103,6 +108,14 @@ def render(results: list[VariantResult], config: Config, header: list[str]) -> s
         lambda r: r.wall / r.plan.turns,
         scale=1000,
     )
+    per_n(
+        f"Estimated wall time per turn on the Inngest dev server at its default tick (ms): "
+        f"the above plus {DEV_SERVER_TRIP_MS:.0f} ms per round trip",
+        lambda r: r.wall / r.plan.turns + r.per_turn * DEV_SERVER_TRIP_MS / 1000,
+        scale=1000,
+    )
+
+    offload_floor(out, measured, turns)
 
     rows = []
     for result in measured:
@@ -223,3 +236,38 @@ def render(results: list[VariantResult], config: Config, header: list[str]) -> s
         out.extend(["", "## Problems", ""])
         out += [f"- `{name}`: {problem}" for name, problem in problems]
     return "\n".join(out)
+
+
+OFFLOAD_PAIR = ("agentkit-offload", "raw-offload")
+"""agentkit-inngest's offloaded inference and its floor, a hand-written ``step.ai.infer``."""
+
+
+def offload_floor(out: list[str], measured: list[VariantResult], turns: Sequence[int]) -> None:
+    """Append the app CPU per turn of offloaded inference against its own floor (the
+    target of issue 14: within 1.15x), when both variants ran."""
+    found = {r.variant.name: r for r in measured}
+    if not all(name in found for name in OFFLOAD_PAIR):
+        return
+    ours, floor = (found[name] for name in OFFLOAD_PAIR)
+
+    def cpu(r: RunStats) -> float:
+        return r.cpu / r.plan.turns
+
+    rows = []
+    for result in (ours, floor):
+        rows.append([result.variant.name, *(num(_median_at(result, n, cpu) * 1000) for n in turns)])
+    rows.append(
+        [
+            "ratio",
+            *(ratio(_median_at(ours, n, cpu), _median_at(floor, n, cpu)) for n in turns),
+        ]
+    )
+    out.extend(
+        [
+            "",
+            f"## Offloaded inference: app CPU per turn (ms) against the hand-written "
+            f"step.ai.infer floor (`{OFFLOAD_PAIR[1]}`; target: within 1.15x)",
+            "",
+            table(["variant", *(f"N={n}" for n in turns)], rows),
+        ]
+    )

@@ -4,8 +4,8 @@ Adding a variant is one line in :data:`VARIANTS` (or ``--variant`` on the comman
 line). ``app`` picks the server: ``agentkit`` (options: ``model``, ``agent``,
 ``network``, ``function``, ``tracing``: keyword arguments of ``openai``,
 ``create_agent``, ``create_network``, ``network_function`` and ``configure_tracing``),
-``raw`` (no options) or ``node``
-(option ``checkpointing``).
+``raw`` (option ``offload``: inference through ``step.ai.infer``) or ``node`` (option
+``checkpointing``).
 """
 
 from __future__ import annotations
@@ -44,12 +44,17 @@ class Variant:
 
 
 VARIANTS: list[Variant] = [
-    Variant("agentkit", "(a) agentkit-inngest", "agentkit"),
+    Variant(
+        "agentkit",
+        "(a) agentkit-inngest, checkpointing off",
+        "agentkit",
+        {"function": {"checkpointing": False}},
+    ),
     Variant(
         "agentkit-offload",
-        "(a) agentkit-inngest, inference through step.ai.infer",
+        "(a) agentkit-inngest, inference through step.ai.infer, checkpointing off",
         "agentkit",
-        {"model": {"inference": "offload"}},
+        {"model": {"inference": "offload"}, "function": {"checkpointing": False}},
     ),
     Variant("raw", "(b) raw inngest Python function (floor)", "raw", floor=True),
     Variant(
@@ -70,9 +75,33 @@ VARIANTS: list[Variant] = [
     ),
     Variant(
         "agentkit-fast",
-        "(a) agentkit-inngest, fast turns (one step per turn)",
+        "(a) agentkit-inngest, fast turns (one step per turn), checkpointing off",
         "agentkit",
-        {"network": {"fast_turns": True}},
+        {"network": {"fast_turns": True}, "function": {"checkpointing": False}},
+    ),
+    Variant(
+        "agentkit-checkpoint",
+        "(a) agentkit-inngest, checkpointing on (defaults: a 10 s budget per request)",
+        "agentkit",
+        {"function": {"checkpointing": True}},
+    ),
+    Variant(
+        "agentkit-fast-checkpoint",
+        "(a) agentkit-inngest, fast turns and checkpointing",
+        "agentkit",
+        {"network": {"fast_turns": True}, "function": {"checkpointing": True}},
+    ),
+    Variant(
+        "agentkit-offload-checkpoint",
+        "(a) agentkit-inngest, inference through step.ai.infer, checkpointing on",
+        "agentkit",
+        {"model": {"inference": "offload"}, "function": {"checkpointing": True}},
+    ),
+    Variant(
+        "raw-offload",
+        "(b) raw inngest Python function, inference through step.ai.infer (floor of offload)",
+        "raw",
+        {"offload": True},
     ),
 ]
 

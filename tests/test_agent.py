@@ -45,6 +45,31 @@ async def test_single_inference_result_carries_everything() -> None:
     assert [m.role for m in sent.messages] == ["system", "user"]
 
 
+async def test_result_names_what_it_holds_with_the_typescript_names() -> None:
+    """A TS port reads ``result.prompt`` for the system prompt and the user's input; here
+    ``system`` and ``input`` say it, and ``prompt``/``history`` hold what their docs say."""
+    model = ScriptedModel([text("Use an index.")])
+    agent = create_agent(name="DBA", system="You are a DBA.", model=model)
+    result = await agent.run("Why is this slow?")
+    assert result.system == "You are a DBA." and result.input == "Why is this slow?"
+    assert [m.role for m in result.prompt] == ["system"]  # the system prompt, nothing else
+    assert result.history[-1] == TextMessage(role="user", content="Why is this slow?")
+    assert "system message sent first" in (AgentResult.__doc__ or "")
+    assert "the user's input" in (AgentResult.__doc__ or "")
+    silent = await create_agent(name="Quiet", model=ScriptedModel([text("ok")])).run("hi")
+    assert silent.system == "" and silent.prompt == [] and silent.input == "hi"
+    json_result = result.to_json()  # what a function's output carries: what the call added
+    assert set(json_result) == {
+        "agent_name",
+        "id",
+        "output",
+        "tool_calls",
+        "usage",
+        "answer",
+        "cost_usd",
+    }
+
+
 async def test_agent_loop_feeds_tool_results_back() -> None:
     model = ScriptedModel([tool_call("save_answer", {"answer": "42"}), text("Saved it.")])
     agent = create_agent(name="A", model=model, tools=[save_answer], max_iter=3)

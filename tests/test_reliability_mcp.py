@@ -237,7 +237,7 @@ async def test_credentials_in_mcp_settings_reach_no_error_event_memo_or_log(
     # the credentials were really used: the servers received them
     basic = base64.b64encode(f"agent:{URL_PASSWORD}".encode()).decode()
     assert f"Bearer {HEADER_TOKEN}" in gate.seen and f"Basic {basic}" in gate.seen
-    whoami = runs["stdio-echo"].output["state"]["messages"]
+    whoami = [m for r in runs["stdio-echo"].output["results"] for m in r["tool_calls"]]
     echoed = next(m for m in whoami if m.get("name") == "calc-whoami")
     assert echoed["is_error"]
     assert echoed["content"] == (

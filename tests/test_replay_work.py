@@ -4,11 +4,23 @@ the inference's memo is read back (found by profiling ``python -m bench --profil
 from __future__ import annotations
 
 import collections
+import json
 from typing import Any
 
-from agentkit_inngest import InlineRunner, create_agent, create_network, create_server, tool
-from agentkit_inngest.models import ModelRequest
+import pytest
+
+from agentkit_inngest import (
+    InlineRunner,
+    create_agent,
+    create_network,
+    create_server,
+    network_function,
+    tool,
+)
+from agentkit_inngest._run._answers import read_answer
+from agentkit_inngest.models import ModelRequest, OpenAIModel
 from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
+from agentkit_inngest.testing.fake_providers import FakeProvider, RecordedRequest
 
 
 class CountingModel(FunctionModel):
@@ -23,7 +35,9 @@ class CountingModel(FunctionModel):
         return super().build_body(request)
 
 
-def turns_network(turns: int, effects: collections.Counter[int]) -> tuple[Any, CountingModel]:
+def turns_network(
+    turns: int, effects: collections.Counter[int], model: Any = None
+) -> tuple[Any, CountingModel]:
     @tool
     def bump(turn: int) -> str:
         """Count a turn."""
@@ -36,7 +50,7 @@ def turns_network(turns: int, effects: collections.Counter[int]) -> tuple[Any, C
             return tool_call("bump", {"turn": done + 1}, id=f"c{done + 1}")
         return text("done")
 
-    model = CountingModel(respond)
+    model = model if model is not None else CountingModel(respond)
     worker = create_agent(name="Worker", model=model, tools=[bump])
 
     def router(*, call_count: int) -> Any:
@@ -51,7 +65,7 @@ async def test_a_replay_does_not_rebuild_the_request_bodies_of_memoized_inferenc
     network, model = turns_network(turns, effects)
     async with LocalExecutor() as executor:
         client = executor.client("replay")
-        await executor.attach(create_server(client=client, networks=[network]))
+        await executor.attach(create_server(client=client, networks=[network], checkpointing=False))
         run = await executor.run("network-turns", {"input": "go"})
     # every request replays all earlier inferences, yet each body is built once
     assert len(executor.requests_for(run)) > 2 * turns
@@ -63,3 +77,103 @@ async def test_a_replay_does_not_rebuild_the_request_bodies_of_memoized_inferenc
     await plain_network.run("go", runner=InlineRunner())
     assert [c.body for c in plain_model.calls] == [c.body for c in model.calls]
     assert plain_model.bodies == turns
+
+
+class CountingOpenAI(OpenAIModel):
+    """The OpenAI model, counting how often a request body is built."""
+
+    bodies = 0
+
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        self.bodies += 1
+        return super().build_body(request)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["replayed", "checkpointed"])
+async def test_a_replay_does_not_rebuild_the_bodies_of_memoized_offloaded_inferences(
+    fake_provider: FakeProvider, provider_url: str, checkpointing: bool
+) -> None:
+    """``step.ai.infer`` needs its body before the SDK says the step is memoized; the
+    request's ``ctx.stack`` says so first (issue 14, point 7: offloaded inference CPU),
+    with checkpointing off too (it once read the stack only when checkpointing)."""
+    turns = 5
+    effects: collections.Counter[int] = collections.Counter()
+
+    def respond(request: RecordedRequest) -> Any:
+        done = sum(1 for m in request.body["messages"] if m.get("role") == "tool")
+        return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
+
+    fake_provider.reply(*([respond] * (turns + 1)))
+    model = CountingOpenAI(
+        model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference="offload"
+    )
+    network, _ = turns_network(turns, effects, model)
+    async with LocalExecutor() as executor:
+        client = executor.client("offload")
+        # chosen on the function itself (the app's middleware is the function's)
+        function = network_function(network, client=client, checkpointing=checkpointing)
+        await executor.attach(create_server(client=client, functions=[function]))
+        run = await executor.run("network-turns", {"input": "go"})
+    gateway = [op for r in executor.requests_for(run) for op, _ in r.ops if op == "AIGateway"]
+    # replayed: 2 requests a turn; checkpointed: the tool steps ride along (1 a turn)
+    assert len(gateway) == turns
+    assert len(executor.requests_for(run)) == (2 * turns + 1 if not checkpointing else turns + 1)
+    assert model.bodies == turns  # built for each new inference only, never on a replay
+    sent = [len(body["messages"]) for body in fake_provider.bodies()]
+    assert sent == [1 + 2 * n for n in range(turns)]  # the server got whole bodies
+    assert effects == dict.fromkeys(range(1, turns + 1), 1)
+
+
+class CountingParses(OpenAIModel):
+    """The OpenAI model, counting how often an answer is read."""
+
+    parses = 0
+
+    def parse_response(self, raw: Any) -> Any:
+        self.parses += 1
+        return super().parse_response(raw)
+
+
+async def test_a_replayed_answer_is_read_once_in_a_long_running_app(
+    fake_provider: FakeProvider, provider_url: str
+) -> None:
+    turns = 5
+    effects: collections.Counter[int] = collections.Counter()
+
+    def respond(request: RecordedRequest) -> Any:
+        done = sum(1 for m in request.body["messages"] if m.get("role") == "tool")
+        return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
+
+    fake_provider.reply(*([respond] * (turns + 1)))
+    model = CountingParses(model="gpt-test", api_key="k", base_url=f"{provider_url}/v1")
+    network, _ = turns_network(turns, effects, model)
+    async with LocalExecutor() as executor:
+        client = executor.client("reads")
+        await executor.attach(create_server(client=client, networks=[network], checkpointing=False))
+        run = await executor.run("network-turns", {"input": "go"})
+    assert len(executor.requests_for(run)) > 2 * turns  # every request replays the answers
+    # ... and each was read twice: inside its step (an unreadable answer retries the
+    # step) and by the agent loop; never again on a replay
+    assert model.parses == 2 * turns
+    assert effects == dict.fromkeys(range(1, turns + 1), 1)
+
+
+class _DurableInline(InlineRunner):
+    """A plain runner that says it is durable: answers are then kept by run and step."""
+
+    durable = True
+
+
+async def test_an_answer_that_changed_under_the_same_step_is_read_again() -> None:
+    """A step that ran again (its first answer was never saved) hands back another
+    memo: it must not be mistaken for the answer read before."""
+    runner = _DurableInline()
+    model = CountingParses(model="gpt-test", api_key="k", base_url="http://127.0.0.1:1/v1")
+    first = {"choices": [{"message": {"role": "assistant", "content": "one"}}], "usage": {}}
+    second = {"choices": [{"message": {"role": "assistant", "content": "two"}}], "usage": {}}
+    texts = []
+    for raw in (first, json.loads(json.dumps(first)), second, first):
+        response = read_answer(runner, model, raw, "Worker#1/infer")
+        texts.append(response.output[0].content)  # type: ignore[union-attr]
+    assert texts == ["one", "one", "two", "one"]
+    assert model.parses == 3  # the equal memo was not read again; the changed ones were

@@ -26,8 +26,18 @@ import inngest
 from .._agent import Agent
 from .._limits import Limits
 from .._network import Network
+from .._request_context import RequestContextMiddleware
 from .._state import State
-from .._steps import LAST_SEQ, InngestRunner, function_scope, to_inngest_error
+from .._steps import (
+    LAST_SEQ,
+    CheckpointingOption,
+    InngestRunner,
+    check_checkpointing,
+    checkpointed_context,
+    function_scope,
+    resolve_checkpointing,
+    to_inngest_error,
+)
 from ..errors import AgentKitError, ConfigurationError
 from ..streaming._events import StreamEvent
 from ..streaming._publishers import Publisher, safe_publish
@@ -35,7 +45,13 @@ from ._flow import DEFAULT_RETRIES, FlowControl
 from ._outputs import agent_output
 from ._payload import EventPayload, bounded_output, checked_state
 
-__all__ = ["agent_function", "network_function", "served_functions", "slugify"]
+__all__ = [
+    "agent_function",
+    "run_context_middleware",
+    "network_function",
+    "served_functions",
+    "slugify",
+]
 
 
 def slugify(name: str) -> str:
@@ -148,6 +164,7 @@ def network_function(
     event: str | None = None,
     publisher: Publisher | None = None,
     limits: Limits | None = None,
+    checkpointing: CheckpointingOption = None,
     **flow: Any,
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``network`` for each triggering event.
@@ -161,6 +178,11 @@ def network_function(
         publisher: stream the run's progress (see :mod:`agentkit_inngest.streaming`);
             the channel is the event's ``data.thread_id``, else ``run:<run id>``.
         limits: size limits of each run (default :class:`~agentkit_inngest.limits.Limits`).
+        checkpointing: run the steps one after another in one request, each
+            acknowledged by the server before the next, instead of one request per step
+            (``True``, ``False`` or a :class:`~agentkit_inngest.Checkpointing`); default:
+            the app's choice (``create_server(checkpointing=...)``), else off. See
+            docs/checkpointing.md.
         **flow: flow-control options, see :class:`FlowControl`.
     """
     return _compile(
@@ -172,6 +194,7 @@ def network_function(
         event=event,
         publisher=publisher,
         flow=flow,
+        checkpointing=checkpointing,
         run=lambda ctx, attempts: _run_network(network, ctx, publisher, limits, attempts),
     )
 
@@ -185,6 +208,7 @@ def agent_function(
     event: str | None = None,
     publisher: Publisher | None = None,
     limits: Limits | None = None,
+    checkpointing: CheckpointingOption = None,
     default_state: State[Any] | None = None,
     **flow: Any,
 ) -> inngest.Function[Any]:
@@ -203,6 +227,7 @@ def agent_function(
         event=event,
         publisher=publisher,
         flow=flow,
+        checkpointing=checkpointing,
         run=lambda ctx, attempts: _run_agent(agent, ctx, publisher, limits, attempts),
     )
 
@@ -217,24 +242,38 @@ def _compile(
     event: str | None,
     publisher: Publisher | None,
     flow: Mapping[str, Any],
+    checkpointing: CheckpointingOption,
     run: Callable[[inngest.Context, int], Awaitable[dict[str, Any]]],
 ) -> inngest.Function[Any]:
     """The Inngest function ``<kind>-<slug>`` triggered by ``<app_id>/<kind>-<slug>``."""
     function_id = fn_id or f"{kind}-{slugify(display)}"
     options = FlowControl.build(f"{kind} {display!r}", flow)
+    check_checkpointing(checkpointing, where=f"{kind} {display!r}")
     attempts = (DEFAULT_RETRIES if options.retries is None else options.retries) + 1
 
     async def handler(ctx: inngest.Context) -> dict[str, Any]:
-        with function_scope(ctx, max_attempts=attempts, publisher=publisher):
-            return await run(ctx, attempts)
+        chosen = resolve_checkpointing(checkpointing, client)
+        checkpointed = checkpointed_context(ctx, chosen, client)
+        with function_scope(checkpointed, max_attempts=attempts, publisher=publisher):
+            return await run(checkpointed, attempts)
 
     return client.create_function(
         fn_id=function_id,
         name=name or display,
         trigger=inngest.TriggerEvent(event=event or f"{client.app_id}/{function_id}"),
         on_failure=_failure_publisher(publisher),
+        middleware=run_context_middleware(),
         **options.sdk_options(),
     )(handler)
+
+
+def run_context_middleware() -> list[Any]:
+    """The function middleware of every function agentkit-inngest builds: the reader of
+    each call's run context (``fn_id``, ``qi_id``, request id for checkpoints; the
+    server's ``stack``, which spares an offloaded inference's replay its request body,
+    checkpointing on or off). Every handler built here is async, as the middleware
+    requires."""
+    return [RequestContextMiddleware]
 
 
 def served_functions(

@@ -28,14 +28,16 @@ _MAX_DEPTH = 100
 
 
 def agent_output(result: AgentResult, state: State[Any] | None) -> dict[str, Any]:
-    """An agent call as JSON: ``agent_function``'s output (``state`` when known)."""
+    """An agent call as JSON: ``agent_function``'s output (``state`` when known). Each
+    message once: what the call added (:meth:`AgentResult.to_json`) and the state's
+    ``data``, ``kv`` and ``thread_id``, not the conversation before the call."""
     output: dict[str, Any] = {
         "agent": result.agent_name,
         "output": result.text,
-        "result": result.model_dump(mode="json", exclude={"raw"}),
+        "result": result.to_json(),
     }
     if state is not None:
-        output["state"] = state.to_json()
+        output["state"] = state.to_json(conversation=False)
     output["usage"] = {**result.usage.model_dump(), "total_tokens": result.usage.total_tokens}
     output["cost_usd"] = result.cost_usd
     output["answer"] = result.model_dump(mode="json", include={"answer"})["answer"]

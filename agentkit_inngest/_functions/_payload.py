@@ -55,20 +55,18 @@ def checked_state(state: State[Any], limits: Limits) -> State[Any]:
 
 
 def bounded_output(output: dict[str, Any], limits: Limits, *, where: str) -> dict[str, Any]:
-    """A function's output within ``limits.output_bytes``: when it is larger, the
-    conversation (``results``, ``state.results``, ``state.messages``) is left out and an
-    ``omitted`` note says so; if even that is too large, :class:`SizeLimitError`."""
+    """A function's output within ``limits.output_bytes``: when it is larger, the new
+    messages (``results``, or an agent's ``result``) are left out and an ``omitted``
+    note says so; if even that is too large, :class:`SizeLimitError`."""
     size = json_size(output)
     if size <= limits.output_bytes:
         return output
-    state = dict(output.get("state") or {})
-    dropped = [f"state.{key}" for key in ("results", "messages") if state.pop(key, None)]
-    if output.get("results"):
-        dropped.insert(0, "results")
-    compact = {key: value for key, value in output.items() if key not in ("results", "result")}
-    if "result" in output:
-        dropped.insert(0, "result")
-    compact["state"] = state
+    dropped: list[str] = [key for key in ("result", "results") if key in output]
+    compact = {key: value for key, value in output.items() if key not in dropped}
+    state = output.get("state")
+    if isinstance(state, dict) and ("results" in state or "messages" in state):
+        compact["state"] = {k: v for k, v in state.items() if k not in ("results", "messages")}
+        dropped += [f"state.{key}" for key in ("results", "messages") if key in state]
     compact["omitted"] = {
         "fields": dropped,
         "bytes": size,

@@ -18,9 +18,16 @@ import pydantic
 
 from .._context import ToolContext
 from .._durations import Duration, parse_duration
-from .._steps import function_scope
+from .._steps import (
+    CheckpointingOption,
+    check_checkpointing,
+    checkpointed_context,
+    function_scope,
+    resolve_checkpointing,
+)
 from ..errors import ConfigurationError
 from ..tools import Tool, create_tool
+from ._compile import run_context_middleware
 from ._flow import DEFAULT_RETRIES, FlowControl
 from ._middleware import publisher_of
 from ._outputs import function_output, unserializable_output
@@ -43,6 +50,7 @@ def create_function(
     trigger: inngest.TriggerEvent | inngest.TriggerCron | None = None,
     name: str | None = None,
     description: str | None = None,
+    checkpointing: CheckpointingOption = None,
     **flow: Any,
 ) -> Callable[[Callable[[inngest.Context, M], Awaitable[Any]]], inngest.Function[Any]]:
     """Decorate ``async def fn(ctx, input)`` into an Inngest function with a typed input.
@@ -63,11 +71,17 @@ def create_function(
         name: display name.
         description: what it does (used as the tool description); default the
             handler's docstring.
+        checkpointing: run ``ctx.step.run`` steps (and the steps of an
+            ``InngestRunner(ctx)``) one after another in one request, each acknowledged
+            by the server, instead of one request per step; ``True``, ``False`` or a
+            :class:`~agentkit_inngest.Checkpointing`; default the app's choice, else
+            off. See docs/checkpointing.md.
         **flow: flow-control options, see :class:`FlowControl`.
     """
     if not (isinstance(input, type) and issubclass(input, pydantic.BaseModel)):
         raise ConfigurationError(f"function {fn_id!r}: input must be a pydantic model class")
     options = FlowControl.build(f"function {fn_id!r}", flow)
+    check_checkpointing(checkpointing, where=f"function {fn_id!r}")
     attempts = (DEFAULT_RETRIES if options.retries is None else options.retries) + 1
 
     def decorate(fn: Callable[[inngest.Context, M], Awaitable[Any]]) -> inngest.Function[Any]:
@@ -84,11 +98,13 @@ def create_function(
                 raise inngest.NonRetriableError(
                     f"invalid event data for {fn_id!r}: {field}: {first.get('msg')}"
                 ) from err
+            chosen = resolve_checkpointing(checkpointing, client)
+            checkpointed = checkpointed_context(ctx, chosen, client)
             with function_scope(
-                ctx, max_attempts=attempts, publisher=publisher_of(client)
+                checkpointed, max_attempts=attempts, publisher=publisher_of(client)
             ) as scope:
                 try:
-                    output = await fn(ctx, parsed)
+                    output = await fn(checkpointed, parsed)
                 except Exception as err:
                     if scope.ends_run(err):
                         await scope.fail(err)
@@ -100,6 +116,7 @@ def create_function(
             fn_id=fn_id,
             name=name or fn_id,
             trigger=trigger or inngest.TriggerEvent(event=f"{client.app_id}/{fn_id}"),
+            middleware=run_context_middleware(),
             **options.sdk_options(),
         )(handler)
         _INPUT_MODELS[function] = input

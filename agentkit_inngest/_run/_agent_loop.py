@@ -29,10 +29,10 @@ from ..errors import ConfigurationError, FatalProviderError
 from ..messages import Message, TextMessage, ToolCall, ToolCallMessage, ToolResultMessage, Usage
 from ..models import Model, ModelRequest
 from ..tools import Tool
+from ._answers import read_answer
 from ._controls import AGENT_OUTPUT, CallControls
 from ._events import CallEvents
 from ._keywords import call_hook
-from ._plain import plain_calls
 from ._prepare import fast_turns_for, prompt_and_history, resolve_tools
 from ._specs import AgentSpec, StartResult, is_routing_agent
 from ._tool_calls import CallScope, ToolCalls, runs_in_turn
@@ -111,6 +111,7 @@ class AgentCall:
             tool_calls=[],
             prompt=prompt,  # both lists are fresh and are replaced, never changed, below
             history=history,
+            input=self.input,
             raw=[],
             usage=Usage(),
         )
@@ -252,13 +253,12 @@ class AgentCall:
         """Add an inference's answer to ``result`` (and report its text and usage);
         returns the answer's usage."""
         try:
-            response = self.model.parse_response(raw)
+            response = read_answer(self.run.runner, self.model, raw, step_id)
         except Exception as err:
             raise FatalProviderError(
                 f"{self.model.label} answered with a response that cannot be read: {err}",
                 provider=self.model.provider,
             ) from err
-        response = dataclasses.replace(response, output=plain_calls(response.output))
         if self.events.enabled:
             if not streamed:  # offloaded: the text arrives whole when the step completes
                 for message in response.output:

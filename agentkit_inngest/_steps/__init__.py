@@ -2,6 +2,14 @@
 the stream of a run's events. Public names are exported by :mod:`agentkit_inngest`."""
 
 from ._ai import InferResult, infer
+from ._checkpoint_ctx import checkpointed_context
+from ._checkpointing import (
+    Checkpointing,
+    CheckpointingOption,
+    check_checkpointing,
+    resolve_checkpointing,
+    set_app_checkpointing,
+)
 from ._current import (
     DEFAULT_ATTEMPTS,
     FunctionScope,
@@ -35,6 +43,8 @@ __all__ = [
     "REQUEST_BYTES",
     "Body",
     "CarriedMemos",
+    "Checkpointing",
+    "CheckpointingOption",
     "EventSender",
     "EventWait",
     "EventWaiter",
@@ -50,6 +60,8 @@ __all__ = [
     "SpanSpec",
     "StepRunner",
     "StepTools",
+    "check_checkpointing",
+    "checkpointed_context",
     "count_fetched_memos",
     "current_scope",
     "default_runner",
@@ -57,5 +69,7 @@ __all__ = [
     "function_scope",
     "infer",
     "match_expression",
+    "resolve_checkpointing",
+    "set_app_checkpointing",
     "to_inngest_error",
 ]

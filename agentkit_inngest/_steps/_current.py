@@ -123,7 +123,8 @@ def current_scope() -> FunctionScope | None:
     if scope is None:
         return None
     running = _sdk_step()
-    if running is not None and running is not scope.ctx.step:
+    own = getattr(scope.ctx.step, "sdk_step", scope.ctx.step)  # a checkpointed ctx wraps it
+    if running is not None and running is not own:
         return None  # left over from another function call in this task
     return scope
 

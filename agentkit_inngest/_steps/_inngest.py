@@ -23,9 +23,13 @@ from typing import Any, TypeVar
 import httpx
 import inngest
 
+from .._checkpoint import hashed_step_id
 from .._limits import Limits
+from .._request_context import current_request_context
 from ..errors import AgentKitError, ConfigurationError, FatalProviderError, StepError, ToolRetry
-from ..models import Model
+from ..models import Model, ModelResponse
+from ._ai_view import described_inference
+from ._answers import kept_answer
 from ._retry import RetryPolicy
 from ._runner import StepRunner
 from ._stream import STEP_ATTEMPT
@@ -139,6 +143,8 @@ class InngestRunner(StepRunner):
         self.ctx = ctx
         self.prefix = prefix.rstrip("/")
         self.max_attempts = max_attempts
+        self._adapters: dict[int, Any] = {}
+        self._parsed: tuple[dict[str, Any], Model, ModelResponse] | None = None
 
     @property
     def run_id(self) -> str:
@@ -189,14 +195,19 @@ class InngestRunner(StepRunner):
         call_model: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         if model.inference == "in_process":
-            raw: dict[str, Any] = await self._run(step_id, call_model)
+            raw: dict[str, Any] = await self._run(
+                step_id, described_inference(model, body, call_model)
+            )
             return raw
         try:
-            adapter = model.ai_adapter()
+            adapter = self._adapters.get(id(model)) or model.ai_adapter()
         except AgentKitError as err:
             raise to_inngest_error(err) from err
+        self._adapters[id(model)] = adapter
         try:
-            answer = await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
+            answer = await self.ctx.step.ai.infer(
+                step_id, adapter=adapter, body={} if self._memoized(step_id) else build_body(body)
+            )
         except inngest.StepError as err:
             raise inngest.NonRetriableError(
                 f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed: "
@@ -207,8 +218,9 @@ class InngestRunner(StepRunner):
                 f"inference step {step_id!r} ({model.label}) returned "
                 f"{type(answer).__name__} instead of the provider's JSON"
             )
-        try:
-            model.parse_response(answer)
+        try:  # read once: the agent loop reads the same answer (parse_answer)
+            if kept_answer(self.run_id, step_id, model, answer) is None:  # read before
+                self._parsed = (answer, model, model.parse_response(answer))
         except FatalProviderError as err:
             raise inngest.NonRetriableError(f"inference step {step_id!r} failed: {err}") from err
         except Exception as err:  # the answer is memoized: retrying cannot help
@@ -217,6 +229,24 @@ class InngestRunner(StepRunner):
                 f"answer that cannot be read: {type(err).__name__}: {err}"
             ) from err
         return answer
+
+    def parse_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse:
+        """The offloaded answer :meth:`_infer` has just read, without reading it again."""
+        parsed = self._parsed
+        if parsed is not None and parsed[0] is raw and parsed[1] is model:
+            return parsed[2]
+        return model.parse_response(raw)
+
+    def _memoized(self, step_id: str) -> bool:
+        """Whether the server said it holds step ``step_id`` (``ctx.stack``): the SDK then
+        answers ``step.ai.infer`` with the memo and sends nothing, so a replay need not
+        convert the whole conversation into a request body again."""
+        context = current_request_context()
+        return (
+            context is not None
+            and context.run_id == self.run_id
+            and hashed_step_id(step_id) in context.memoized
+        )
 
     async def _wait_for_event(self, wait: EventWait) -> dict[str, Any] | None:
         event = await self.ctx.step.wait_for_event(

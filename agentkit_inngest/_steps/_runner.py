@@ -32,7 +32,7 @@ from .._durations import Duration, parse_duration
 from .._json import MAX_STEP_DEPTH, NotJSONError, json_size, not_json_step, plain_json
 from .._limits import Limits
 from ..errors import SizeLimitError
-from ..models import Model, TextSink
+from ..models import Model, ModelResponse, TextSink
 from ._retry import RetryPolicy
 from ._stream import EXECUTING_STEP, RunStream
 from ._tracing import tracing_for
@@ -191,6 +191,11 @@ class StepRunner(ABC):
         encoding each memo again on every replay."""
         carried = REQUEST_BYTES.get() if self.durable else None
         return carried.total if carried is not None else self.memo_bytes
+
+    def parse_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse:
+        """``model.parse_response(raw)`` for an answer :meth:`infer` returned (a runner
+        that has already read it may keep the result)."""
+        return model.parse_response(raw)
 
     def _account(self, output: T) -> T:
         """Count a step output (fresh or replayed) towards the run's memoized bytes."""

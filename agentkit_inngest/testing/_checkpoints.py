@@ -27,12 +27,16 @@ queue items whose dispatches it checks, as the Inngest server has them.
    ``DeferAbort`` are accepted, and any other op answers **400** with the ops before
    it saved.
 6. **200 with an empty body**; the queue item's attempt count goes back to 0.
+7. A saved op's ``opts`` (its run type, ``step.ai.wrap`` for an AI call made in the
+   app) and ``metadata`` (with :attr:`CheckpointAPI.step_metadata`) are kept on the run
+   as the server keeps them (``_step_metadata.py``; :meth:`Run.view_of`).
 
 Switches and faults for tests: :attr:`CheckpointAPI.step_limit` refuses a step whose
 JSON is over that many bytes; :meth:`CheckpointAPI.fail_next` answers the next calls
 with a status and saves nothing; :meth:`CheckpointAPI.drop_next` saves and then drops
 the connection (the client sees a transport error); :meth:`CheckpointAPI.cut_request_after`
-drops the app's request after it has made k checkpoints, and the executor retries it;
+drops the app's request after it has made k checkpoints (its connection is closed
+before the k-th checkpoint is answered), and the executor retries it;
 :attr:`CheckpointAPI.stall_on_duplicate` makes a 206 ``StepRun`` for a step already
 saved stall the run, as ``handleGeneratorStep`` schedules nothing on a duplicate.
 Every call is recorded in :attr:`CheckpointAPI.records`.
@@ -54,7 +58,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ._checkpoint_body import SYNC_OPCODES, BadBody, decode_body
-from ._records import Checkpoint, Dispatch, QueueItem, RequestRecord, Run
+from ._records import Checkpoint, Cut, Dispatch, QueueItem, RequestRecord, Run
+from ._step_metadata import step_view
 from .server_rules import (
     Clock,
     api_key_accepted,
@@ -71,6 +76,8 @@ __all__ = ["Checkpoint", "CheckpointAPI", "Dispatch", "QueueItem", "post_unless_
 SHARD = "local"
 STALE_SKIP_SECONDS = 10.0
 """``dispatchValidationSkipDuration``: younger requests are not validated."""
+CUT_WAIT = 5.0
+"""Seconds a cutting checkpoint waits for the call's connection to close."""
 CHECKPOINT_STEP_LIMIT = 4 * 1024 * 1024
 """``consts.MaxStepOutputSize``: the value tests give :attr:`CheckpointAPI.step_limit`."""
 
@@ -114,6 +121,8 @@ class CheckpointAPI:
         """Refuse (400, nothing saved) a step whose JSON is over this many bytes."""
         self.stall_on_duplicate = False
         """A 206 carrying only ``StepRun`` ops for steps already saved stalls the run."""
+        self.step_metadata = False
+        """Write the ops' step metadata (the account flag ``AllowStepMetadata``)."""
         self._jobs: dict[str, QueueItem] = {}
         self._watched: dict[int, Dispatch] = {}
         self._job_ids = itertools.count(1)
@@ -266,7 +275,9 @@ class CheckpointAPI:
             record.status, record.dropped = 200, True
             return _DroppedAnswer()
         if dispatch is not None and self._cut_due(dispatch):
-            dispatch.cut.set()
+            dispatch.cut.set()  # the call's connection is closed before this answer goes
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dispatch.cut.closed.wait(), CUT_WAIT)
             if not self._cut_ack():
                 record.status, record.dropped = 200, True
                 return _DroppedAnswer()
@@ -319,6 +330,7 @@ class CheckpointAPI:
                 run.step_names[step_id] = name
                 value = {"data": op.get("data")} if kind == "StepRun" else op.get("data")
                 self._executor._memoize(run, op, value)
+                run.step_views[step_id] = step_view(op, metadata_enabled=self.step_metadata)
                 record.saved.append(name)
             elif kind not in ("DeferAdd", "DeferAbort"):
                 return f"cannot checkpoint opcode: {kind}"
@@ -380,4 +392,6 @@ async def post_unless_cut(
     sending.cancel()
     with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
         await sending
+    if isinstance(cut, Cut):
+        cut.closed.set()
     raise httpx.ReadError("the executor cut the request after its checkpoints")

@@ -12,9 +12,12 @@ import asyncio
 import dataclasses
 from typing import Any, Literal
 
+from ._step_metadata import StepView
+
 __all__ = [
     "ApiRead",
     "Checkpoint",
+    "Cut",
     "Dispatch",
     "Pause",
     "QueueItem",
@@ -116,8 +119,18 @@ class Run:
     disable_immediate: bool = False
     requests: int = 0
     step_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    step_views: dict[str, StepView] = dataclasses.field(default_factory=dict)
+    """What the server kept of each checkpointed step's ``opts`` and ``metadata``."""
     done: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+    def view_of(self, display_name: str) -> StepView:
+        """What the server kept of the ``opts``/``metadata`` of the checkpointed step
+        ``display_name`` (an empty view for a step reported the ordinary way)."""
+        for hashed, name in self.step_names.items():
+            if name == display_name:
+                return self.step_views.get(hashed, StepView())
+        raise KeyError(display_name)
 
     def memo_for(self, display_name: str) -> Any:
         """The memo of the step whose readable id is ``display_name``."""
@@ -170,6 +183,14 @@ class QueueItem:
     dispatches: dict[str, Dispatch] = dataclasses.field(default_factory=dict)
 
 
+class Cut(asyncio.Event):
+    """Set to cut a call; :attr:`closed` is set once its connection is closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = asyncio.Event()
+
+
 @dataclasses.dataclass
 class Dispatch:
     """One call of the app for a queue item (one generation of it)."""
@@ -179,4 +200,4 @@ class Dispatch:
     generation: int
     record: RequestRecord | None = None
     checkpoints: int = 0
-    cut: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    cut: Cut = dataclasses.field(default_factory=Cut)

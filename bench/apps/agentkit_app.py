@@ -2,7 +2,8 @@
 
 ``options`` tune the variant without new code: ``model`` (keyword arguments of
 :func:`agentkit_inngest.openai`), ``agent`` (of ``create_agent``), ``network`` (of
-``create_network``), ``function`` (of ``network_function``) and ``tracing`` (of
+``create_network``), ``function`` (of ``network_function``; a ``checkpointing``
+object holds the fields of :class:`~agentkit_inngest.Checkpointing`) and ``tracing`` (of
 ``configure_tracing``: spans go to an OpenTelemetry SDK provider whose batch exporter
 drops them, and, unless ``"inngest": false``, step spans to the executor's trace
 endpoint, so a run pays for making, processing and sending spans but not a backend).
@@ -11,6 +12,7 @@ endpoint, so a run pays for making, processing and sending spans but not a backe
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import fastapi
@@ -18,6 +20,7 @@ import inngest
 
 from agentkit_inngest import (
     Budget,
+    Checkpointing,
     NetworkRun,
     create_agent,
     create_network,
@@ -56,13 +59,20 @@ def build(
         **options.get("agent", {}),
     )
 
+    @functools.lru_cache(maxsize=1024)
+    def turns_of(text: str) -> int:  # read once per run, as the floor does
+        return Plan.parse(text).turns
+
     def router(*, network: NetworkRun, call_count: int) -> Any:
-        return worker if call_count < Plan.parse(network.input).turns else None
+        return worker if call_count < turns_of(network.input) else None
 
     # no request cap: runs of any length measure replays (the default caps 100 requests)
     network_options = {"budget": Budget(), **options.get("network", {})}
     network = create_network(name="Bench", agents=[worker], router=router, **network_options)
-    function = network_function(network, client=client, **options.get("function", {}))
+    function_options = dict(options.get("function", {}))
+    if isinstance(function_options.get("checkpointing"), dict):  # JSON: Checkpointing(**...)
+        function_options["checkpointing"] = Checkpointing(**function_options["checkpointing"])
+    function = network_function(network, client=client, **function_options)
     return create_server(client=client, functions=[function])
 
 

@@ -3,6 +3,10 @@
 Per turn: an inference step (the same OpenAI SDK call as agentkit-inngest's model
 makes) and one step per tool call (parallel steps when a turn asks for several).
 No framework: the conversation is a list of dicts rebuilt on every replay.
+
+With the option ``{"offload": true}`` the inference is ``step.ai.infer`` (the SDK's
+OpenAI adapter; the server, here the executor, calls the model): the floor of
+agentkit-inngest's ``inference="offload"``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import fastapi
 import inngest
 import inngest.fast_api
 import openai
+from inngest.experimental.ai import openai as openai_adapter
 
 from ..workload import FUNCTION, TOOL, TOOL_DESCRIPTION, Plan, record_effect
 
@@ -46,6 +51,10 @@ def build(
     *, client: inngest.Inngest, provider_url: str, effects: str, options: dict[str, Any]
 ) -> fastapi.FastAPI:
     llm = openai.AsyncOpenAI(api_key="bench", base_url=f"{provider_url}/v1", max_retries=0)
+    offload = bool(options.get("offload"))
+    adapter = openai_adapter.Adapter(
+        auth_key="bench", base_url=f"{provider_url}/v1", model="gpt-bench"
+    )
 
     async def infer(messages: list[dict[str, Any]]) -> dict[str, Any]:
         response = await llm.chat.completions.with_raw_response.create(
@@ -72,9 +81,16 @@ def build(
             {"role": "user", "content": text},
         ]
         for turn in range(1, plan.turns + 1):
-            answer = await ctx.step.run(
-                f"turn-{turn}/infer", functools.partial(infer, list(messages))
-            )
+            if offload:
+                answer: dict[str, Any] = await ctx.step.ai.infer(
+                    f"turn-{turn}/infer",
+                    adapter=adapter,
+                    body={"messages": list(messages), "tools": TOOLS},
+                )
+            else:
+                answer = await ctx.step.run(
+                    f"turn-{turn}/infer", functools.partial(infer, list(messages))
+                )
             message = answer["choices"][0]["message"]
             calls = message.get("tool_calls") or []
             runs = [
