@@ -164,7 +164,9 @@ class CheckpointClient:
 
     def body(self, context: RequestContext, steps: Sequence[CheckpointStep]) -> bytes:
         """The JSON body for ``steps`` of the call ``context``.
-        Raises ``ValueError`` for a step that is not JSON or is over ``step_limit``."""
+
+        Raises ``ValueError`` for a step that is not JSON or is over ``step_limit``.
+        """
         ops = [self._op(step) for step in steps]
         head: dict[str, Any] = {
             "run_id": context.run_id,
@@ -213,8 +215,10 @@ class CheckpointClient:
     async def checkpoint(
         self, context: RequestContext, steps: Sequence[CheckpointStep]
     ) -> CheckpointOutcome:
-        """Report ``steps``, run while handling the call ``context``. Never raises for
-        the server's or the network's sake: every failure is an outcome."""
+        """Report ``steps``, run while handling the call ``context``.
+
+        Never raises for the server's or the network's sake: every failure is an outcome.
+        """
         if not steps:
             raise ValueError("checkpoint: no steps given")
         if not (context.run_id and context.fn_id and context.qi_id):
@@ -259,11 +263,14 @@ class CheckpointClient:
         return CheckpointOutcome(CheckpointStatus.FAILED, reason, status, calls)
 
     async def saved(self, context: RequestContext, hashed_ids: Sequence[str]) -> bool | None:
-        """Whether the server holds every step of ``hashed_ids`` for ``context``'s run,
-        read from ``GET /v0/runs/{run_id}/actions`` (where the SDK fetches memos);
-        ``None`` when that cannot be read. After a checkpoint whose answer was lost,
-        this tells a step the server saved (it must not be reported again: the server
-        schedules nothing for a duplicate) from one it did not."""
+        """Whether the server holds every step of ``hashed_ids`` for the run.
+
+        Whether the server holds every step of ``hashed_ids`` for ``context``'s run, read from
+        ``GET /v0/runs/{run_id}/actions`` (where the SDK fetches memos); ``None`` when that
+        cannot be read. After a checkpoint whose answer was lost, this tells a step the server
+        saved (it must not be reported again: the server schedules nothing for a duplicate) from
+        one it did not.
+        """
         path = f"/v0/runs/{urllib.parse.quote(context.run_id, safe='')}/actions"
         url = urllib.parse.urljoin(self.api_origin, path)
         keys: list[str | None] = [*self._keys] if self._keys else [None]

@@ -46,13 +46,16 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "StreamAuth", "create_client", "create_serv
 def create_client(
     app_id: str, *, is_production: bool | None = None, **options: Any
 ) -> inngest.Inngest:
-    """An Inngest client. The mode follows ``INNGEST_DEV`` unless ``is_production`` is
-    given: dev mode talks to a dev server and skips signatures; production mode
-    needs ``INNGEST_SIGNING_KEY`` (and ``INNGEST_EVENT_KEY`` to send events).
+    """An Inngest client.
+
+    The mode follows ``INNGEST_DEV`` unless ``is_production`` is given: dev mode talks to a dev
+    server and skips signatures; production mode needs ``INNGEST_SIGNING_KEY`` (and
+    ``INNGEST_EVENT_KEY`` to send events).
 
     The client carries :class:`~agentkit_inngest.AgentKitMiddleware`: in its
     (async) functions, ``network.run(...)`` runs as the function's steps and a
-    returned run becomes JSON."""
+    returned run becomes JSON.
+    """
     client = inngest.Inngest(app_id=app_id, is_production=is_production, **options)
     if client.is_production and not (client.signing_key or os.environ.get("INNGEST_SIGNING_KEY")):
         raise ConfigurationError(
@@ -259,10 +262,13 @@ def _serve_origin(origin: str | None) -> str | None:
 
 
 class _RequestSize:
-    """Tells runners how many bytes brought each Inngest request's memos: the request
-    (it carries them while they total under 4 MB - 1 KB) plus what the SDK fetches
-    from the Inngest API when they are larger (``use_api``). The run-size bound then
-    holds in both modes without encoding the memos again on every replay."""
+    """Tell runners how many bytes brought each Inngest request's memos.
+
+    Tells runners how many bytes brought each Inngest request's memos: the request (it carries
+    them while they total under 4 MB - 1 KB) plus what the SDK fetches from the Inngest API when
+    they are larger (``use_api``). The run-size bound then holds in both modes without encoding
+    the memos again on every replay.
+    """
 
     def __init__(self, app: Any, *, path: str, client: inngest.Inngest) -> None:
         self.app = app

@@ -1,7 +1,9 @@
-"""Agents and networks compiled into Inngest functions (private): flow control
-(``_flow``), event payloads and outputs (``_payload``), the function wrappers
-(``_compile``) and typed functions as tools (``_typed``). Public names are
-exported by :mod:`agentkit_inngest`."""
+"""Agents and networks compiled into Inngest functions (private).
+
+Flow control (``_flow``), event payloads and outputs (``_payload``), the function wrappers
+(``_compile``) and typed functions as tools (``_typed``). Public names are exported by
+:mod:`agentkit_inngest`.
+"""
 
 from ._compile import agent_function, network_function, served_functions, slugify
 from ._flow import DEFAULT_RETRIES, MAX_RETRIES, FlowControl

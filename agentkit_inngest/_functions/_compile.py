@@ -212,10 +212,13 @@ def agent_function(
     default_state: State[Any] | None = None,
     **flow: Any,
 ) -> inngest.Function[Any]:
-    """The Inngest function that runs ``agent`` for each triggering event
-    (``agent-<slug>``, triggered by ``<app_id>/agent-<slug>``); options as for
-    :func:`network_function`. Each run starts from the event's ``data.state``, else
-    a copy of ``default_state`` (default: the agent's own ``default_state``)."""
+    """The Inngest function that runs ``agent`` for each triggering event.
+
+    The Inngest function that runs ``agent`` for each triggering event (``agent-<slug>``,
+    triggered by ``<app_id>/agent-<slug>``); options as for :func:`network_function`. Each run
+    starts from the event's ``data.state``, else a copy of ``default_state`` (default: the
+    agent's own ``default_state``).
+    """
     if default_state is not None:
         agent = agent.replace(default_state=default_state)
     return _compile(
@@ -268,11 +271,12 @@ def _compile(
 
 
 def run_context_middleware() -> list[Any]:
-    """The function middleware of every function agentkit-inngest builds: the reader of
-    each call's run context (``fn_id``, ``qi_id``, request id for checkpoints; the
+    """The function middleware of every function agentkit-inngest builds.
+
+    The reader of each call's run context (``fn_id``, ``qi_id``, request id for checkpoints; the
     server's ``stack``, which spares an offloaded inference's replay its request body,
-    checkpointing on or off). Every handler built here is async, as the middleware
-    requires."""
+    checkpointing on or off). Every handler built here is async, as the middleware requires.
+    """
     return [RequestContextMiddleware]
 
 
@@ -284,8 +288,10 @@ def served_functions(
     functions: Sequence[inngest.Function[Any]] = (),
     publisher: Publisher | None = None,
 ) -> list[inngest.Function[Any]]:
-    """All functions for an app: one per agent and network, plus ``functions``;
-    duplicate ids are a configuration error."""
+    """All functions for an app: one per agent and network, plus ``functions``.
+
+    Duplicate ids are a configuration error.
+    """
     built = [agent_function(a, client=client, publisher=publisher) for a in agents]
     built += [network_function(n, client=client, publisher=publisher) for n in networks]
     built += list(functions)

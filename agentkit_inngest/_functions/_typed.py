@@ -127,8 +127,10 @@ def create_function(
 
 
 def _returned(output: Any, fn_id: str) -> Any:
-    """The handler's output as JSON: runs converted, anything else not JSON refused
-    once (retrying cannot fix it)."""
+    """The handler's output as JSON.
+
+    Runs are converted, anything else not JSON refused once (retrying cannot fix it).
+    """
     converted = function_output(output)
     error = unserializable_output(converted, f"function {fn_id!r}")
     if error is not None:

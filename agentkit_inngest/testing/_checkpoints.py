@@ -1,5 +1,7 @@
-"""The checkpoint API of :class:`~agentkit_inngest.testing.executor.LocalExecutor`, and the
-queue items whose dispatches it checks, as the Inngest server has them.
+"""The checkpoint API of the local executor, and its queue items.
+
+The checkpoint API of :class:`~agentkit_inngest.testing.executor.LocalExecutor`, and the queue
+items whose dispatches it checks, as the Inngest server has them.
 
 ``POST /v1/checkpoint/{run_id}/async`` follows ``pkg/api/apiv1/checkpoint.go``
 (``CheckpointAsyncSteps``) and ``pkg/execution/checkpoint/checkpoint.go``
@@ -85,13 +87,17 @@ _FINISHED = ("completed", "failed", "cancelled", "stalled")
 
 
 class _DroppedAnswer(Response):
-    """Starts an answer and never finishes it: the server closes the connection and the
-    client sees a transport error, as when the network drops an answer on the way."""
+    """Start an answer and never finish it.
+
+    Starts an answer and never finishes it: the server closes the connection and the client sees
+    a transport error, as when the network drops an answer on the way.
+    """
 
     def __init__(self) -> None:
         super().__init__(b"")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002
+        # an ASGI response's shape: it answers whatever the request was
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
         )
@@ -142,9 +148,12 @@ class CheckpointAPI:
         self._drop += count
 
     def cut_request_after(self, checkpoints: int, *, ack: bool = True, times: int = 1) -> None:
-        """Drop the app's request (the executor stops waiting and retries it, as after a
-        timeout or crash) once it has made ``checkpoints`` checkpoints, ``times`` times.
-        The last checkpoint is saved; with ``ack=False`` its answer is dropped too."""
+        """Drop the app's request after ``checkpoints`` checkpoints, ``times`` times.
+
+        Drop the app's request (the executor stops waiting and retries it, as after a timeout or
+        crash) once it has made ``checkpoints`` checkpoints, ``times`` times. The last
+        checkpoint is saved; with ``ack=False`` its answer is dropped too.
+        """
         self._cut, self._cuts_left = (checkpoints, ack), times
 
     @property
@@ -159,8 +168,11 @@ class CheckpointAPI:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"agentkit-local-executor/{fn_id}"))
 
     def begin(self, run: Run, attempt: int, job_id: str = "") -> Dispatch:
-        """A new call for queue item ``job_id`` (a retry: its generation goes up, so an
-        earlier call still running is stale) or for a new queue item."""
+        """Start a call: a retry of queue item ``job_id``, or a new queue item.
+
+        A new call for queue item ``job_id`` (a retry: its generation goes up, so an earlier
+        call still running is stale) or for a new queue item.
+        """
         job = self._jobs.get(job_id)
         if job is None:
             new_id = f"{run.id}-{next(self._job_ids)}"
@@ -207,8 +219,11 @@ class CheckpointAPI:
         }
 
     def stalls(self, run: Run, ops: list[Any]) -> bool:
-        """With :attr:`stall_on_duplicate`: a 206 of ``StepRun`` ops that are
-        all saved already schedules nothing, so the run stalls (``handleGeneratorStep``)."""
+        """Whether the run stalls on a 206 of ops that are all saved already.
+
+        With :attr:`stall_on_duplicate`: a 206 of ``StepRun`` ops that are all saved already
+        schedules nothing, so the run stalls (``handleGeneratorStep``).
+        """
         if not self.stall_on_duplicate or not ops:
             return False
         if not all(op.get("op") == "StepRun" and str(op.get("id")) in run.memos for op in ops):
@@ -376,8 +391,11 @@ async def post_unless_cut(
     headers: dict[str, str],
     cut: asyncio.Event | None,
 ) -> httpx.Response:
-    """POST, giving up (``httpx.ReadError``) if ``cut`` is set first: the connection is
-    closed under the app, as when the server's request times out or the host dies."""
+    """POST, giving up if ``cut`` is set first.
+
+    POST, giving up (``httpx.ReadError``) if ``cut`` is set first: the connection is closed
+    under the app, as when the server's request times out or the host dies.
+    """
     post = http.post(url, content=body, headers=headers)
     if cut is None:
         return await post

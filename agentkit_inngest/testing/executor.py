@@ -132,8 +132,10 @@ class _Item:
 
 
 class LocalExecutor:
-    """Drive a served app like the Inngest server does. Use as an async context
-    manager; it serves its own API (register, events, realtime) on 127.0.0.1.
+    """Drive a served app like the Inngest server does.
+
+    Use as an async context manager; it serves its own API (register, events, realtime) on
+    127.0.0.1.
 
     Args:
         signing_key: sign requests (production-mode apps need it); responses are
@@ -248,6 +250,7 @@ class LocalExecutor:
     # -- lifecycle ------------------------------------------------------------------
 
     async def __aenter__(self) -> LocalExecutor:
+        """Start the executor's own API server and its HTTP client."""
         self._stack = contextlib.AsyncExitStack()
         self._server = await self._stack.enter_async_context(
             serve_async(self.api, host=self.host, port=self.port)
@@ -264,6 +267,7 @@ class LocalExecutor:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Cancel the runs still going, then close what the executor opened."""
         for run in self.runs.values():
             if run.task is not None and not run.task.done():
                 run.task.cancel()
@@ -284,8 +288,11 @@ class LocalExecutor:
     def client(
         self, app_id: str, *, signing_key: str | None = None, **options: Any
     ) -> inngest.Inngest:
-        """An Inngest client for an app driven by this executor (dev mode unless a
-        signing key is given)."""
+        """An Inngest client for an app driven by this executor.
+
+        An Inngest client for an app driven by this executor (dev mode unless a signing key is
+        given).
+        """
         return inngest.Inngest(
             app_id=app_id,
             api_base_url=self.api_url,
@@ -323,9 +330,12 @@ class LocalExecutor:
         return JSONResponse({"ids": ids, "status": 200})
 
     async def _run_api(self, request: Request) -> Response:
-        """``GET /v0/runs/{id}/actions`` (the memos) and ``/batch`` (the events): what the
-        SDK fetches when a call says ``use_api``. With a signing key the caller must
-        send ``Authorization: Bearer <sha256 of the key>``, as the SDK does."""
+        """Serve the memos and events the SDK fetches when a call says ``use_api``.
+
+        ``GET /v0/runs/{id}/actions`` (the memos) and ``/batch`` (the events): what the SDK
+        fetches when a call says ``use_api``. With a signing key the caller must send
+        ``Authorization: Bearer <sha256 of the key>``, as the SDK does.
+        """
         run_id = request.path_params["run_id"]
         what = request.url.path.rsplit("/", 1)[-1]
         status, body = 200, b""
@@ -369,8 +379,11 @@ class LocalExecutor:
     async def attach(
         self, app: Any, *, path: str = "/api/inngest", host: str = "127.0.0.1", port: int = 0
     ) -> str:
-        """Serve ``app`` on ``host``:``port`` (default: loopback, a free port) for the
-        executor's lifetime and sync it; returns its Inngest URL."""
+        """Serve ``app`` for the executor's lifetime and sync it.
+
+        Serve ``app`` on ``host``:``port`` (default: loopback, a free port) for the executor's
+        lifetime and sync it; returns its Inngest URL.
+        """
         if self._stack is None:
             raise RuntimeError("use the executor inside 'async with'")
         server = await self._stack.enter_async_context(serve_async(app, host=host, port=port))
@@ -387,7 +400,8 @@ class LocalExecutor:
         ``inngest/inngest``): a ``PUT`` (signed, with ``{"url": ...}``, when the
         executor has a signing key), after which the app registers out of band. With
         ``in_band`` (a signing key needed), the app answers with its configuration
-        instead, as for Inngest Cloud's in-band sync (``pkg/appsync``)."""
+        instead, as for Inngest Cloud's in-band sync (``pkg/appsync``).
+        """
         assert self._http is not None
         self.app_url = app_url
         if in_band and not self.signing_key:
@@ -429,8 +443,10 @@ class LocalExecutor:
 
     async def send(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[str]:
         """Accept events like the event API: resolve matching waits, start triggered runs.
+
         An event the server could not read (NaN, a number beyond 64-bit floats) raises
-        ``ValueError`` and nothing of the batch is accepted, as the event API answers 400."""
+        ``ValueError`` and nothing of the batch is accepted, as the event API answers 400.
+        """
         batch = [events] if isinstance(events, Mapping) else list(events)
         stored = [self._new_event(raw) for raw in batch]
         ids: list[str] = []
@@ -501,8 +517,10 @@ class LocalExecutor:
         check: bool = True,
         timeout: float = 120.0,
     ) -> Run:
-        """Start a run and wait for it to end; with ``check`` a failure raises
-        :class:`RunFailed`."""
+        """Start a run and wait for it to end.
+
+        With ``check`` a failure raises :class:`RunFailed`.
+        """
         run = await self.start(fn_id, data, event=event).wait(timeout)
         if check and run.status != "completed":
             raise RunFailed(run)
@@ -521,8 +539,11 @@ class LocalExecutor:
                 self.cancel(run)
 
     def cancel(self, run: Run) -> None:
-        """Cancel ``run`` as the server does: a call in flight finishes but its result
-        is dropped, a wait ends, and no further step runs."""
+        """Cancel ``run`` as the server does.
+
+        A call in flight finishes but its result is dropped, a wait ends, and no further step
+        runs.
+        """
         if run.status not in ("running", "waiting"):
             return
         run.status = "cancelled"
@@ -571,8 +592,11 @@ class LocalExecutor:
     # -- faults ---------------------------------------------------------------------
 
     def drop_requests(self, when: Callable[[RequestRecord], bool] | None) -> None:
-        """Drop every request for which ``when(record)`` is true, as if the app had
-        crashed before answering; the executor retries it like Inngest would."""
+        """Drop every request for which ``when(record)`` is true.
+
+        Drop every request for which ``when(record)`` is true, as if the app had crashed before
+        answering; the executor retries it like Inngest would.
+        """
         self._drop = when
 
     # -- driving a run --------------------------------------------------------------
@@ -632,8 +656,11 @@ class LocalExecutor:
             )
 
     def _interleave(self, run: Run, stored: int) -> None:
-        """Shuffle the memos stored since ``stored`` (parallel steps of one round), as
-        they reach the real server in whatever order the steps finish."""
+        """Shuffle the memos stored since ``stored`` (parallel steps of one round).
+
+        Shuffle the memos stored since ``stored`` (parallel steps of one round), as they reach
+        the real server in whatever order the steps finish.
+        """
         fresh = run.stack[stored:]
         if len(fresh) < 2:
             return
@@ -667,9 +694,11 @@ class LocalExecutor:
         )
 
     def _signed(self, body: bytes) -> tuple[bytes, dict[str, str]]:
-        """The bytes to send and their signature header. Like the Inngest server
-        (``MarshalV1`` then ``httpdriver.Sign``): the JCS form of the body, and an
-        HMAC-SHA256 over those bytes then the Unix time in seconds."""
+        """The bytes to send and their signature header.
+
+        Like the Inngest server (``MarshalV1`` then ``httpdriver.Sign``): the JCS form of the
+        body, and an HMAC-SHA256 over those bytes then the Unix time in seconds.
+        """
         if not self.signing_key:
             return body, {}
         key = re.sub(r"^signkey-\w+-", "", self.signing_key).encode()
@@ -982,9 +1011,12 @@ class LocalExecutor:
         }
 
     async def replay(self, run: Run) -> httpx.Response:
-        """Call the app once more with everything ``run`` has memoized, as a replay
-        after the last step would. Nothing may run again: a finished run answers with
-        the same output, without touching tools or models."""
+        """Call the app once more with everything ``run`` has memoized.
+
+        Call the app once more with everything ``run`` has memoized, as a replay after the last
+        step would. Nothing may run again: a finished run answers with the same output, without
+        touching tools or models.
+        """
         assert self._http is not None
         assert self.app_url is not None
         dispatch = self.checkpoint_api.begin(run, 0)
@@ -997,6 +1029,7 @@ class LocalExecutor:
     # -- reading results ------------------------------------------------------------
 
     def requests_for(self, run: Run) -> list[RequestRecord]:
+        """The app calls made for ``run``, in order."""
         return [r for r in self.requests if r.run_id == run.id]
 
     def executed(self, run: Run) -> list[str]:
