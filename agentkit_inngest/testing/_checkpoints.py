@@ -250,6 +250,30 @@ class CheckpointAPI:
         raw = await request.body()
         record = Checkpoint(run_id="", ops=[], bytes_received=len(raw))
         self.records.append(record)
+        body = self._read(request, raw, record)
+        if isinstance(body, Response):
+            return body
+        if self._fail:
+            return self._answer(record, self._fail.pop(0), "injected checkpoint failure")
+        run = self._executor.runs.get(body["run_id"])
+        refused = "run not found" if run is None else self._refused(run, body)
+        if run is None or refused is not None:
+            return self._answer(record, 400, "Failed to checkpoint steps", refused)
+        stale = self._stale(body)
+        if stale and not self.save_on_stale:
+            return self._answer(record, 409, "Failed to checkpoint steps", stale)
+        error = self._save(run, body["steps"], record)
+        if stale:
+            return self._answer(record, 409, "Failed to checkpoint steps", stale)
+        if error:
+            return self._answer(record, 400, "Failed to checkpoint steps", error)
+        return await self._acknowledge(body, record)
+
+    def _read(self, request: Request, raw: bytes, record: Checkpoint) -> dict[str, Any] | Response:
+        """The checkpoint's decoded body (noted in ``record``), or the answer refusing it.
+
+        A request without the signing key gets ``401``, an undecodable body ``400``.
+        """
         key = self._executor.signing_key
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if key and not api_key_accepted(bearer, key):
@@ -262,26 +286,26 @@ class CheckpointAPI:
         record.run_id, record.ops = body["run_id"], [(op["op"], _name(op)) for op in ops]
         record.request_id, record.qi_id = body["request_id"] or None, body["qi_id"] or None
         record.generation_id = body["generation_id"]
-        if self._fail:
-            return self._answer(record, self._fail.pop(0), "injected checkpoint failure")
-        run = self._executor.runs.get(body["run_id"])
-        if run is None or run.status in _FINISHED or body["fn_id"] != self.function_uuid(run.fn_id):
-            return self._answer(record, 400, "Failed to checkpoint steps", "run not found")
-        refused = [op["op"] for op in ops if op["op"] not in SYNC_OPCODES]
-        if refused:
-            return self._answer(record, 400, "Failed to checkpoint steps", "async steps")
-        if self.step_limit is not None:
-            for op in ops:
-                if len(go_json(op.get("data"))) > self.step_limit:
-                    return self._answer(record, 400, "Failed to checkpoint steps", "too large")
-        stale = self._stale(body)
-        if stale and not self.save_on_stale:
-            return self._answer(record, 409, "Failed to checkpoint steps", stale)
-        error = self._save(run, ops, record)
-        if stale:
-            return self._answer(record, 409, "Failed to checkpoint steps", stale)
-        if error:
-            return self._answer(record, 400, "Failed to checkpoint steps", error)
+        return body
+
+    def _refused(self, run: Run, body: Mapping[str, Any]) -> str | None:
+        """Why the server refuses to checkpoint ``body``'s steps for ``run``, or ``None``.
+
+        A finished run or another function's counts as not found; an async op, or
+        one whose output is over :attr:`step_limit`, is refused.
+        """
+        if run.status in _FINISHED or body["fn_id"] != self.function_uuid(run.fn_id):
+            return "run not found"
+        ops: list[dict[str, Any]] = body["steps"]
+        if any(op["op"] not in SYNC_OPCODES for op in ops):
+            return "async steps"
+        limit = self.step_limit
+        if limit is not None and any(len(go_json(op.get("data"))) > limit for op in ops):
+            return "too large"
+        return None
+
+    async def _acknowledge(self, body: Mapping[str, Any], record: Checkpoint) -> Response:
+        """Answer a saved checkpoint with ``200``, unless a test drops or cuts the answer."""
         dispatch = self._count(body)
         if dispatch is not None and dispatch.record is not None:
             record.request_index = dispatch.record.index

@@ -611,17 +611,7 @@ class LocalExecutor:
                 results = await asyncio.gather(*(self._process(run, item) for item in work))
                 if self.seed is not None and len(work) > 1:
                     self._interleave(run, stored)
-                following: list[_Item] = []
-                for items in results:
-                    for item in items:
-                        planned_done = (
-                            item.step != "step" and item.attempt == 0 and item.step in run.memos
-                        )
-                        if item not in following and not planned_done:
-                            following.append(item)
-                if not following and run.status == "running":
-                    following = [_Item("step")]
-                work = following
+                work = _following(run, results)
         except Exception as err:  # noqa: BLE001 - an executor bug must not hang the test
             if run.status == "running":
                 run.status, run.error = "failed", {"name": type(err).__name__, "message": str(err)}
@@ -629,31 +619,21 @@ class LocalExecutor:
             for pause in [p for p in self.pauses if p.run_id == run.id]:
                 self.pauses.remove(pause)
             run.done.set()
+        await self._announce_end(run)
+
+    async def _announce_end(self, run: Run) -> None:
+        """Send the server's event for a run that was cancelled or failed.
+
+        As on the Inngest server, the failure event lets ``on_failure`` handlers run.
+        """
         if run.status == "cancelled":
-            await self.send(
-                {
-                    "name": FUNCTION_CANCELLED,
-                    "data": {
-                        "function_id": run.fn_id,
-                        "run_id": run.id,
-                        "error": run.error,
-                        "event": run.event,
-                    },
-                }
-            )
-        if run.status == "failed" and run.event.get("name") != FUNCTION_FAILED:
-            # like the Inngest server: lets on_failure handlers run
-            await self.send(
-                {
-                    "name": FUNCTION_FAILED,
-                    "data": {
-                        "function_id": run.fn_id,
-                        "run_id": run.id,
-                        "error": run.error,
-                        "event": run.event,
-                    },
-                }
-            )
+            name = FUNCTION_CANCELLED
+        elif run.status == "failed" and run.event.get("name") != FUNCTION_FAILED:
+            name = FUNCTION_FAILED
+        else:
+            return
+        data = {"function_id": run.fn_id, "run_id": run.id, "error": run.error, "event": run.event}
+        await self.send({"name": name, "data": data})
 
     def _interleave(self, run: Run, stored: int) -> None:
         """Shuffle the memos stored since ``stored`` (parallel steps of one round).
@@ -833,6 +813,7 @@ class LocalExecutor:
             await self.clock.sleep(delay)
 
     async def _process(self, run: Run, item: _Item) -> list[_Item]:
+        """Make one call of ``run`` to the app and act on its answer; returns the next calls."""
         dispatch = self.checkpoint_api.begin(run, item.attempt, item.job)
         item = dataclasses.replace(item, job=dispatch.job.id)
         record, response = await self._post(run, item, dispatch)
@@ -840,31 +821,36 @@ class LocalExecutor:
             return []  # the step in flight finished; its result is dropped
         if response is None:
             return await self._retry(run, item, {"name": "ConnectionError", "message": "no answer"})
-        if response.status_code in (200, 206):
-            try:
-                answer = read_json(response.content)
-            except ValueError as err:  # the server cannot read it: a failed attempt
-                return await self._retry(run, item, {"name": "InvalidJSON", "message": str(err)})
+        if response.status_code not in (200, 206):
+            return await self._on_error(run, item, response)
+        try:
+            answer = read_json(response.content)
+        except ValueError as err:  # the server cannot read it: a failed attempt
+            return await self._retry(run, item, {"name": "InvalidJSON", "message": str(err)})
         if response.status_code == 200:
-            if self._too_large(run, "the function's output", response.content):
-                return []
-            run.status, run.output = "completed", answer
+            if not self._too_large(run, "the function's output", response.content):
+                run.status, run.output = "completed", answer
             return []
-        if response.status_code == 206:
-            ops = answer
-            record.ops = [(op.get("op", ""), op.get("displayName", "")) for op in ops]
-            if self.checkpoint_api.stalls(run, ops):
-                return []
-            if len(ops) > 1:
-                run.disable_immediate = True
-            no_retry = response.headers.get("x-inngest-no-retry") == "true"
-            results = await asyncio.gather(*(self._op(run, item, op, no_retry) for op in ops))
-            return [next_item for items in results for next_item in items]
+        no_retry = response.headers.get("x-inngest-no-retry") == "true"
+        return await self._run_ops(run, item, record, answer, no_retry)
+
+    async def _run_ops(
+        self, run: Run, item: _Item, record: RequestRecord, ops: list[Any], no_retry: bool
+    ) -> list[_Item]:
+        """Handle the ops of a ``206`` answer (all at once); returns the calls they lead to."""
+        record.ops = [(op.get("op", ""), op.get("displayName", "")) for op in ops]
+        if self.checkpoint_api.stalls(run, ops):
+            return []
+        if len(ops) > 1:
+            run.disable_immediate = True
+        results = await asyncio.gather(*(self._op(run, item, op, no_retry) for op in ops))
+        return [next_item for items in results for next_item in items]
+
+    async def _on_error(self, run: Run, item: _Item, response: httpx.Response) -> list[_Item]:
+        """A call answered with an error: fail the run when it says not to retry, else retry."""
         error = _json_or_text(response)
-        if response.headers.get("x-inngest-no-retry") == "true" or response.status_code in (
-            401,
-            403,
-        ):
+        no_retry = response.headers.get("x-inngest-no-retry") == "true"
+        if no_retry or response.status_code in (401, 403):
             return self._fail(run, error)
         retry_after = response.headers.get("retry-after")
         if retry_after:
@@ -897,9 +883,26 @@ class LocalExecutor:
     async def _op(
         self, run: Run, item: _Item, op: Mapping[str, Any], no_retry: bool
     ) -> list[_Item]:
+        """Act on one op of a ``206`` answer; returns the calls it leads to."""
         kind = op.get("op")
         step_id = str(op.get("id"))
         run.step_names[step_id] = str(op.get("displayName") or op.get("name") or step_id)
+        if kind == "StepError":
+            if no_retry or self._attempt(item) + 1 >= run.max_attempts:
+                self._memoize(run, op, {"error": op.get("error")})
+                return []
+            return await self._again(run, item)
+        if kind == "WaitForEvent":
+            return await self._wait_for_event(run, op, step_id)
+        if kind == "InvokeFunction":
+            self._memoize(run, op, await self._invoke(run, op))
+            return []
+        if kind == "AIGateway":
+            return await self._ai_gateway(run, item, op)
+        return self._reported(run, op, kind, step_id)
+
+    def _reported(self, run: Run, op: Mapping[str, Any], kind: Any, step_id: str) -> list[_Item]:
+        """Record an op that reports what the app did (or plans): no work for the executor."""
         if kind == "StepRun":
             if step_id in run.memos:  # already saved (checkpointed): the first write wins
                 return []
@@ -912,50 +915,46 @@ class LocalExecutor:
             return []
         if kind == "StepPlanned":
             return [] if step_id in run.memos else [_Item(step_id)]
-        if kind == "StepError":
-            if no_retry or self._attempt(item) + 1 >= run.max_attempts:
-                self._memoize(run, op, {"error": op.get("error")})
-                return []
-            return await self._again(run, item)
         if kind == "StepFailed":
             self._memoize(run, op, {"error": op.get("error")})
             return []
         if kind == "Sleep":
             self._memoize(run, op, None)
             return []
-        if kind == "WaitForEvent":
-            opts = op.get("opts") or {}
-            pause = Pause(
-                run_id=run.id,
-                step_id=step_id,
-                name=run.step_names[step_id],
-                event=str(opts.get("event") or op.get("name")),
-                if_exp=opts.get("if"),
-                future=asyncio.get_running_loop().create_future(),
-            )
-            self.pauses.append(pause)
-            run.status = "waiting"
-            try:
-                value = await pause.future
-            finally:
-                run.status = "running" if run.status == "waiting" else run.status
-            if run.cancelled:
-                return []
-            self._memoize(run, op, value)
-            return []
-        if kind == "InvokeFunction":
-            self._memoize(run, op, await self._invoke(run, op))
-            return []
-        if kind == "AIGateway":
-            ok, value = await self._ai_call(op.get("opts") or {})
-            if ok:
-                self._memoize(run, op, {"data": value})
-                return []
-            if self._attempt(item) + 1 < run.max_attempts:
-                return await self._again(run, item)
-            self._memoize(run, op, {"error": value})
-            return []
         return self._fail(run, {"name": "UnknownOpcode", "message": f"unknown opcode {kind!r}"})
+
+    async def _wait_for_event(self, run: Run, op: Mapping[str, Any], step_id: str) -> list[_Item]:
+        """Pause the run until a matching event arrives (or the wait ends); memoize what came."""
+        opts = op.get("opts") or {}
+        pause = Pause(
+            run_id=run.id,
+            step_id=step_id,
+            name=run.step_names[step_id],
+            event=str(opts.get("event") or op.get("name")),
+            if_exp=opts.get("if"),
+            future=asyncio.get_running_loop().create_future(),
+        )
+        self.pauses.append(pause)
+        run.status = "waiting"
+        try:
+            value = await pause.future
+        finally:
+            run.status = "running" if run.status == "waiting" else run.status
+        if run.cancelled:
+            return []
+        self._memoize(run, op, value)
+        return []
+
+    async def _ai_gateway(self, run: Run, item: _Item, op: Mapping[str, Any]) -> list[_Item]:
+        """Make the model request of a ``step.ai.infer`` op; retry the call while attempts last."""
+        ok, value = await self._ai_call(op.get("opts") or {})
+        if ok:
+            self._memoize(run, op, {"data": value})
+            return []
+        if self._attempt(item) + 1 < run.max_attempts:
+            return await self._again(run, item)
+        self._memoize(run, op, {"error": value})
+        return []
 
     async def _invoke(self, run: Run, op: Mapping[str, Any]) -> Any:
         opts = op.get("opts") or {}
@@ -1035,6 +1034,23 @@ class LocalExecutor:
     def executed(self, run: Run) -> list[str]:
         """Readable ids of the steps the app executed (or reported), in order, once per report."""
         return [name for r in self.requests_for(run) for op, name in r.ops if op == "StepRun"]
+
+
+def _following(run: Run, results: list[list[_Item]]) -> list[_Item]:
+    """The calls of the next round.
+
+    Each distinct call the last round asked for, but a planned step already memoized; a
+    discovery call when none is left and the run goes on.
+    """
+    following: list[_Item] = []
+    for items in results:
+        for item in items:
+            planned_done = item.step != "step" and item.attempt == 0 and item.step in run.memos
+            if item not in following and not planned_done:
+                following.append(item)
+    if not following and run.status == "running":
+        following = [_Item("step")]
+    return following
 
 
 def _hashed_key(signing_key: str) -> str:
