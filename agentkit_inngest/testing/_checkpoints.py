@@ -59,7 +59,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ._checkpoint_body import SYNC_OPCODES, BadBody, decode_body
+from ._checkpoint_body import BadBody, decode_body, refused_ops, stale_dispatch
 from ._records import Checkpoint, Cut, Dispatch, QueueItem, RequestRecord, Run
 from ._step_metadata import step_view
 from .server_rules import (
@@ -67,17 +67,13 @@ from .server_rules import (
     api_key_accepted,
     decode_queue_ref,
     dispatch_request_id,
-    dispatch_request_id_entropy,
     go_json,
-    parse_ulid,
     queue_ref,
 )
 
 __all__ = ["Checkpoint", "CheckpointAPI", "Dispatch", "QueueItem", "post_unless_cut"]
 
 SHARD = "local"
-STALE_SKIP_SECONDS = 10.0
-"""``dispatchValidationSkipDuration``: younger requests are not validated."""
 CUT_WAIT = 5.0
 """Seconds a cutting checkpoint waits for the call's connection to close."""
 CHECKPOINT_STEP_LIMIT = 4 * 1024 * 1024
@@ -89,8 +85,8 @@ _FINISHED = ("completed", "failed", "cancelled", "stalled")
 class _DroppedAnswer(Response):
     """Start an answer and never finish it.
 
-    Starts an answer and never finishes it: the server closes the connection and the client sees
-    a transport error, as when the network drops an answer on the way.
+    The server closes the connection and the client sees a transport error, as when the network
+    drops an answer on the way.
     """
 
     def __init__(self) -> None:
@@ -150,9 +146,8 @@ class CheckpointAPI:
     def cut_request_after(self, checkpoints: int, *, ack: bool = True, times: int = 1) -> None:
         """Drop the app's request after ``checkpoints`` checkpoints, ``times`` times.
 
-        Drop the app's request (the executor stops waiting and retries it, as after a timeout or
-        crash) once it has made ``checkpoints`` checkpoints, ``times`` times. The last
-        checkpoint is saved; with ``ack=False`` its answer is dropped too.
+        The executor stops waiting and retries the request, as after a timeout or crash. The
+        last checkpoint is saved; with ``ack=False`` its answer is dropped too.
         """
         self._cut, self._cuts_left = (checkpoints, ack), times
 
@@ -170,8 +165,7 @@ class CheckpointAPI:
     def begin(self, run: Run, attempt: int, job_id: str = "") -> Dispatch:
         """Start a call: a retry of queue item ``job_id``, or a new queue item.
 
-        A new call for queue item ``job_id`` (a retry: its generation goes up, so an earlier
-        call still running is stale) or for a new queue item.
+        A retry's generation goes up, so an earlier call still running is stale.
         """
         job = self._jobs.get(job_id)
         if job is None:
@@ -256,10 +250,14 @@ class CheckpointAPI:
         if self._fail:
             return self._answer(record, self._fail.pop(0), "injected checkpoint failure")
         run = self._executor.runs.get(body["run_id"])
-        refused = "run not found" if run is None else self._refused(run, body)
-        if run is None or refused is not None:
+        if run is None or run.status in _FINISHED or body["fn_id"] != self.function_uuid(run.fn_id):
+            return self._answer(record, 400, "Failed to checkpoint steps", "run not found")
+        refused = refused_ops(body["steps"], self.step_limit)
+        if refused:
             return self._answer(record, 400, "Failed to checkpoint steps", refused)
-        stale = self._stale(body)
+        stale = None
+        if self.stale_dispatch:
+            stale = stale_dispatch(body, self._executor.clock.now(), self._jobs)
         if stale and not self.save_on_stale:
             return self._answer(record, 409, "Failed to checkpoint steps", stale)
         error = self._save(run, body["steps"], record)
@@ -288,22 +286,6 @@ class CheckpointAPI:
         record.generation_id = body["generation_id"]
         return body
 
-    def _refused(self, run: Run, body: Mapping[str, Any]) -> str | None:
-        """Why the server refuses to checkpoint ``body``'s steps for ``run``, or ``None``.
-
-        A finished run or another function's counts as not found; an async op, or
-        one whose output is over :attr:`step_limit`, is refused.
-        """
-        if run.status in _FINISHED or body["fn_id"] != self.function_uuid(run.fn_id):
-            return "run not found"
-        ops: list[dict[str, Any]] = body["steps"]
-        if any(op["op"] not in SYNC_OPCODES for op in ops):
-            return "async steps"
-        limit = self.step_limit
-        if limit is not None and any(len(go_json(op.get("data"))) > limit for op in ops):
-            return "too large"
-        return None
-
     async def _acknowledge(self, body: Mapping[str, Any], record: Checkpoint) -> Response:
         """Answer a saved checkpoint with ``200``, unless a test drops or cuts the answer."""
         dispatch = self._count(body)
@@ -331,31 +313,6 @@ class CheckpointAPI:
             return Response(f"{message}\n".encode(), status_code=401, media_type="text/plain")
         body = {"code": "", "error": message, "data": {"run_id": record.run_id}, "status": status}
         return Response(go_json(body) + b"\n", status_code=status, media_type="application/json")
-
-    def _stale(self, body: Mapping[str, Any]) -> str | None:
-        """Why the dispatch is stale (``validateAsyncDispatch``), or ``None``."""
-        request_id: str = body["request_id"]
-        if not self.stale_dispatch or not request_id:
-            return None
-        started = body["request_started_at"]
-        if started:
-            elapsed = self._executor.clock.now() - started / 1000
-            if 0 <= elapsed < STALE_SKIP_SECONDS:
-                return None
-        parsed = parse_ulid(request_id)
-        if parsed is None:
-            return f"stale dispatch: invalid request id {request_id!r}"
-        ref = decode_queue_ref(body["qi_id"])
-        if ref is None:
-            return "stale dispatch: missing queue item reference"
-        job = self._jobs.get(ref[0])
-        if job is None:
-            return "stale dispatch: queue item not found"
-        expected = dispatch_request_id_entropy(body["run_id"], job.id, job.generation)
-        generation = body["generation_id"]
-        if parsed[6:] != expected or (generation is not None and generation != job.generation):
-            return f"stale dispatch: request id {request_id} is not generation {job.generation}"
-        return None
 
     def _save(self, run: Run, ops: list[dict[str, Any]], record: Checkpoint) -> str | None:
         """Apply ``ops`` in order; the error that stopped them, if any."""
