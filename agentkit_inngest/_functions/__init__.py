@@ -6,7 +6,7 @@ Flow control (``_flow``), event payloads and outputs (``_payload``), the functio
 """
 
 from ._compile import agent_function, network_function, served_functions, slugify
-from ._flow import DEFAULT_RETRIES, MAX_RETRIES, FlowControl
+from ._flow import DEFAULT_RETRIES, MAX_RETRIES, FlowControl, FlowOptions
 from ._middleware import AgentKitMiddleware, install_middleware, serve_streams
 from ._outputs import agent_output, function_output
 from ._payload import EventPayload, bounded_output, checked_state
@@ -18,6 +18,7 @@ __all__ = [
     "MAX_RETRIES",
     "EventPayload",
     "FlowControl",
+    "FlowOptions",
     "agent_function",
     "agent_output",
     "bounded_output",

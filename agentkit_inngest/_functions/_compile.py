@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import inngest
+from typing_extensions import Unpack
 
 from .._agent import Agent
 from .._limits import Limits
@@ -41,7 +42,7 @@ from .._steps import (
 from ..errors import AgentKitError, ConfigurationError
 from ..streaming._events import StreamEvent
 from ..streaming._publishers import Publisher, safe_publish
-from ._flow import DEFAULT_RETRIES, FlowControl
+from ._flow import DEFAULT_RETRIES, FlowControl, FlowOptions
 from ._outputs import agent_output
 from ._payload import EventPayload, bounded_output, checked_state
 
@@ -165,7 +166,7 @@ def network_function(
     publisher: Publisher | None = None,
     limits: Limits | None = None,
     checkpointing: CheckpointingOption = None,
-    **flow: Any,
+    **flow: Unpack[FlowOptions],
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``network`` for each triggering event.
 
@@ -183,7 +184,7 @@ def network_function(
             (``True``, ``False`` or a :class:`~agentkit_inngest.Checkpointing`); default:
             the app's choice (``create_server(checkpointing=...)``), else off. See
             docs/checkpointing.md.
-        **flow: flow-control options, see :class:`FlowControl`.
+        **flow: flow-control options (:class:`FlowOptions`), checked as :class:`FlowControl`.
     """
     return _compile(
         "network",
@@ -210,7 +211,7 @@ def agent_function(
     limits: Limits | None = None,
     checkpointing: CheckpointingOption = None,
     default_state: State[Any] | None = None,
-    **flow: Any,
+    **flow: Unpack[FlowOptions],
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``agent`` for each triggering event.
 

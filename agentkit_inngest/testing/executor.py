@@ -83,6 +83,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from ._checkpoints import Checkpoint, CheckpointAPI, Dispatch, post_unless_cut
 from ._flow_control import FlowLimits
@@ -377,7 +378,7 @@ class LocalExecutor:
             self._subscribers.remove(queue)
 
     async def attach(
-        self, app: Any, *, path: str = "/api/inngest", host: str = "127.0.0.1", port: int = 0
+        self, app: ASGIApp, *, path: str = "/api/inngest", host: str = "127.0.0.1", port: int = 0
     ) -> str:
         """Serve ``app`` for the executor's lifetime and sync it.
 
