@@ -168,7 +168,7 @@ async def _as_run(
     start: Callable[[], Awaitable[None]] | None = None,
     **started: str | None,
 ) -> T:
-    """``body`` run as a whole run, inside the run's tracing unit.
+    """Run ``body`` as a whole run, inside the run's tracing unit.
 
     ``body`` as a whole run: ``start`` (before the thread opens), ``run.started``, the thread
     hooks, the failure event of a plain-Python run, and the run's cleanups; all of it inside the
