@@ -1,5 +1,7 @@
-"""Checkpointed steps: a function's ``ctx.step`` and ``ctx.group`` that run step after
-step in one request, each result acknowledged by the Inngest server before the next.
+"""Checkpointed steps.
+
+A function's ``ctx.step`` and ``ctx.group`` that run step after step in one request, each result
+acknowledged by the Inngest server before the next.
 
 How (the protocol note's "Design A"; the server's side is ``checkpointAsyncSteps`` in
 ``pkg/execution/checkpoint/checkpoint.go`` of ``inngest/inngest``, the client's the
@@ -64,8 +66,11 @@ _AMBIGUOUS = frozenset({429, 500, 502, 503, 504})
 
 @dataclasses.dataclass
 class StepNote:
-    """What the body of the step being checkpointed says about itself (an in-process
-    inference marks its op as an AI call)."""
+    """What the body of the step being checkpointed says about itself.
+
+    What the body of the step being checkpointed says about itself (an in-process inference
+    marks its op as an AI call).
+    """
 
     record_prompts: bool = False
     opts: dict[str, Any] | None = None
@@ -91,8 +96,7 @@ class _Checkpointed(BaseException):
 
 
 class CheckpointSession:
-    """The checkpoints of one request: where they go, the budget, and whether it still
-    checkpoints."""
+    """The checkpoints of one request: where they go, the budget, whether it still checkpoints."""
 
     def __init__(self, context: RequestContext, config: Checkpointing, client: CheckpointClient):
         self.context = context
@@ -119,9 +123,12 @@ class CheckpointSession:
         return hashed_id in self.context.memoized
 
     async def may_start(self) -> bool:
-        """Whether a new step may run here: within the budget, and the server still
-        waits for this request (after it gave up, a retry owns the run: a step started
-        here would run twice). Stops checkpointing when not."""
+        """Whether a new step may run here.
+
+        It may when within the budget and the server still waits for this request (after it gave
+        up, a retry owns the run: a step started here would run twice). Stops checkpointing when
+        not.
+        """
         if self.stopped is not None:
             return False
         if self.spent():
@@ -197,9 +204,11 @@ def _hashed(step_id: str) -> str:
 
 
 class CheckpointedStep:
-    """``ctx.step`` of a checkpointed request: ``run`` and ``send_event`` checkpoint, the
-    other methods are the SDK's. It counts reused step ids as the SDK does, so a
-    checkpoint names a step exactly as the SDK's own op would."""
+    """``ctx.step`` of a checkpointed request.
+
+    ``run`` and ``send_event`` checkpoint, the other methods are the SDK's. It counts reused
+    step ids as the SDK does, so a checkpoint names a step exactly as the SDK's own op would.
+    """
 
     def __init__(
         self, step: inngest.Step, group: Any, session: CheckpointSession, client: inngest.Inngest
@@ -299,9 +308,11 @@ class _CountedAI:
 
 
 class CheckpointedGroup:
-    """``ctx.group`` of a checkpointed request: parallel steps run concurrently in this
-    request (the SDK would plan them, and the server would then plan every later step
-    of the run too), each checkpointing its own result."""
+    """``ctx.group`` of a checkpointed request.
+
+    Parallel steps run concurrently in this request (the SDK would plan them, and the server
+    would then plan every later step of the run too), each checkpointing its own result.
+    """
 
     def __init__(self, group: Any, session: CheckpointSession) -> None:
         self._group = group
@@ -335,16 +346,19 @@ class CheckpointedGroup:
 
 
 class _RetriedGroup:
-    """``ctx.group`` of a retried request (no checkpoints): parallel steps one after
-    another, the ordinary way. A step that failed in the checkpointed request, where
-    its group ran in process, then runs again here under this attempt and reports
-    its result or error on this queue item; the SDK would plan it instead, and its
-    retry would start again at attempt 0 in a queue item of its own."""
+    """``ctx.group`` of a retried request (no checkpoints): parallel steps one after another.
+
+    A step that failed in the checkpointed request, where its group ran in process,
+    then runs again here under this attempt and reports its result or error on this
+    queue item, the ordinary way; the SDK would plan it instead, and its retry would
+    start again at attempt 0 in a queue item of its own.
+    """
 
     async def parallel(
         self, callables: tuple[Callable[[], Awaitable[Any]], ...], parallel_mode: Any = _UNSET
     ) -> tuple[Any, ...]:
         """Run ``callables`` in order; the first new step ends the request."""
+        del parallel_mode  # nothing is planned here
         return tuple([await call() for call in callables])
 
 
@@ -368,8 +382,11 @@ def _replayer(value: Any) -> Callable[[], Awaitable[Any]]:
 def checkpointed_context(
     ctx: inngest.Context, config: Checkpointing | None, client: inngest.Inngest
 ) -> inngest.Context:
-    """``ctx`` with checkpointed steps when ``config`` turns checkpointing on and the
-    request can checkpoint (see the module docstring); ``ctx`` itself otherwise."""
+    """``ctx`` with checkpointed steps when it can checkpoint, else ``ctx``.
+
+    ``ctx`` with checkpointed steps when ``config`` turns checkpointing on and the request can
+    checkpoint (see the module docstring); ``ctx`` itself otherwise.
+    """
     if config is None:
         return ctx
     context = current_request_context()
