@@ -51,32 +51,22 @@ def create_tool(
     """
     if parameters is not None and json_schema is not None:
         raise ConfigurationError(f"tool {name!r}: pass parameters= or json_schema=, not both")
-    if json_schema is not None:
-        return Tool(
-            name=name,
-            description=description,
-            handler=handler,
-            json_schema=json_schema,
-            uses_steps=uses_steps,
-            pure=pure,
-            strict=strict,
-            _style="json",
-            _context_param=_context_param_of(handler, skip_first=True),
-        )
-    if parameters is not None:
-        if not (isinstance(parameters, type) and issubclass(parameters, pydantic.BaseModel)):
-            raise ConfigurationError(f"tool {name!r}: parameters must be a pydantic model class")
-        context_param = _context_param_of(handler, skip_first=True)
+    if parameters is not None and not (
+        isinstance(parameters, type) and issubclass(parameters, pydantic.BaseModel)
+    ):
+        raise ConfigurationError(f"tool {name!r}: parameters must be a pydantic model class")
+    if parameters is not None or json_schema is not None:
         return Tool(
             name=name,
             description=description,
             handler=handler,
             parameters=parameters,
+            json_schema=json_schema,
             uses_steps=uses_steps,
             pure=pure,
             strict=strict,
-            _style="model",
-            _context_param=context_param,
+            _style="model" if parameters is not None else "json",
+            _context_param=_context_param_of(handler, skip_first=True),
         )
     model, style, context_param = _signature_model(name, handler)
     return Tool(
