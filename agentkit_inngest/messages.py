@@ -133,7 +133,8 @@ class Usage(pydantic.BaseModel):
 
     def __add__(self, other: Usage) -> Usage:
         """The usage of both, summed field by field."""
-        return Usage(
+        # both are validated: their sums are ints (counted once per inference, replays too)
+        return Usage.model_construct(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
         )

@@ -114,6 +114,19 @@ def _classified(fn: Callable[[], Awaitable[Any]], attempt: int) -> Callable[[], 
     return run
 
 
+def _expected_memo(step_id: str) -> Callable[[], Awaitable[Any]]:
+    """The body of a replayed offloaded inference, which the SDK never runs: the server
+    listed the step as held (``ctx.stack``), so the SDK finds its memo. Should the two
+    ever disagree, the request fails and is retried rather than inventing an answer."""
+
+    async def missing() -> Any:
+        raise RuntimeError(
+            f"inference step {step_id!r}: the server listed it as done but sent no memo of it"
+        )
+
+    return missing
+
+
 class InngestRunner(StepRunner):
     """Runs steps through an Inngest function's context (``ctx.step``, ``ctx.group``).
 
@@ -200,14 +213,7 @@ class InngestRunner(StepRunner):
             )
             return raw
         try:
-            adapter = self._adapters.get(id(model)) or model.ai_adapter()
-        except AgentKitError as err:
-            raise to_inngest_error(err) from err
-        self._adapters[id(model)] = adapter
-        try:
-            answer = await self.ctx.step.ai.infer(
-                step_id, adapter=adapter, body={} if self._memoized(step_id) else build_body(body)
-            )
+            answer = await self._offloaded(step_id, model, body)
         except inngest.StepError as err:
             raise inngest.NonRetriableError(
                 f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed: "
@@ -229,6 +235,22 @@ class InngestRunner(StepRunner):
                 f"answer that cannot be read: {type(err).__name__}: {err}"
             ) from err
         return answer
+
+    async def _offloaded(self, step_id: str, model: Model, body: Body) -> Any:
+        """The answer of the offloaded inference ``step_id``: its memo when the server
+        holds it, else the ``AIGateway`` op that asks the server to make the call."""
+        if self._memoized(step_id):
+            # The SDK hands a memo back by the step's hashed id, whatever the op, and
+            # runs no body then. A plain step.run skips what step.ai.infer does before
+            # its lookup on every replay (the adapter's options, validated and dumped
+            # by pydantic, with the whole request body when one is given).
+            return await self.ctx.step.run(step_id, _expected_memo(step_id))
+        try:
+            adapter = self._adapters.get(id(model)) or model.ai_adapter()
+        except AgentKitError as err:
+            raise to_inngest_error(err) from err
+        self._adapters[id(model)] = adapter
+        return await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
 
     def parse_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse:
         """The offloaded answer :meth:`_infer` has just read, without reading it again."""
