@@ -133,8 +133,7 @@ class Usage(pydantic.BaseModel):
 
     def __add__(self, other: Usage) -> Usage:
         """The usage of both, summed field by field."""
-        # both are validated: their sums are ints (counted once per inference, replays too)
-        return Usage.model_construct(
+        return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
         )

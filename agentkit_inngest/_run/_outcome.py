@@ -71,9 +71,7 @@ class ToolCallOutcome:
 
     def message(self, call: ToolCall) -> ToolResultMessage:
         """The result message sent back to the model for ``call``."""
-        # every field is already of its type (the call is a validated record, is_error
-        # a bool): no need to validate again for each replayed call
-        return ToolResultMessage.model_construct(
+        return ToolResultMessage(
             tool_call_id=call.id, name=call.name, content=self.content, is_error=self.is_error
         )
 

@@ -39,6 +39,8 @@ def tokens(value: object) -> int:
     Whole, at least 0, at most :data:`MAX_COUNTED_TOKENS` (anything that is not an integer counts
     0).
     """
+    if type(value) is int and 0 <= value <= MAX_COUNTED_TOKENS:  # the usual case, at once
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         return 0
     return min(max(value, 0), MAX_COUNTED_TOKENS)
