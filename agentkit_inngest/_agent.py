@@ -82,8 +82,10 @@ class ResultHook(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Lifecycle:
-    """Hooks around an agent call. Each may be sync or async and receives keyword
-    arguments; returning ``None`` keeps things as they are.
+    """Hooks around an agent call.
+
+    Each may be sync or async and receives keyword arguments; returning ``None`` keeps things as
+    they are.
 
     Attributes:
         enabled: ``(agent, network) -> bool``; a disabled agent is not offered to
@@ -206,8 +208,10 @@ class Agent:
         return f"{type(self).__name__}(name={self.name!r})"
 
     def replace(self: A, **changes: object) -> A:
-        """A copy with ``changes`` (any options); every other option is kept, and the
-        new definition is checked as a new one would be."""
+        """A copy with ``changes`` (any options).
+
+        Every other option is kept, and the new definition is checked as a new one would be.
+        """
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             known = ", ".join(f.name for f in dataclasses.fields(self))
@@ -294,8 +298,11 @@ def _set(definition: object, name: str, value: object) -> None:
 
 
 def check_controls(definition: Agent | Any, where: str) -> None:
-    """Check (and normalize) the run-control options shared by agents and networks:
-    ``output_type``, ``output_retries``, ``budget``, ``guardrails``, ``prices``."""
+    """Check and normalize the run-control options of agents and networks.
+
+    Check (and normalize) the run-control options shared by agents and networks:
+    ``output_type``, ``output_retries``, ``budget``, ``guardrails``, ``prices``.
+    """
     contract_for(definition.output_type, where=where)
     retries = definition.output_retries
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:

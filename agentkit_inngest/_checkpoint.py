@@ -62,7 +62,8 @@ def hashed_step_id(step_id: str) -> str:
     """The id the server knows a step by: SHA-1 of its id, as ``step.run`` hashes it.
 
     Kept for the ids seen last: every replay asks again for the same ids (and runs of
-    one network share most of them)."""
+    one network share most of them).
+    """
     return hashlib.sha1(step_id.encode("utf-8")).hexdigest()
 
 
@@ -169,7 +170,9 @@ class CheckpointClient:
 
     def body(self, context: RequestContext, steps: Sequence[CheckpointStep]) -> bytes:
         """The JSON body for ``steps`` of the call ``context``.
-        Raises ``ValueError`` for a step that is not JSON or is over ``step_limit``."""
+
+        Raises ``ValueError`` for a step that is not JSON or is over ``step_limit``.
+        """
         ops = [self._op(step) for step in steps]
         head: dict[str, Any] = {
             "run_id": context.run_id,
@@ -218,8 +221,10 @@ class CheckpointClient:
     async def checkpoint(
         self, context: RequestContext, steps: Sequence[CheckpointStep]
     ) -> CheckpointOutcome:
-        """Report ``steps``, run while handling the call ``context``. Never raises for
-        the server's or the network's sake: every failure is an outcome."""
+        """Report ``steps``, run while handling the call ``context``.
+
+        Never raises for the server's or the network's sake: every failure is an outcome.
+        """
         if not steps:
             raise ValueError("checkpoint: no steps given")
         if not (context.run_id and context.fn_id and context.qi_id):
@@ -231,44 +236,67 @@ class CheckpointClient:
         return await self._send(self.url(context.run_id), body)
 
     async def _send(self, url: str, body: bytes) -> CheckpointOutcome:
+        """POST ``body`` to ``url``, retrying (with backoff) while the failure may pass."""
         http = self._client()
-        calls, status, reason = 0, None, ""
+        calls = 0
+        outcome = CheckpointOutcome(CheckpointStatus.FAILED)
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-            keys: list[str | None] = [*self._keys] if self._keys else [None]
-            for key in keys:
-                headers = dict(self._headers)
-                if key is not None:
-                    headers["authorization"] = f"Bearer {key}"
-                calls += 1
-                try:
-                    response = await http.post(url, content=body, headers=headers)
-                except httpx.TransportError as err:
-                    status, reason = None, f"{type(err).__name__}: {err}"
-                    break
-                status = response.status_code
-                if status in (401, 403) and key is not None and key != self._keys[-1]:
-                    continue  # the next key: the server may have rotated to the fallback
-                if 200 <= status < 300:
-                    if key is not None and key != self._keys[0]:
-                        self._keys.remove(key)  # keep using the key that works
-                        self._keys.insert(0, key)
-                    return CheckpointOutcome(CheckpointStatus.ACKED, "", status, calls)
-                reason = f"HTTP {status}: {response.text[:300]}".strip()
-                if status == 409:
-                    return CheckpointOutcome(CheckpointStatus.STALE, reason, status, calls)
-                if status not in _RETRY_STATUS:
-                    return CheckpointOutcome(CheckpointStatus.FAILED, reason, status, calls)
+            outcome, final = await self._attempt(http, url, body)
+            calls += outcome.calls
+            if final:
                 break
-        return CheckpointOutcome(CheckpointStatus.FAILED, reason, status, calls)
+        return dataclasses.replace(outcome, calls=calls)
+
+    async def _attempt(
+        self, http: httpx.AsyncClient, url: str, body: bytes
+    ) -> tuple[CheckpointOutcome, bool]:
+        """One attempt: the POST with each signing key in turn while the server refuses it.
+
+        Returns the outcome and whether it is final; a transport error or a status in
+        ``_RETRY_STATUS`` is not.
+        """
+        calls, status, reason = 0, None, ""
+        keys: list[str | None] = [*self._keys] if self._keys else [None]
+        for key in keys:
+            headers = dict(self._headers)
+            if key is not None:
+                headers["authorization"] = f"Bearer {key}"
+            calls += 1
+            try:
+                response = await http.post(url, content=body, headers=headers)
+            except httpx.TransportError as err:
+                reason = f"{type(err).__name__}: {err}"
+                return CheckpointOutcome(CheckpointStatus.FAILED, reason, None, calls), False
+            status = response.status_code
+            if status in (401, 403) and key is not None and key != self._keys[-1]:
+                continue  # the next key: the server may have rotated to the fallback
+            if 200 <= status < 300:
+                self._prefer(key)
+                return CheckpointOutcome(CheckpointStatus.ACKED, "", status, calls), True
+            reason = f"HTTP {status}: {response.text[:300]}".strip()
+            if status == 409:
+                return CheckpointOutcome(CheckpointStatus.STALE, reason, status, calls), True
+            final = status not in _RETRY_STATUS
+            return CheckpointOutcome(CheckpointStatus.FAILED, reason, status, calls), final
+        return CheckpointOutcome(CheckpointStatus.FAILED, reason, status, calls), False
+
+    def _prefer(self, key: str | None) -> None:
+        """Keep using ``key`` first: the one the server just accepted."""
+        if key is not None and key != self._keys[0]:
+            self._keys.remove(key)
+            self._keys.insert(0, key)
 
     async def saved(self, context: RequestContext, hashed_ids: Sequence[str]) -> bool | None:
-        """Whether the server holds every step of ``hashed_ids`` for ``context``'s run,
-        read from ``GET /v0/runs/{run_id}/actions`` (where the SDK fetches memos);
-        ``None`` when that cannot be read. After a checkpoint whose answer was lost,
-        this tells a step the server saved (it must not be reported again: the server
-        schedules nothing for a duplicate) from one it did not."""
+        """Whether the server holds every step of ``hashed_ids`` for the run.
+
+        Whether the server holds every step of ``hashed_ids`` for ``context``'s run, read from
+        ``GET /v0/runs/{run_id}/actions`` (where the SDK fetches memos); ``None`` when that
+        cannot be read. After a checkpoint whose answer was lost, this tells a step the server
+        saved (it must not be reported again: the server schedules nothing for a duplicate) from
+        one it did not.
+        """
         path = f"/v0/runs/{urllib.parse.quote(context.run_id, safe='')}/actions"
         url = urllib.parse.urljoin(self.api_origin, path)
         keys: list[str | None] = [*self._keys] if self._keys else [None]

@@ -105,8 +105,10 @@ SystemPrompt: TypeAlias = "str | Callable[..., str | Awaitable[str]]"
 
 
 class NetworkRun:
-    """One run of a network (or of an agent on its own): what routers, tools and
-    system prompts see as ``network``.
+    """One run of a network, or of an agent on its own.
+
+    One run of a network (or of an agent on its own): what routers, tools and system prompts see
+    as ``network``.
 
     Attributes:
         network: the network definition (``None`` for an agent run on its own).
@@ -240,8 +242,10 @@ class NetworkRun:
         agent: str | None = None,
         tool_call_id: str | None = None,
     ) -> None:
-        """Publish a custom event on the run's stream: ``topic`` and JSON ``data``
-        (validated when ``topic`` is a :class:`~agentkit_inngest.streaming.Topic`).
+        """Publish a custom event on the run's stream.
+
+        ``topic`` and JSON ``data`` (validated when ``topic`` is a
+        :class:`~agentkit_inngest.streaming.Topic`).
 
         It is delivered like the built-in events: once per step across replays, over
         SSE and Realtime (nowhere when the run streams nowhere). Tools call
@@ -259,12 +263,14 @@ class NetworkRun:
         return [agent for agent in self.agents.values() if await agent.is_enabled(self)]
 
     def to_json(self) -> dict[str, Any]:
-        """The run as JSON (what a network function returns): the output text, the
-        state's ``data``, ``kv`` and ``thread_id``, this run's results (what each
-        agent call added: :meth:`AgentResult.to_json`), usage, what it spent
-        (``cost``) and its typed ``answer`` (``None`` without one). Each message
-        appears once, so it grows linearly with the run; the whole conversation is
-        ``state.to_json()`` (or a history store)."""
+        """The run as JSON, as a network function returns it.
+
+        The run as JSON (what a network function returns): the output text, the state's
+        ``data``, ``kv`` and ``thread_id``, this run's results (what each agent call added:
+        :meth:`AgentResult.to_json`), usage, what it spent (``cost``) and its typed ``answer``
+        (``None`` without one). Each message appears once, so it grows linearly with the run;
+        the whole conversation is ``state.to_json()`` (or a history store).
+        """
         return {
             "network": self.name,
             "output": self.output,
@@ -301,10 +307,13 @@ class ToolContext:
     call: ToolCall
 
     async def publish(self, topic: str | Topic[Any], data: object) -> None:
-        """Publish a custom event (``topic``, JSON ``data``) on the run's stream, as
-        AgentKit's ``publish(channel.topic(data))``: once per step, over SSE and
-        Realtime. ``topic`` may be a :class:`~agentkit_inngest.streaming.Topic` that
-        types the data. See :meth:`NetworkRun.publish`."""
+        """Publish a custom event on the run's stream.
+
+        Publish a custom event (``topic``, JSON ``data``) on the run's stream, as AgentKit's
+        ``publish(channel.topic(data))``: once per step, over SSE and Realtime. ``topic`` may be
+        a :class:`~agentkit_inngest.streaming.Topic` that types the data. See
+        :meth:`NetworkRun.publish`.
+        """
         await self.network.publish(topic, data, agent=self.agent.name, tool_call_id=self.call.id)
 
 

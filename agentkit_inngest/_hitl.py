@@ -52,7 +52,7 @@ def create_human_tool(
     timeout: Duration = "1h",
     parameters: type[pydantic.BaseModel] = HumanQuestion,
     request_event: str | None = None,
-    reply: Callable[[dict[str, Any]], Any] | None = None,
+    reply: Callable[[dict[str, Any]], object] | None = None,
 ) -> Tool:
     """A tool that waits for a reply event.
 

@@ -1,8 +1,8 @@
-"""Plain JSON: the values that may leave the app, and their size.
+r"""Plain JSON: the values that may leave the app, and their size.
 
 Values that leave the app must *be* plain JSON: :func:`plain_json` checks a value
 and returns it as Inngest will hand it back. A string with a lone UTF-16 surrogate
-(``"\\ud800"``, which Python allows and JSON text can carry as an escape) comes back
+(``"\ud800"``, which Python allows and JSON text can carry as an escape) comes back
 with U+FFFD in its place, as the Inngest server's JSON decoder does; NaN,
 infinities, numbers beyond 64-bit floats, bytes, circular references, values of
 other types and nesting deeper than :data:`MAX_JSON_DEPTH` (a tool's result or
@@ -49,8 +49,11 @@ once (``json.dumps`` builds an encoder per call when given options)."""
 
 
 def json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact UTF-8 JSON (non-JSON values raise ``TypeError``/
-    ``ValueError``; a lone surrogate counts as the 3 bytes of the U+FFFD it becomes)."""
+    """Bytes of ``value`` as compact UTF-8 JSON.
+
+    Bytes of ``value`` as compact UTF-8 JSON (non-JSON values raise ``TypeError``/
+    ``ValueError``; a lone surrogate counts as the 3 bytes of the U+FFFD it becomes).
+    """
     text = _COMPACT.encode(value)
     return len(text.encode("utf-8", "surrogatepass"))
 
@@ -116,8 +119,11 @@ def not_json_reason(err: Exception) -> str:
 
 
 def _check_numbers(text: str) -> None:
-    """Inngest reads every number as a 64-bit float: one beyond its range (about
-    1.8e308) cannot pass (a smaller integer beyond 2**53 comes back rounded)."""
+    """Refuse a number too large for the 64-bit floats Inngest reads numbers as.
+
+    Inngest reads every number as a 64-bit float: one beyond its range (about 1.8e308) cannot
+    pass (a smaller integer beyond 2**53 comes back rounded).
+    """
     if not _LONG_DIGITS.search(text):
         return
     for digits in _LONG_DIGITS.findall(_STRING.sub("", text)):
@@ -144,8 +150,10 @@ def check_depth(text: str, max_depth: int) -> None:
 
 
 def json_roundtrip(step_id: str, value: object) -> Any:
-    """``value`` as it comes back from a memo: encoded to JSON and decoded again (a
-    lone surrogate comes back as U+FFFD, as from the Inngest server).
+    """``value`` as it comes back from a memo.
+
+    It is encoded to JSON and decoded again (a lone surrogate comes back as U+FFFD, as from the
+    Inngest server).
 
     Raises:
         ConfigurationError: the value is not JSON; the message names the step.

@@ -38,8 +38,10 @@ MIB = 1024 * KIB
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Size limits of a run, in bytes of JSON. Pass them to the runner
-    (``InlineRunner(limits=...)``) or to ``network_function(..., limits=...)``.
+    """Size limits of a run, in bytes of JSON.
+
+    Pass them to the runner (``InlineRunner(limits=...)``) or to ``network_function(...,
+    limits=...)``.
 
     Attributes:
         tool_result_bytes: a tool result sent to the model; a larger one is cut to

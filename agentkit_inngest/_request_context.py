@@ -83,9 +83,12 @@ class RequestContext:
 
     @property
     def can_checkpoint(self) -> bool:
-        """Whether steps of this call may be checkpointed (the TypeScript SDK's rule):
-        the server named the function and the queue item, the call targets no step,
-        and immediate execution is allowed (it is not after parallel steps)."""
+        """Whether steps of this call may be checkpointed.
+
+        Whether steps of this call may be checkpointed (the TypeScript SDK's rule): the server
+        named the function and the queue item, the call targets no step, and immediate execution
+        is allowed (it is not after parallel steps).
+        """
         return (
             bool(self.run_id and self.fn_id and self.qi_id)
             and self.target_step is None
@@ -94,14 +97,19 @@ class RequestContext:
 
 
 def current_disconnect_probe() -> Callable[[], Awaitable[bool]] | None:
-    """Tells whether the server has closed the call being handled (it gave up
-    waiting); ``None`` when the framework cannot tell (Starlette requests can)."""
+    """Tells whether the server has closed the call being handled (it gave up waiting).
+
+    ``None`` when the framework cannot tell (Starlette requests can).
+    """
     return _PROBE.get()
 
 
 def current_request_context() -> RequestContext | None:
-    """The context of the call being handled, or ``None`` outside one (or when
-    :class:`RequestContextMiddleware` is not installed)."""
+    """The context of the call being handled, or ``None`` outside one.
+
+    The context of the call being handled, or ``None`` outside one (or when
+    :class:`RequestContextMiddleware` is not installed).
+    """
     return _CONTEXT.get()
 
 
@@ -112,11 +120,13 @@ def read_request_context(
     *,
     started_at_ms: int,
 ) -> RequestContext | None:
-    """Read the run context from a call's raw ``body``, ``headers`` and ``query``
-    parameters; ``None`` when the body has no usable ``ctx`` (not JSON, no run id).
+    """Read the run context from a call's raw ``body``, ``headers`` and ``query`` parameters.
+
+    ``None`` when the body has no usable ``ctx`` (not JSON, no run id).
 
     Only the top-level ``ctx`` member is decoded when it comes first, as it does in the
-    server's canonical (key-sorted) JSON, so a body of large memos costs little."""
+    server's canonical (key-sorted) JSON, so a body of large memos costs little.
+    """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         ctx = _top_level_member(text, "ctx")
@@ -150,8 +160,11 @@ def read_request_context(
 
 
 class RequestContextMiddleware(inngest.Middleware):
-    """Reads the run context of each call (see the module docstring). The time it is
-    built is the call's start: for client middleware, before the SDK parses the body."""
+    """Reads the run context of each call (see the module docstring).
+
+    The time it is built is the call's start: for client middleware, before the SDK parses the
+    body.
+    """
 
     def __init__(self, client: inngest.Inngest, raw_request: object) -> None:
         super().__init__(client, raw_request)
@@ -160,8 +173,8 @@ class RequestContextMiddleware(inngest.Middleware):
     async def transform_input(
         self,
         ctx: inngest.Context | inngest.ContextSync,
-        function: inngest.Function[Any],
-        steps: inngest.StepMemos,
+        function: inngest.Function[Any],  # noqa: ARG002 - inngest.Middleware.transform_input's
+        steps: inngest.StepMemos,  # noqa: ARG002 - shape (the context comes from the request)
     ) -> None:
         """Store the context for :func:`current_request_context`."""
         context = await self._read()
@@ -206,8 +219,10 @@ def install_request_context(client: inngest.Inngest) -> inngest.Inngest:
 
 
 def _top_level_member(text: str, key: str) -> Any:
-    """The value of ``key`` in the JSON object ``text``, decoding only what comes
-    before it; ``None`` when the object has no such member."""
+    """The value of ``key`` in the JSON object ``text``, decoding only what comes before it.
+
+    ``None`` when the object has no such member.
+    """
     at = _skip(text, 0)
     if text[at] != "{":
         raise ValueError("not a JSON object")

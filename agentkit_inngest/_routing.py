@@ -82,8 +82,10 @@ _UNSET_ON_ROUTE: Callable[..., None] = _unset_on_route
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class RoutingAgent(Agent):
-    """An agent that decides which agents run next. Its result is not added to the
-    network's state; ``on_route(agent=, network=, result=)`` turns it into agent names.
+    """An agent that decides which agents run next.
+
+    Its result is not added to the network's state; ``on_route(agent=, network=, result=)``
+    turns it into agent names.
 
     Attributes:
         on_route: turns the routing agent's result into agent names; it may also be
@@ -144,7 +146,11 @@ def route_in_order(*agents: Agent) -> Callable[..., Agent | None]:
 # -- the default routing agent ------------------------------------------------------------
 
 
-async def _select_agent(name: str, ctx: ToolContext, reason: str | None = None) -> str:
+async def _select_agent(
+    name: str,
+    ctx: ToolContext,
+    reason: str | None = None,  # noqa: ARG001 - in the tool's schema: the model explains its choice
+) -> str:
     available = await ctx.network.available_agents()
     names = [agent.name for agent in available]
     if name not in names:
@@ -155,7 +161,7 @@ async def _select_agent(name: str, ctx: ToolContext, reason: str | None = None) 
     return name
 
 
-def _done(ctx: ToolContext, summary: str | None = None) -> str:
+def _done(ctx: ToolContext, summary: str | None = None) -> str:  # noqa: ARG001 - a tool handler's shape
     return summary or "The request is complete."
 
 
@@ -189,8 +195,10 @@ async def _default_system(network: NetworkRun) -> str:
 
 
 def _decision(tool_results: Sequence[ToolResultMessage]) -> tuple[str, str | None] | None:
-    """The last successful ``select_agent``/``done`` call:
-    ``("select", name)`` or ``("done", None)``."""
+    """The last successful ``select_agent``/``done`` call.
+
+    ``("select", name)`` or ``("done", None)``.
+    """
     for message in reversed(tool_results):
         if message.is_error:
             continue
@@ -206,7 +214,10 @@ def _has_decided(result: AgentResult) -> bool:
 
 
 def _default_on_route(
-    *, agent: RoutingAgent, network: NetworkRun, result: AgentResult
+    *,
+    agent: RoutingAgent,
+    network: NetworkRun,  # noqa: ARG001 - on_route is called with agent=, network=, result=
+    result: AgentResult,
 ) -> list[str]:
     decision = _decision(result.tool_calls)
     if decision is None:

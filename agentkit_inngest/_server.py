@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import fastapi
@@ -46,13 +46,16 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "StreamAuth", "create_client", "create_serv
 def create_client(
     app_id: str, *, is_production: bool | None = None, **options: Any
 ) -> inngest.Inngest:
-    """An Inngest client. The mode follows ``INNGEST_DEV`` unless ``is_production`` is
-    given: dev mode talks to a dev server and skips signatures; production mode
-    needs ``INNGEST_SIGNING_KEY`` (and ``INNGEST_EVENT_KEY`` to send events).
+    """An Inngest client.
+
+    The mode follows ``INNGEST_DEV`` unless ``is_production`` is given: dev mode talks to a dev
+    server and skips signatures; production mode needs ``INNGEST_SIGNING_KEY`` (and
+    ``INNGEST_EVENT_KEY`` to send events).
 
     The client carries :class:`~agentkit_inngest.AgentKitMiddleware`: in its
     (async) functions, ``network.run(...)`` runs as the function's steps and a
-    returned run becomes JSON."""
+    returned run becomes JSON.
+    """
     client = inngest.Inngest(app_id=app_id, is_production=is_production, **options)
     if client.is_production and not (client.signing_key or os.environ.get("INNGEST_SIGNING_KEY")):
         raise ConfigurationError(
@@ -130,29 +133,14 @@ def create_server(
     """
     client = client or create_client(app_id)
     set_app_checkpointing(client, checkpointing)
-    streams = broker is not None or realtime
-    if stream_auth is not None and allow_public_streams:
-        raise ConfigurationError("give stream_auth or allow_public_streams=True, not both")
-    if streams and client.is_production and stream_auth is None and not allow_public_streams:
-        raise ConfigurationError(
-            "production mode serves streams (/streams/...) only to requests a hook allows: "
-            "pass create_server(stream_auth=...) (called with the request and the thread id), "
-            "or allow_public_streams=True to serve them to anyone"
-        )
+    _check_stream_auth(client, broker is not None or realtime, stream_auth, allow_public_streams)
     if max_body_bytes < 1 or not signature_max_age > 0:
         raise ConfigurationError(
             "max_body_bytes and signature_max_age must be positive, not "
             f"{max_body_bytes} and {signature_max_age}"
         )
     origin = _serve_origin(serve_origin)
-    publishers: list[Publisher] = []
-    if broker is not None:
-        publishers.append(BrokerPublisher(broker))
-    if realtime:
-        publishers.append(RealtimePublisher(client))
-    publisher: Publisher | None = None
-    if publishers:
-        publisher = publishers[0] if len(publishers) == 1 else FanOut(*publishers)
+    publisher = _publisher(client, broker, realtime)
     served = served_functions(
         client=client, agents=agents, networks=networks, functions=functions, publisher=publisher
     )
@@ -161,17 +149,7 @@ def create_server(
     if all(fn.is_handler_async for fn in served):  # the middleware is async only
         install_middleware(client)
     serve_streams(client, publisher)
-    if app is not None:
-        web = app
-    elif client.is_production:  # no /docs, /redoc or /openapi.json for anyone to read
-        web = fastapi.FastAPI(
-            title=f"{client.app_id} (agentkit-inngest)",
-            docs_url=None,
-            redoc_url=None,
-            openapi_url=None,
-        )
-    else:
-        web = fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
+    web = app if app is not None else _new_app(client)
     unsigned_sync = _unsigned_sync(allow_unsigned_sync) if client.is_production else True
     web.add_middleware(_RequestSize, path=serve_path, client=client)
     web.add_middleware(TraceHeaders, path=serve_path, client=client)
@@ -203,14 +181,7 @@ def create_server(
         }
 
     if realtime:
-        realtime_client = client
-
-        @web.get("/streams/{channel}/token")
-        async def token(channel: str, request: fastapi.Request) -> dict[str, object]:
-            if authorize is not None:
-                await authorize(request, channel)
-            return await realtime_token(realtime_client, channel)
-
+        _serve_realtime_tokens(web, client, authorize)
     if broker is not None:
         web.include_router(stream_router(broker, authorize=authorize))
 
@@ -219,6 +190,61 @@ def create_server(
     web.state.stream_publisher = publisher
     web.state.broker = broker
     return web
+
+
+def _check_stream_auth(
+    client: inngest.Inngest,
+    streams: bool,
+    stream_auth: StreamAuth | None,
+    allow_public_streams: bool,
+) -> None:
+    """Refuse conflicting stream options, and public streams nobody asked for in production."""
+    if stream_auth is not None and allow_public_streams:
+        raise ConfigurationError("give stream_auth or allow_public_streams=True, not both")
+    if streams and client.is_production and stream_auth is None and not allow_public_streams:
+        raise ConfigurationError(
+            "production mode serves streams (/streams/...) only to requests a hook allows: "
+            "pass create_server(stream_auth=...) (called with the request and the thread id), "
+            "or allow_public_streams=True to serve them to anyone"
+        )
+
+
+def _publisher(client: inngest.Inngest, broker: Broker | None, realtime: bool) -> Publisher | None:
+    """Where the served runs publish their streams: the broker, Realtime, both or neither."""
+    publishers: list[Publisher] = []
+    if broker is not None:
+        publishers.append(BrokerPublisher(broker))
+    if realtime:
+        publishers.append(RealtimePublisher(client))
+    if not publishers:
+        return None
+    return publishers[0] if len(publishers) == 1 else FanOut(*publishers)
+
+
+def _new_app(client: inngest.Inngest) -> fastapi.FastAPI:
+    """A FastAPI app for ``client``; in production, without its API docs."""
+    if client.is_production:  # no /docs, /redoc or /openapi.json for anyone to read
+        return fastapi.FastAPI(
+            title=f"{client.app_id} (agentkit-inngest)",
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
+    return fastapi.FastAPI(title=f"{client.app_id} (agentkit-inngest)")
+
+
+def _serve_realtime_tokens(
+    web: fastapi.FastAPI,
+    client: inngest.Inngest,
+    authorize: Callable[[fastapi.Request, str], Awaitable[None]] | None,
+) -> None:
+    """Serve Realtime subscription tokens at ``GET /streams/{channel}/token``."""
+
+    @web.get("/streams/{channel}/token")
+    async def token(channel: str, request: fastapi.Request) -> dict[str, object]:
+        if authorize is not None:
+            await authorize(request, channel)
+        return await realtime_token(client, channel)
 
 
 def _signing_keys(client: inngest.Inngest) -> list[str | None]:
@@ -259,10 +285,13 @@ def _serve_origin(origin: str | None) -> str | None:
 
 
 class _RequestSize:
-    """Tells runners how many bytes brought each Inngest request's memos: the request
-    (it carries them while they total under 4 MB - 1 KB) plus what the SDK fetches
-    from the Inngest API when they are larger (``use_api``). The run-size bound then
-    holds in both modes without encoding the memos again on every replay."""
+    """Tell runners how many bytes brought each Inngest request's memos.
+
+    Tells runners how many bytes brought each Inngest request's memos: the request (it carries
+    them while they total under 4 MB - 1 KB) plus what the SDK fetches from the Inngest API when
+    they are larger (``use_api``). The run-size bound then holds in both modes without encoding
+    the memos again on every replay.
+    """
 
     def __init__(self, app: Any, *, path: str, client: inngest.Inngest) -> None:
         self.app = app

@@ -96,11 +96,14 @@ class AgentResult(pydantic.BaseModel):
         return "\n".join(m.content for m in self.output if isinstance(m, TextMessage) and m.content)
 
     def to_json(self) -> dict[str, Any]:
-        """What the call added, as JSON (a function's output carries this): ``agent_name``,
-        ``id``, ``output``, ``tool_calls``, ``usage``, ``answer`` and ``cost_usd``. The
-        prompt, the conversation before the call and the raw answers are left out: they
-        repeat what other results (or the run's input) already hold, so a run's output
-        grows linearly with its length. ``model_dump()`` has every field."""
+        """What the call added, as JSON.
+
+        What the call added, as JSON (a function's output carries this): ``agent_name``, ``id``,
+        ``output``, ``tool_calls``, ``usage``, ``answer`` and ``cost_usd``. The prompt, the
+        conversation before the call and the raw answers are left out: they repeat what other
+        results (or the run's input) already hold, so a run's output grows linearly with its
+        length. ``model_dump()`` has every field.
+        """
         return self.model_dump(mode="json", include=_RESULT_JSON)
 
 
@@ -219,8 +222,11 @@ class State(Generic[T]):
         self.messages.extend(result.messages())
 
     def format_history(self, formatter: HistoryFormatter | None = None) -> list[Message]:
-        """The conversation sent to the next model call (a copy of :attr:`messages`,
-        or what ``formatter`` makes of the state)."""
+        """The conversation sent to the next model call.
+
+        The conversation sent to the next model call (a copy of :attr:`messages`, or what
+        ``formatter`` makes of the state).
+        """
         if formatter is not None:
             return formatter(self)
         return list(self.messages)
@@ -251,10 +257,12 @@ class State(Generic[T]):
         return {"data": self.data_json(), "kv": copy.deepcopy(self.kv.all())}
 
     def to_json(self, *, include_raw: bool = False, conversation: bool = True) -> dict[str, Any]:
-        """Everything as JSON-compatible values. Raw provider responses are left out
-        unless ``include_raw`` (they repeat the messages and can be large). With
-        ``conversation=False`` only ``data``, ``kv`` and ``thread_id`` (what a
-        function's output carries; :meth:`from_json` reads it back without history)."""
+        """Everything as JSON-compatible values.
+
+        Raw provider responses are left out unless ``include_raw`` (they repeat the messages and
+        can be large). With ``conversation=False`` only ``data``, ``kv`` and ``thread_id`` (what
+        a function's output carries; :meth:`from_json` reads it back without history).
+        """
         out: dict[str, Any] = {"data": self.data_json(), "kv": copy.deepcopy(self.kv.all())}
         if conversation:
             exclude: Any = None if include_raw else {"raw"}

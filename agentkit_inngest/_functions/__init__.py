@@ -1,10 +1,12 @@
-"""Agents and networks compiled into Inngest functions (private): flow control
-(``_flow``), event payloads and outputs (``_payload``), the function wrappers
-(``_compile``) and typed functions as tools (``_typed``). Public names are
-exported by :mod:`agentkit_inngest`."""
+"""Agents and networks compiled into Inngest functions (private).
+
+Flow control (``_flow``), event payloads and outputs (``_payload``), the function wrappers
+(``_compile``) and typed functions as tools (``_typed``). Public names are exported by
+:mod:`agentkit_inngest`.
+"""
 
 from ._compile import agent_function, network_function, served_functions, slugify
-from ._flow import DEFAULT_RETRIES, MAX_RETRIES, FlowControl
+from ._flow import DEFAULT_RETRIES, MAX_RETRIES, FlowControl, FlowOptions
 from ._middleware import AgentKitMiddleware, install_middleware, serve_streams
 from ._outputs import agent_output, function_output
 from ._payload import EventPayload, bounded_output, checked_state
@@ -16,6 +18,7 @@ __all__ = [
     "MAX_RETRIES",
     "EventPayload",
     "FlowControl",
+    "FlowOptions",
     "agent_function",
     "agent_output",
     "bounded_output",

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import inngest
+from typing_extensions import Unpack
 
 from .._agent import Agent
 from .._limits import Limits
@@ -41,7 +42,7 @@ from .._steps import (
 from ..errors import AgentKitError, ConfigurationError
 from ..streaming._events import StreamEvent
 from ..streaming._publishers import Publisher, safe_publish
-from ._flow import DEFAULT_RETRIES, FlowControl
+from ._flow import DEFAULT_RETRIES, FlowControl, FlowOptions
 from ._outputs import agent_output
 from ._payload import EventPayload, bounded_output, checked_state
 
@@ -165,7 +166,7 @@ def network_function(
     publisher: Publisher | None = None,
     limits: Limits | None = None,
     checkpointing: CheckpointingOption = None,
-    **flow: Any,
+    **flow: Unpack[FlowOptions],
 ) -> inngest.Function[Any]:
     """The Inngest function that runs ``network`` for each triggering event.
 
@@ -183,7 +184,7 @@ def network_function(
             (``True``, ``False`` or a :class:`~agentkit_inngest.Checkpointing`); default:
             the app's choice (``create_server(checkpointing=...)``), else off. See
             docs/checkpointing.md.
-        **flow: flow-control options, see :class:`FlowControl`.
+        **flow: flow-control options (:class:`FlowOptions`), checked as :class:`FlowControl`.
     """
     return _compile(
         "network",
@@ -210,12 +211,15 @@ def agent_function(
     limits: Limits | None = None,
     checkpointing: CheckpointingOption = None,
     default_state: State[Any] | None = None,
-    **flow: Any,
+    **flow: Unpack[FlowOptions],
 ) -> inngest.Function[Any]:
-    """The Inngest function that runs ``agent`` for each triggering event
-    (``agent-<slug>``, triggered by ``<app_id>/agent-<slug>``); options as for
-    :func:`network_function`. Each run starts from the event's ``data.state``, else
-    a copy of ``default_state`` (default: the agent's own ``default_state``)."""
+    """The Inngest function that runs ``agent`` for each triggering event.
+
+    The Inngest function that runs ``agent`` for each triggering event (``agent-<slug>``,
+    triggered by ``<app_id>/agent-<slug>``); options as for :func:`network_function`. Each run
+    starts from the event's ``data.state``, else a copy of ``default_state`` (default: the
+    agent's own ``default_state``).
+    """
     if default_state is not None:
         agent = agent.replace(default_state=default_state)
     return _compile(
@@ -268,11 +272,12 @@ def _compile(
 
 
 def run_context_middleware() -> list[Any]:
-    """The function middleware of every function agentkit-inngest builds: the reader of
-    each call's run context (``fn_id``, ``qi_id``, request id for checkpoints; the
+    """The function middleware of every function agentkit-inngest builds.
+
+    The reader of each call's run context (``fn_id``, ``qi_id``, request id for checkpoints; the
     server's ``stack``, which spares an offloaded inference's replay its request body,
-    checkpointing on or off). Every handler built here is async, as the middleware
-    requires."""
+    checkpointing on or off). Every handler built here is async, as the middleware requires.
+    """
     return [RequestContextMiddleware]
 
 
@@ -284,8 +289,10 @@ def served_functions(
     functions: Sequence[inngest.Function[Any]] = (),
     publisher: Publisher | None = None,
 ) -> list[inngest.Function[Any]]:
-    """All functions for an app: one per agent and network, plus ``functions``;
-    duplicate ids are a configuration error."""
+    """All functions for an app: one per agent and network, plus ``functions``.
+
+    Duplicate ids are a configuration error.
+    """
     built = [agent_function(a, client=client, publisher=publisher) for a in agents]
     built += [network_function(n, client=client, publisher=publisher) for n in networks]
     built += list(functions)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias, TypedDict
 
 import inngest
 import pydantic
@@ -23,6 +23,26 @@ __all__ = ["DEFAULT_RETRIES", "MAX_RETRIES", "FlowControl"]
 MAX_RETRIES = 20
 DEFAULT_RETRIES = 4
 """Inngest's retries per step when a function sets none (``consts.DefaultRetryCount``)."""
+
+
+_Spec: TypeAlias = "Mapping[str, Any]"
+
+
+class FlowOptions(TypedDict, total=False):
+    """The flow-control keyword arguments of the function builders (see :class:`FlowControl`)."""
+
+    concurrency: (
+        int | _Spec | inngest.Concurrency | Sequence[int | _Spec | inngest.Concurrency] | None
+    )
+    throttle: _Spec | inngest.Throttle | None
+    rate_limit: _Spec | inngest.RateLimit | None
+    retries: int | None
+    debounce: _Spec | inngest.Debounce | None
+    priority: str | _Spec | inngest.Priority | None
+    cancel: str | _Spec | inngest.Cancel | Sequence[str | _Spec | inngest.Cancel] | None
+    idempotency: str | None
+    timeouts: _Spec | inngest.Timeouts | None
+    singleton: _Spec | inngest.Singleton | None
 
 
 class FlowControl(pydantic.BaseModel):

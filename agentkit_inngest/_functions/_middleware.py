@@ -1,5 +1,7 @@
-"""Runs inside your own Inngest functions: the middleware that lets them find the
-function they belong to, and turns a returned run into JSON.
+"""Middleware for your own Inngest functions.
+
+Runs inside your own Inngest functions: the middleware that lets them find the function they
+belong to, and turns a returned run into JSON.
 
 :class:`AgentKitMiddleware` is added to a client by
 :func:`~agentkit_inngest.create_server` and :func:`~agentkit_inngest.create_client`;
@@ -73,7 +75,7 @@ class AgentKitMiddleware(inngest.Middleware):
         self,
         ctx: inngest.Context | inngest.ContextSync,
         function: inngest.Function[Any],
-        steps: inngest.StepMemos,
+        steps: inngest.StepMemos,  # noqa: ARG002 - inngest.Middleware.transform_input's shape
     ) -> None:
         """Record the function's context for the runs it starts (this request)."""
         self._name = f"function {function.local_id!r}"
@@ -85,8 +87,11 @@ class AgentKitMiddleware(inngest.Middleware):
         enter_scope(self._scope)
 
     async def transform_output(self, result: inngest.TransformOutputResult) -> None:
-        """Convert returned runs to JSON; publish what the runs' streams still hold
-        when the function has returned, or ``run.failed`` when it failed for good."""
+        """Convert returned runs to JSON.
+
+        Publish what the runs' streams still hold when the function has returned, or
+        ``run.failed`` when it failed for good.
+        """
         if result.error is not None:
             if (
                 result.step is None

@@ -1,5 +1,6 @@
-"""What an Inngest function returns: runs and agent results as the JSON this package's
-own functions return.
+"""What an Inngest function returns.
+
+Runs and agent results as the JSON this package's own functions return.
 
 AgentKit's TypeScript functions end with ``return network.run(input)``. Here a
 :class:`~agentkit_inngest.NetworkRun` or :class:`~agentkit_inngest.AgentResult`
@@ -28,9 +29,11 @@ _MAX_DEPTH = 100
 
 
 def agent_output(result: AgentResult, state: State[Any] | None) -> dict[str, Any]:
-    """An agent call as JSON: ``agent_function``'s output (``state`` when known). Each
-    message once: what the call added (:meth:`AgentResult.to_json`) and the state's
-    ``data``, ``kv`` and ``thread_id``, not the conversation before the call."""
+    """An agent call as JSON: ``agent_function``'s output (``state`` when known).
+
+    Each message once: what the call added (:meth:`AgentResult.to_json`) and the state's
+    ``data``, ``kv`` and ``thread_id``, not the conversation before the call.
+    """
     output: dict[str, Any] = {
         "agent": result.agent_name,
         "output": result.text,

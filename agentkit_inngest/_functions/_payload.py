@@ -1,5 +1,7 @@
-"""What goes in and out of an agent or network function: the event's data, checked,
-and an output kept within its size limit."""
+"""What goes in and out of an agent or network function.
+
+The event's data, checked, and an output kept within its size limit.
+"""
 
 from __future__ import annotations
 
@@ -55,9 +57,12 @@ def checked_state(state: State[Any], limits: Limits) -> State[Any]:
 
 
 def bounded_output(output: dict[str, Any], limits: Limits, *, where: str) -> dict[str, Any]:
-    """A function's output within ``limits.output_bytes``: when it is larger, the new
-    messages (``results``, or an agent's ``result``) are left out and an ``omitted``
-    note says so; if even that is too large, :class:`SizeLimitError`."""
+    """A function's output, kept within ``limits.output_bytes``.
+
+    A function's output within ``limits.output_bytes``: when it is larger, the new messages
+    (``results``, or an agent's ``result``) are left out and an ``omitted`` note says so; if
+    even that is too large, :class:`SizeLimitError`.
+    """
     size = json_size(output)
     if size <= limits.output_bytes:
         return output

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import inngest
 import pydantic
+from typing_extensions import Unpack
 
 from .._context import ToolContext
 from .._durations import Duration, parse_duration
@@ -28,7 +29,7 @@ from .._steps import (
 from ..errors import ConfigurationError
 from ..tools import Tool, create_tool
 from ._compile import run_context_middleware
-from ._flow import DEFAULT_RETRIES, FlowControl
+from ._flow import DEFAULT_RETRIES, FlowControl, FlowOptions
 from ._middleware import publisher_of
 from ._outputs import function_output, unserializable_output
 
@@ -51,7 +52,7 @@ def create_function(
     name: str | None = None,
     description: str | None = None,
     checkpointing: CheckpointingOption = None,
-    **flow: Any,
+    **flow: Unpack[FlowOptions],
 ) -> Callable[[Callable[[inngest.Context, M], Awaitable[Any]]], inngest.Function[Any]]:
     """Decorate ``async def fn(ctx, input)`` into an Inngest function with a typed input.
 
@@ -76,7 +77,7 @@ def create_function(
             by the server, instead of one request per step; ``True``, ``False`` or a
             :class:`~agentkit_inngest.Checkpointing`; default the app's choice, else
             off. See docs/checkpointing.md.
-        **flow: flow-control options, see :class:`FlowControl`.
+        **flow: flow-control options (:class:`FlowOptions`), checked as :class:`FlowControl`.
     """
     if not (isinstance(input, type) and issubclass(input, pydantic.BaseModel)):
         raise ConfigurationError(f"function {fn_id!r}: input must be a pydantic model class")
@@ -127,8 +128,10 @@ def create_function(
 
 
 def _returned(output: Any, fn_id: str) -> Any:
-    """The handler's output as JSON: runs converted, anything else not JSON refused
-    once (retrying cannot fix it)."""
+    """The handler's output as JSON.
+
+    Runs are converted, anything else not JSON refused once (retrying cannot fix it).
+    """
     converted = function_output(output)
     error = unserializable_output(converted, f"function {fn_id!r}")
     if error is not None:

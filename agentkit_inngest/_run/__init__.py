@@ -1,7 +1,10 @@
-"""The run layer (private): the one agent loop, tool execution, the network loop,
-routing execution and the thread hooks, working against the leaf run context
-(:class:`~agentkit_inngest.NetworkRun`). The definitions (:class:`~agentkit_inngest.Agent`,
-:class:`~agentkit_inngest.Network`...) call :func:`run_agent` and :func:`run_network`."""
+"""The run layer (private).
+
+The one agent loop, tool execution, the network loop, routing execution and the thread hooks,
+working against the leaf run context (:class:`~agentkit_inngest.NetworkRun`). The definitions
+(:class:`~agentkit_inngest.Agent`, :class:`~agentkit_inngest.Network`...) call :func:`run_agent`
+and :func:`run_network`.
+"""
 
 from ._agent_loop import AgentCall, maybe_await
 from ._entry import call_agent, run_agent, run_network

@@ -49,8 +49,11 @@ async def maybe_await(value: object) -> object:
 
 @dataclasses.dataclass
 class _Turn:
-    """What one turn produced: the result so far, this turn's new output messages,
-    and the memos of tool calls its step already ran (fast turns)."""
+    """What one turn produced.
+
+    The result so far, this turn's new output messages, and the memos of tool calls its step
+    already ran (fast turns).
+    """
 
     result: AgentResult
     output: list[Message]
@@ -143,8 +146,11 @@ class AgentCall:
     async def _turn(
         self, messages: list[Message], result: AgentResult, tools: Mapping[str, Tool]
     ) -> _Turn:
-        """One inference and its ``on_response`` hook: in an inference step of its
-        own, or (fast turns) in one step with the turn's tool calls."""
+        """One inference and its ``on_response`` hook.
+
+        They run in an inference step of its own, or (fast turns) in one step with the turn's
+        tool calls.
+        """
         start = len(result.output)
         self.controls.before_inference(self.model)
         request = self.controls.request(
@@ -251,8 +257,10 @@ class AgentCall:
     async def _record(
         self, raw: dict[str, Any], result: AgentResult, step_id: str, *, streamed: bool, usage: bool
     ) -> Usage:
-        """Add an inference's answer to ``result`` (and report its text and usage);
-        returns the answer's usage."""
+        """Add an inference's answer to ``result`` (and report its text and usage).
+
+        Returns the answer's usage.
+        """
         try:
             response = read_answer(self.run.runner, self.model, raw, step_id)
         except Exception as err:
@@ -274,9 +282,11 @@ class AgentCall:
         return response.usage
 
     def _continues(self, result: AgentResult, tool_results: list[ToolResultMessage]) -> bool:
-        """Whether another inference follows (within ``max_iter``): when tools ran, or,
-        for a routing agent with ``decided``, until it has decided (for a typed
-        answer: until it is given)."""
+        """Whether another inference follows (within ``max_iter``).
+
+        One follows when tools ran, or, for a routing agent with ``decided``, until it has
+        decided (for a typed answer: until it is given).
+        """
         if self.decided is not None and self.controls.output is None:
             return not self.decided(result)
         return self.controls.continues(bool(tool_results))
@@ -305,8 +315,10 @@ class AgentCall:
         )
 
     async def _hook_result(self, name: str, result: AgentResult) -> AgentResult:
-        """Run the ``on_response``/``on_finish`` hook on ``result``: its answer, or
-        ``result`` when it returns ``None``."""
+        """Run the ``on_response``/``on_finish`` hook on ``result``.
+
+        Returns its answer, or ``result`` when it returns ``None``.
+        """
         lifecycle = self.agent.lifecycle
         hook = lifecycle.on_response if name == "on_response" else lifecycle.on_finish
         if hook is None:

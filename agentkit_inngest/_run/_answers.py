@@ -1,5 +1,8 @@
-"""Reading a model's answer into neutral messages, once per answer in a long-running
-app (the answers are kept by run and step: ``_steps/_answers.py``)."""
+"""Reading a model's answer into neutral messages.
+
+Reading a model's answer into neutral messages, once per answer in a long-running app (the
+answers are kept by run and step: ``_steps/_answers.py``).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,11 @@ __all__ = ["read_answer"]
 def read_answer(
     runner: StepRunner, model: Model, raw: dict[str, Any], step_id: str
 ) -> ModelResponse:
-    """``raw`` (the answer of step ``step_id``) as neutral messages, tool-call
-    arguments made plain JSON. Raises what ``model.parse_response`` raises."""
+    """``raw``, the answer of step ``step_id``, as neutral messages.
+
+    ``raw`` (the answer of step ``step_id``) as neutral messages, tool-call arguments made plain
+    JSON. Raises what ``model.parse_response`` raises.
+    """
     if runner.durable:
         found = kept_answer(runner.run_id, step_id, model, raw)
         if found is not None:

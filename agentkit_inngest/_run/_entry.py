@@ -44,8 +44,10 @@ async def call_agent(
     output: Any = AGENT_OUTPUT,
     output_retries: int | None = None,
 ) -> AgentResult:
-    """One agent call inside ``run`` (no thread hooks, no run events); ``output``
-    asks for another typed answer than the agent's own (a network's)."""
+    """One agent call inside ``run`` (no thread hooks, no run events).
+
+    ``output`` asks for another typed answer than the agent's own (a network's).
+    """
     limit = max(1, agent.max_iter if max_iter is None else max_iter)
     call = AgentCall(
         agent,
@@ -146,8 +148,10 @@ async def run_network(
 async def _call_again(
     run: NetworkRun, agent: AgentSpec, output_type: Any, retries: int
 ) -> AgentResult:
-    """Call ``agent`` once more for the network's typed answer (its last call's
-    answer was not one); the result joins the run's."""
+    """Call ``agent`` once more for the network's typed answer (its last call's answer was not one).
+
+    The result joins the run's.
+    """
     result = await call_agent(
         agent, run, input=run.input, output=output_type, output_retries=retries
     )
@@ -164,9 +168,12 @@ async def _as_run(
     start: Callable[[], Awaitable[None]] | None = None,
     **started: str | None,
 ) -> T:
-    """``body`` as a whole run: ``start`` (before the thread opens), ``run.started``,
-    the thread hooks, the failure event of a plain-Python run, and the run's cleanups;
-    all of it inside the run's tracing unit."""
+    """Run ``body`` as a whole run, inside the run's tracing unit.
+
+    ``body`` as a whole run: ``start`` (before the thread opens), ``run.started``, the thread
+    hooks, the failure event of a plain-Python run, and the run's cleanups; all of it inside the
+    run's tracing unit.
+    """
     stream, tracing = run.runner.stream, run.runner.tracing
     spec = functools.partial(
         SpanSpec.run,

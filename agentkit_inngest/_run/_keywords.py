@@ -63,9 +63,12 @@ def call_hook(fn: Callable[..., Any], **values: Any) -> Any:
 
 
 def call_system(fn: Callable[..., Any], run: NetworkRun) -> Any:
-    """A system prompt function called as it is written: ``fn(network=run)`` when it
-    declares ``network`` as a keyword (AgentKit's ``({ network }) => ...``),
-    ``fn(run)`` when it takes one positional argument, ``fn()`` when it takes none."""
+    """A system prompt function, called as it is written.
+
+    A system prompt function called as it is written: ``fn(network=run)`` when it declares
+    ``network`` as a keyword (AgentKit's ``({ network }) => ...``), ``fn(run)`` when it takes
+    one positional argument, ``fn()`` when it takes none.
+    """
     try:
         style = _SYSTEM[fn]
     except (KeyError, TypeError):

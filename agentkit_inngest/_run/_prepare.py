@@ -43,8 +43,10 @@ def resolve_model(agent: AgentSpec, model: Model | None, run: NetworkRun | None)
 
 
 def fast_turns_for(agent: AgentSpec, run: NetworkRun, model: Model) -> bool:
-    """Whether a turn is one step here: asked for (by the agent, else the network)
-    and the inference runs in process."""
+    """Whether a turn is one step here.
+
+    It is when one is asked for (by the agent, else the network) and the inference runs in process.
+    """
     wanted = agent.fast_turns
     if wanted is None:
         wanted = run.network.fast_turns if run.network is not None else False
@@ -89,17 +91,22 @@ async def system_prompt(agent: AgentSpec, run: NetworkRun) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _system_message(text: str) -> TextMessage:
-    """The system message of ``text`` (messages are frozen: one is shared by the calls,
-    and by the replays, that use the same prompt)."""
+    """The system message of ``text``.
+
+    Messages are frozen: one is shared by the calls, and by the replays, that use the
+    same prompt.
+    """
     return TextMessage(role="system", content=text)
 
 
 async def prompt_and_history(
     agent: AgentSpec, run: NetworkRun, input: str
 ) -> tuple[list[Message], list[Message]]:
-    """The system prompt and the conversation a call starts from: the run's
-    messages (plus ``input`` for an agent run on its own), trimmed by the context
-    window in force, with the agent's assistant prefill at the end."""
+    """The system prompt and the conversation a call starts from.
+
+    The run's messages (plus ``input`` for an agent run on its own), trimmed by the context
+    window in force, with the agent's assistant prefill at the end.
+    """
     system = await system_prompt(agent, run)
     prompt: list[Message] = [_system_message(system)] if system else []
     history = run.state.format_history()

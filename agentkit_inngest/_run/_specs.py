@@ -47,8 +47,10 @@ CodeRouter: TypeAlias = Callable[..., object]
 
 @dataclasses.dataclass
 class StartResult:
-    """What :attr:`~agentkit_inngest.Lifecycle.on_start` may return: a new prompt and
-    history, or a stop."""
+    """What :attr:`~agentkit_inngest.Lifecycle.on_start` may return.
+
+    A new prompt and history, or a stop.
+    """
 
     prompt: list[Message]
     history: list[Message]

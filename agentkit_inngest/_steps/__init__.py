@@ -1,5 +1,8 @@
-"""The step seam (private): runners, the retry policy, the step API of tools, and
-the stream of a run's events. Public names are exported by :mod:`agentkit_inngest`."""
+"""The step seam (private).
+
+Runners, the retry policy, the step API of tools, and the stream of a run's events. Public names
+are exported by :mod:`agentkit_inngest`.
+"""
 
 from ._ai import InferResult, infer
 from ._checkpoint_ctx import checkpointed_context

@@ -41,8 +41,11 @@ PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.g
 def described_inference(
     model: Model, body: Body, call: Callable[[], Awaitable[dict[str, Any]]]
 ) -> Callable[[], Awaitable[dict[str, Any]]]:
-    """``call`` (an in-process inference step's body), which also describes the step
-    as an AI call when it is checkpointed."""
+    """``call``, an in-process inference step's body, described as an AI call.
+
+    ``call`` (an in-process inference step's body), which also describes the step as an AI call
+    when it is checkpointed.
+    """
 
     async def run() -> dict[str, Any]:
         raw = await call()
@@ -106,8 +109,11 @@ def _text(raw: Mapping[str, Any], key: str) -> str | None:
 
 
 def _finish_reasons(raw: Mapping[str, Any]) -> list[str]:
-    """OpenAI ``choices[].finish_reason``, Anthropic ``stop_reason``, Gemini
-    ``candidates[].finishReason``."""
+    """The reason the model stopped, from any provider's answer.
+
+    OpenAI ``choices[].finish_reason``, Anthropic ``stop_reason``, Gemini
+    ``candidates[].finishReason``.
+    """
     reasons: list[Any] = []
     for key, field in (("choices", "finish_reason"), ("candidates", "finishReason")):
         items = raw.get(key)

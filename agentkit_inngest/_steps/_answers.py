@@ -33,8 +33,11 @@ _LOCK = threading.Lock()
 def kept_answer(
     run_id: str, step_id: str, model: Model, raw: dict[str, Any]
 ) -> ModelResponse | None:
-    """The messages kept for step ``step_id`` of run ``run_id`` when its answer was
-    ``raw`` (a fresh copy of the list), or ``None``."""
+    """The messages kept for step ``step_id`` of run ``run_id``, or ``None``.
+
+    The messages kept for step ``step_id`` of run ``run_id`` when its answer was ``raw`` (a
+    fresh copy of the list), or ``None``.
+    """
     key = (run_id, step_id, model)
     with _LOCK:
         found = _KEPT.get(key)

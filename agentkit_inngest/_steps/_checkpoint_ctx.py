@@ -1,5 +1,7 @@
-"""Checkpointed steps: a function's ``ctx.step`` and ``ctx.group`` that run step after
-step in one request, each result acknowledged by the Inngest server before the next.
+"""Checkpointed steps.
+
+A function's ``ctx.step`` and ``ctx.group`` that run step after step in one request, each result
+acknowledged by the Inngest server before the next.
 
 How (the protocol note's "Design A"; the server's side is ``checkpointAsyncSteps`` in
 ``pkg/execution/checkpoint/checkpoint.go`` of ``inngest/inngest``, the client's the
@@ -63,8 +65,11 @@ _AMBIGUOUS = frozenset({429, 500, 502, 503, 504})
 
 @dataclasses.dataclass
 class StepNote:
-    """What the body of the step being checkpointed says about itself (an in-process
-    inference marks its op as an AI call)."""
+    """What the body of the step being checkpointed says about itself.
+
+    What the body of the step being checkpointed says about itself (an in-process inference
+    marks its op as an AI call).
+    """
 
     record_prompts: bool = False
     opts: dict[str, Any] | None = None
@@ -90,8 +95,7 @@ class _Checkpointed(BaseException):
 
 
 class CheckpointSession:
-    """The checkpoints of one request: where they go, the budget, and whether it still
-    checkpoints."""
+    """The checkpoints of one request: where they go, the budget, whether it still checkpoints."""
 
     def __init__(self, context: RequestContext, config: Checkpointing, client: CheckpointClient):
         self.context = context
@@ -118,9 +122,12 @@ class CheckpointSession:
         return hashed_id in self.context.memoized
 
     async def may_start(self) -> bool:
-        """Whether a new step may run here: within the budget, and the server still
-        waits for this request (after it gave up, a retry owns the run: a step started
-        here would run twice). Stops checkpointing when not."""
+        """Whether a new step may run here.
+
+        It may when within the budget and the server still waits for this request (after it gave
+        up, a retry owns the run: a step started here would run twice). Stops checkpointing when
+        not.
+        """
         if self.stopped is not None:
             return False
         if self.spent():
@@ -192,9 +199,11 @@ def _hashed(step_id: str) -> str:
 
 
 class CheckpointedStep:
-    """``ctx.step`` of a checkpointed request: ``run`` and ``send_event`` checkpoint, the
-    other methods are the SDK's. It counts reused step ids as the SDK does, so a
-    checkpoint names a step exactly as the SDK's own op would."""
+    """``ctx.step`` of a checkpointed request.
+
+    ``run`` and ``send_event`` checkpoint, the other methods are the SDK's. It counts reused
+    step ids as the SDK does, so a checkpoint names a step exactly as the SDK's own op would.
+    """
 
     def __init__(
         self, step: inngest.Step, group: Any, session: CheckpointSession, client: inngest.Inngest
@@ -294,9 +303,11 @@ class _CountedAI:
 
 
 class CheckpointedGroup:
-    """``ctx.group`` of a checkpointed request: parallel steps run concurrently in this
-    request (the SDK would plan them, and the server would then plan every later step
-    of the run too), each checkpointing its own result."""
+    """``ctx.group`` of a checkpointed request.
+
+    Parallel steps run concurrently in this request (the SDK would plan them, and the server
+    would then plan every later step of the run too), each checkpointing its own result.
+    """
 
     def __init__(self, group: Any, session: CheckpointSession) -> None:
         self._group = group
@@ -349,8 +360,11 @@ def _replayer(value: Any) -> Callable[[], Awaitable[Any]]:
 def checkpointed_context(
     ctx: inngest.Context, config: Checkpointing | None, client: inngest.Inngest
 ) -> inngest.Context:
-    """``ctx`` with checkpointed steps when ``config`` turns checkpointing on and the
-    request can checkpoint (see the module docstring); ``ctx`` itself otherwise."""
+    """``ctx`` with checkpointed steps when it can checkpoint, else ``ctx``.
+
+    ``ctx`` with checkpointed steps when ``config`` turns checkpointing on and the request can
+    checkpoint (see the module docstring); ``ctx`` itself otherwise.
+    """
     if config is None:
         return ctx
     context = current_request_context()

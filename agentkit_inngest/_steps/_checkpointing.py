@@ -44,7 +44,9 @@ usual limit); the next step goes back to the server, which calls the app again."
 
 @dataclasses.dataclass(frozen=True)
 class Checkpointing:
-    """How a function checkpoints its steps (pass ``checkpointing=Checkpointing(...)``;
+    """How a function checkpoints its steps.
+
+    How a function checkpoints its steps (pass ``checkpointing=Checkpointing(...)``;
     ``checkpointing=True`` means these defaults).
 
     Attributes:
@@ -101,8 +103,11 @@ def _chosen(option: CheckpointingOption, *, where: str) -> Checkpointing | bool 
 
 
 def check_checkpointing(option: CheckpointingOption, *, where: str) -> CheckpointingOption:
-    """``option`` if it is a valid checkpointing option (raises
-    :class:`~agentkit_inngest.ConfigurationError` otherwise), for definition time."""
+    """``option``, checked at definition time.
+
+    ``option`` if it is a valid checkpointing option (raises
+    :class:`~agentkit_inngest.ConfigurationError` otherwise), for definition time.
+    """
     _chosen(option, where=where)
     return option
 
@@ -115,8 +120,11 @@ _LOCK = threading.Lock()
 
 
 def set_app_checkpointing(client: inngest.Inngest, option: CheckpointingOption) -> None:
-    """Make ``option`` the default of the functions of ``client``'s app (``None``:
-    leave the app's default as it is)."""
+    """Make ``option`` the default of the functions of ``client``'s app.
+
+    Make ``option`` the default of the functions of ``client``'s app (``None``: leave the app's
+    default as it is).
+    """
     chosen = _chosen(option, where="create_server")
     if chosen is None:
         return
@@ -132,8 +140,11 @@ def app_checkpointing(client: inngest.Inngest) -> Checkpointing | bool | None:
 def resolve_checkpointing(
     option: CheckpointingOption, client: inngest.Inngest
 ) -> Checkpointing | None:
-    """The checkpointing in force for a function of ``client`` with ``option``:
-    its own, else the app's, else :data:`DEFAULT_CHECKPOINTING`; ``None`` when off."""
+    """The checkpointing in force for a function of ``client``.
+
+    The checkpointing in force for a function of ``client`` with ``option``: its own, else the
+    app's, else :data:`DEFAULT_CHECKPOINTING`; ``None`` when off.
+    """
     for chosen in (_chosen(option, where="checkpointing"), app_checkpointing(client)):
         if chosen is not None:
             return chosen if isinstance(chosen, Checkpointing) else None

@@ -69,9 +69,11 @@ class FunctionScope:
     _own: InngestRunner | None = None
 
     def new_runner(self, *, thread_id: str | None = None) -> InngestRunner:
-        """A runner on the function's steps for one more run. The first run of a
-        request uses bare step IDs (``Agent#1/infer``); later ones are prefixed
-        ``run#2/``, ``run#3/``... so two runs in one function never share an ID."""
+        """A runner on the function's steps for one more run.
+
+        The first run of a request uses bare step IDs (``Agent#1/infer``); later ones are
+        prefixed ``run#2/``, ``run#3/``... so two runs in one function never share an ID.
+        """
         number = len(self.runners) + 1
         prefix = "" if number == 1 else f"run#{number}"
         runner = InngestRunner(
@@ -83,15 +85,21 @@ class FunctionScope:
         return runner
 
     def own_steps(self) -> InngestRunner:
-        """The runner of steps the function's code starts itself through this package
-        (:func:`~agentkit_inngest.infer`): one per request, bare step IDs."""
+        """The runner of steps the function's code starts itself.
+
+        The runner of steps the function's code starts itself through this package
+        (:func:`~agentkit_inngest.infer`): one per request, bare step IDs.
+        """
         if self._own is None:
             self._own = InngestRunner(self.ctx, limits=self.limits, max_attempts=self.max_attempts)
         return self._own
 
     async def finish(self) -> None:
-        """The function returned: publish the stream events its runs still hold
-        (``run.completed`` and what came after their last step)."""
+        """The function returned: publish what its runs' streams still hold.
+
+        The function returned: publish the stream events its runs still hold (``run.completed``
+        and what came after their last step).
+        """
         for runner in self.runners:
             await runner.stream.flush()
 
@@ -104,8 +112,11 @@ class FunctionScope:
         return self.ctx.attempt + 1 >= self.max_attempts
 
     async def fail(self, error: BaseException) -> None:
-        """The function failed for good: its runs' streams end with ``run.failed``
-        (what ``network_function``'s failure handler publishes for its own runs)."""
+        """The function failed for good: end its runs' streams.
+
+        The function failed for good: its runs' streams end with ``run.failed`` (what
+        ``network_function``'s failure handler publishes for its own runs).
+        """
         for runner in self.runners:
             await runner.stream.publish_final(
                 "run.failed", error=str(error) or type(error).__name__
@@ -152,8 +163,10 @@ def function_scope(
 
 
 def default_runner(what: str, *, thread_id: str | None = None, own: bool = False) -> StepRunner:
-    """The runner of a run given none: the Inngest function's steps when one is
-    executing (see the module docstring), else an :class:`InlineRunner`.
+    """The runner of a run given none.
+
+    The Inngest function's steps when one is executing (see the module docstring), else an
+    :class:`InlineRunner`.
 
     Args:
         what: the call, for the error (``"network.run()"``).
@@ -194,8 +207,10 @@ def _sdk_step() -> object | None:
 
 
 def _in_sdk_step() -> bool:
-    """Whether a step's body is running in this task (the SDK's own flag: steps
-    cannot nest). ``False`` if this SDK version keeps it elsewhere."""
+    """Whether a step's body is running in this task (the SDK's own flag: steps cannot nest).
+
+    ``False`` if this SDK version keeps it elsewhere.
+    """
     from inngest._internal.execution_lib import models
 
     flag: Any = getattr(models, "_in_step", None)

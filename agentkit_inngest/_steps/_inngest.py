@@ -51,8 +51,10 @@ def to_inngest_error(err: AgentKitError) -> Exception:
 
 
 def count_fetched_memos(client: inngest.Inngest) -> bool:
-    """Count the memos the SDK fetches from the Inngest API towards the request being
-    served (``REQUEST_BYTES``).
+    """Count the memos the SDK fetches towards the request being served.
+
+    Count the memos the SDK fetches from the Inngest API towards the request being served
+    (``REQUEST_BYTES``).
 
     Inngest sends the memos inside the request only while they total under
     4 MB - 1 KB; a larger run's requests say ``use_api`` and the SDK fetches the memos
@@ -81,11 +83,13 @@ async def _count_actions(response: httpx.Response) -> None:
 
 
 class _RetryLater(ToolRetry):
-    """A step failed with a retriable error that asks for a delay (a 429's
-    ``retry-after``). The SDK lets its ``RetryAfterError`` escape ``step.run`` without
-    a memo; carried as a :class:`ToolRetry` it also passes through tools that
-    orchestrate steps (which report other errors to the model), so the request is
-    retried after the delay and the step runs again then."""
+    """A step failed with a retriable error that asks for a delay (a 429's ``retry-after``).
+
+    The SDK lets its ``RetryAfterError`` escape ``step.run`` without a memo; carried as a
+    :class:`ToolRetry` it also passes through tools that orchestrate steps (which report other
+    errors to the model), so the request is retried after the delay and the step runs again
+    then.
+    """
 
 
 _FAILED = "__agentkit_step_failed__"
@@ -115,9 +119,12 @@ def _classified(fn: Callable[[], Awaitable[Any]], attempt: int) -> Callable[[], 
 
 
 def _expected_memo(step_id: str) -> Callable[[], Awaitable[Any]]:
-    """The body of a replayed offloaded inference, which the SDK never runs: the server
-    listed the step as held (``ctx.stack``), so the SDK finds its memo. Should the two
-    ever disagree, the request fails and is retried rather than inventing an answer."""
+    """The body of a replayed offloaded inference, which the SDK never runs.
+
+    The server listed the step as held (``ctx.stack``), so the SDK finds its memo. Should
+    the two ever disagree, the request fails and is retried rather than inventing an
+    answer.
+    """
 
     async def missing() -> Any:
         raise RuntimeError(
@@ -237,8 +244,11 @@ class InngestRunner(StepRunner):
         return answer
 
     async def _offloaded(self, step_id: str, model: Model, body: Body) -> Any:
-        """The answer of the offloaded inference ``step_id``: its memo when the server
-        holds it, else the ``AIGateway`` op that asks the server to make the call."""
+        """The answer of the offloaded inference ``step_id``.
+
+        Its memo when the server holds it, else the ``AIGateway`` op that asks the server
+        to make the call.
+        """
         if self._memoized(step_id):
             # The SDK hands a memo back by the step's hashed id, whatever the op, and
             # runs no body then. A plain step.run skips what step.ai.infer does before
@@ -260,9 +270,12 @@ class InngestRunner(StepRunner):
         return model.parse_response(raw)
 
     def _memoized(self, step_id: str) -> bool:
-        """Whether the server said it holds step ``step_id`` (``ctx.stack``): the SDK then
-        answers ``step.ai.infer`` with the memo and sends nothing, so a replay need not
-        convert the whole conversation into a request body again."""
+        """Whether the server said it holds step ``step_id``.
+
+        Whether the server said it holds step ``step_id`` (``ctx.stack``): the SDK then answers
+        ``step.ai.infer`` with the memo and sends nothing, so a replay need not convert the
+        whole conversation into a request body again.
+        """
         context = current_request_context()
         return (
             context is not None

@@ -93,16 +93,21 @@ class StepRunner(ABC):
 
     @property
     def discovering(self) -> bool:
-        """``False`` in a request that targets one planned step: the request that
-        planned it has published the stream events held before it."""
+        """Whether this request discovers new steps (not when it targets a planned one).
+
+        ``False`` in a request that targets one planned step: the request that planned it has
+        published the stream events held before it.
+        """
         return True
 
     # -- what wraps every step ---------------------------------------------------------
 
     async def _step(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Hand one step to the runtime. When the step is new in a discovering request
-        (not memoized) and its body does not run here, publish the stream events
-        produced since the previous step."""
+        """Hand one step to the runtime.
+
+        When the step is new in a discovering request (not memoized) and its body does not run
+        here, publish the stream events produced since the previous step.
+        """
         index = self.claims
         if not self.stream.gated:
             return await call()
@@ -148,10 +153,13 @@ class StepRunner(ABC):
     def bounded(
         self, step_id: str, fn: Callable[[], Awaitable[Any]]
     ) -> Callable[[], Awaitable[Any]]:
-        """``fn`` with its output checked inside the step, before it can be memoized:
-        a non-JSON value, an output over ``limits.step_bytes`` or one that would take
-        the run past ``limits.run_bytes`` raises a non-retriable error. Lone surrogates
-        in strings become U+FFFD here, as the Inngest server would make them."""
+        """``fn`` with its output checked inside the step.
+
+        ``fn`` with its output checked inside the step, before it can be memoized: a non-JSON
+        value, an output over ``limits.step_bytes`` or one that would take the run past
+        ``limits.run_bytes`` raises a non-retriable error. Lone surrogates in strings become
+        U+FFFD here, as the Inngest server would make them.
+        """
 
         async def checked() -> Any:
             try:
@@ -185,16 +193,21 @@ class StepRunner(ABC):
             )
 
     def memo_total(self) -> int:
-        """Bytes of the run's memoized step outputs so far. Under Inngest, when the app
-        knows how many bytes brought them (the request, plus what the SDK fetched from
-        the API when the memos were too large to inline), that size is used instead of
-        encoding each memo again on every replay."""
+        """Bytes of the run's memoized step outputs so far.
+
+        Under Inngest, when the app knows how many bytes brought them (the request, plus what
+        the SDK fetched from the API when the memos were too large to inline), that size is used
+        instead of encoding each memo again on every replay.
+        """
         carried = REQUEST_BYTES.get() if self.durable else None
         return carried.total if carried is not None else self.memo_bytes
 
     def parse_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse:
-        """``model.parse_response(raw)`` for an answer :meth:`infer` returned (a runner
-        that has already read it may keep the result)."""
+        """``model.parse_response(raw)`` for an answer :meth:`infer` returned.
+
+        ``model.parse_response(raw)`` for an answer :meth:`infer` returned (a runner that has
+        already read it may keep the result).
+        """
         return model.parse_response(raw)
 
     def _account(self, output: T) -> T:
@@ -229,8 +242,10 @@ class StepRunner(ABC):
         *,
         on_text: TextSink | None = None,
     ) -> dict[str, Any]:
-        """One model call; returns the provider's raw JSON response. With ``on_text``,
-        an in-process call streams and reports text as it arrives.
+        """One model call.
+
+        Returns the provider's raw JSON response. With ``on_text``, an in-process call streams
+        and reports text as it arrives.
 
         ``body`` may be a function that builds the request body: an in-process call
         builds it inside the step, so a replay that reads the memo does not convert

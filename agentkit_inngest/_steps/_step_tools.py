@@ -91,8 +91,11 @@ class StepTools:
     async def send_event(
         self, name: str, events: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> list[str]:
-        """Send one event (``{"name": ..., "data": {...}}``) or a list of them, once
-        (step ``<prefix>/<name>``); returns their ids."""
+        """Send one event or a list of them, once; returns their ids.
+
+        Send one event (``{"name": ..., "data": {...}}``) or a list of them, once (step
+        ``<prefix>/<name>``); returns their ids.
+        """
         return await self._runner.send_event(self._id(name), _event_list(name, events))
 
 
@@ -118,8 +121,11 @@ def _event_list(
 
 
 class NoSteps(StepTools):
-    """``ctx.step`` of a tool that runs inside a step: using it is a clear error,
-    because Inngest steps cannot nest."""
+    """``ctx.step`` of a tool that runs inside a step: using it is an error.
+
+    ``ctx.step`` of a tool that runs inside a step: using it is a clear error, because Inngest
+    steps cannot nest.
+    """
 
     def __init__(self, runner: StepRunner, tool_name: str) -> None:
         super().__init__(runner, "")

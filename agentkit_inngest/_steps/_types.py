@@ -34,16 +34,21 @@ def build_body(body: Body) -> dict[str, Any]:
 
 
 def gave_up(attempts: int, message: str) -> str:
-    """The error of a step whose retries are spent: how many attempts were made, and
-    the last attempt's error without its "(will retry)" (no retry follows)."""
+    """The error of a step whose retries are spent.
+
+    How many attempts were made, and the last attempt's error without its "(will retry)" (no
+    retry follows).
+    """
     tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
     return f"{message.replace(' (will retry)', '')} (gave up after {tries})"
 
 
 def match_expression(match: str | None, if_exp: str | None, *, where: str) -> str | None:
-    """The wait expression of ``match=`` (a field path equal in the awaited event and
-    the run's triggering event, as AgentKit's ``match``) or ``if_exp=`` (a full
-    Inngest expression); at most one of them.
+    """The wait expression of ``match=`` or ``if_exp=``.
+
+    The wait expression of ``match=`` (a field path equal in the awaited event and the run's
+    triggering event, as AgentKit's ``match``) or ``if_exp=`` (a full Inngest expression); at
+    most one of them.
 
     ``match="data.ticketId"`` becomes ``async.data.ticketId == event.data.ticketId``.
 

@@ -75,10 +75,12 @@ class StreamEvent(pydantic.BaseModel):
 
 @dataclasses.dataclass(frozen=True)
 class Gap:
-    """A resumed subscription misses events: the broker no longer holds every event
-    published after ``after``. ``resumed_from`` is the id of the first event it
-    still holds (``None`` when it holds none); ``missed`` counts the events known to
-    be gone (``None`` when unknown)."""
+    """A resumed subscription misses events.
+
+    The broker no longer holds every event published after ``after``. ``resumed_from`` is the id
+    of the first event it still holds (``None`` when it holds none); ``missed`` counts the
+    events known to be gone (``None`` when unknown).
+    """
 
     after: str
     resumed_from: str | None
@@ -86,9 +88,12 @@ class Gap:
 
 
 class BrokerUnavailable(RuntimeError):
-    """A shared broker cannot be reached now (its store is down): subscribing fails
-    with it, and the SSE endpoint answers ``503``. Publishing never raises it: a
-    run goes on without its stream."""
+    """A shared broker cannot be reached now.
+
+    A shared broker cannot be reached now (its store is down): subscribing fails with it, and
+    the SSE endpoint answers ``503``. Publishing never raises it: a run goes on without its
+    stream.
+    """
 
 
 def event_body(channel: str, event: StreamEvent) -> bytes:

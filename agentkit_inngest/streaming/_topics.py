@@ -96,8 +96,10 @@ def check_topic(name: object) -> str:
 def custom_event_data(
     topic: str | Topic[Any], data: object, *, tool_call_id: str | None = None
 ) -> dict[str, Any]:
-    """The ``data`` of a ``custom`` stream event: the topic, the JSON data (validated
-    by a :class:`Topic`), and the id of the tool call that published it, if any.
+    """The ``data`` of a ``custom`` stream event.
+
+    The topic, the JSON data (validated by a :class:`Topic`), and the id of the tool call that
+    published it, if any.
 
     Raises:
         InputError: a bad topic name, data that is not JSON (or not the topic's
@@ -184,9 +186,11 @@ def _event(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def stream_schema(topics: Iterable[Topic[Any]] = ()) -> dict[str, Any]:
-    """A JSON Schema (draft 2020-12) of every event of a run's stream: the built-in
-    events, and a ``custom`` event per topic whose ``data.data`` is the topic's
-    model. Custom events of undeclared topics match the last, untyped branch."""
+    """A JSON Schema (draft 2020-12) of every event of a run's stream.
+
+    The built-in events, and a ``custom`` event per topic whose ``data.data`` is the topic's
+    model. Custom events of undeclared topics match the last, untyped branch.
+    """
     defs: dict[str, Any] = {}
     branches: list[dict[str, Any]] = []
     for type_name in EVENT_TYPES:
@@ -250,15 +254,18 @@ def typescript_types(
     tools: Iterable[Any] = (),
     name: str = "AgentKitEvent",
 ) -> str:
-    """TypeScript declarations of the stream's events (a discriminated union on
-    ``type``, custom events narrowed by ``data.topic``), for a browser client.
+    """TypeScript declarations of the stream's events, for a browser client.
+
+    TypeScript declarations of the stream's events (a discriminated union on ``type``, custom
+    events narrowed by ``data.topic``), for a browser client.
 
     Declared topics get a type each, from their models' JSON Schema (objects,
     arrays, scalars, enums, ``anyOf``, references); anything else is ``unknown``.
     With ``tools`` (AgentKit's ``createToolManifest``), ``tool.call`` events are
     narrowed by ``data.name`` to each tool's arguments, and ``ToolArguments`` maps
     each tool name to them. Once topics (or tools) are declared, the union holds
-    only those; ``UntypedEvent`` covers a custom topic (or tool) left undeclared."""
+    only those; ``UntypedEvent`` covers a custom topic (or tool) left undeclared.
+    """
     declared = list(topics)
     manifest = {tool.name: tool.json_schema for tool in tools}
     lines = [

@@ -1,5 +1,7 @@
-"""The checkpoint API of :class:`~agentkit_inngest.testing.executor.LocalExecutor`, and the
-queue items whose dispatches it checks, as the Inngest server has them.
+"""The checkpoint API of the local executor, and its queue items.
+
+The checkpoint API of :class:`~agentkit_inngest.testing.executor.LocalExecutor`, and the queue
+items whose dispatches it checks, as the Inngest server has them.
 
 ``POST /v1/checkpoint/{run_id}/async`` follows ``pkg/api/apiv1/checkpoint.go``
 (``CheckpointAsyncSteps``) and ``pkg/execution/checkpoint/checkpoint.go``
@@ -57,7 +59,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ._checkpoint_body import SYNC_OPCODES, BadBody, decode_body
+from ._checkpoint_body import BadBody, decode_body, refused_ops, stale_dispatch
 from ._records import Checkpoint, Cut, Dispatch, QueueItem, RequestRecord, Run
 from ._step_metadata import step_view
 from .server_rules import (
@@ -65,17 +67,13 @@ from .server_rules import (
     api_key_accepted,
     decode_queue_ref,
     dispatch_request_id,
-    dispatch_request_id_entropy,
     go_json,
-    parse_ulid,
     queue_ref,
 )
 
 __all__ = ["Checkpoint", "CheckpointAPI", "Dispatch", "QueueItem", "post_unless_cut"]
 
 SHARD = "local"
-STALE_SKIP_SECONDS = 10.0
-"""``dispatchValidationSkipDuration``: younger requests are not validated."""
 CUT_WAIT = 5.0
 """Seconds a cutting checkpoint waits for the call's connection to close."""
 CHECKPOINT_STEP_LIMIT = 4 * 1024 * 1024
@@ -85,13 +83,17 @@ _FINISHED = ("completed", "failed", "cancelled", "stalled")
 
 
 class _DroppedAnswer(Response):
-    """Starts an answer and never finishes it: the server closes the connection and the
-    client sees a transport error, as when the network drops an answer on the way."""
+    """Start an answer and never finish it.
+
+    The server closes the connection and the client sees a transport error, as when the network
+    drops an answer on the way.
+    """
 
     def __init__(self) -> None:
         super().__init__(b"")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002
+        # an ASGI response's shape: it answers whatever the request was
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
         )
@@ -142,9 +144,11 @@ class CheckpointAPI:
         self._drop += count
 
     def cut_request_after(self, checkpoints: int, *, ack: bool = True, times: int = 1) -> None:
-        """Drop the app's request (the executor stops waiting and retries it, as after a
-        timeout or crash) once it has made ``checkpoints`` checkpoints, ``times`` times.
-        The last checkpoint is saved; with ``ack=False`` its answer is dropped too."""
+        """Drop the app's request after ``checkpoints`` checkpoints, ``times`` times.
+
+        The executor stops waiting and retries the request, as after a timeout or crash. The
+        last checkpoint is saved; with ``ack=False`` its answer is dropped too.
+        """
         self._cut, self._cuts_left = (checkpoints, ack), times
 
     @property
@@ -159,8 +163,10 @@ class CheckpointAPI:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"agentkit-local-executor/{fn_id}"))
 
     def begin(self, run: Run, attempt: int, job_id: str = "") -> Dispatch:
-        """A new call for queue item ``job_id`` (a retry: its generation goes up, so an
-        earlier call still running is stale) or for a new queue item."""
+        """Start a call: a retry of queue item ``job_id``, or a new queue item.
+
+        A retry's generation goes up, so an earlier call still running is stale.
+        """
         job = self._jobs.get(job_id)
         if job is None:
             new_id = f"{run.id}-{next(self._job_ids)}"
@@ -207,8 +213,11 @@ class CheckpointAPI:
         }
 
     def stalls(self, run: Run, ops: list[Any]) -> bool:
-        """With :attr:`stall_on_duplicate`: a 206 of ``StepRun`` ops that are
-        all saved already schedules nothing, so the run stalls (``handleGeneratorStep``)."""
+        """Whether the run stalls on a 206 of ops that are all saved already.
+
+        With :attr:`stall_on_duplicate`: a 206 of ``StepRun`` ops that are all saved already
+        schedules nothing, so the run stalls (``handleGeneratorStep``).
+        """
         if not self.stall_on_duplicate or not ops:
             return False
         if not all(op.get("op") == "StepRun" and str(op.get("id")) in run.memos for op in ops):
@@ -235,6 +244,34 @@ class CheckpointAPI:
         raw = await request.body()
         record = Checkpoint(run_id="", ops=[], bytes_received=len(raw))
         self.records.append(record)
+        body = self._read(request, raw, record)
+        if isinstance(body, Response):
+            return body
+        if self._fail:
+            return self._answer(record, self._fail.pop(0), "injected checkpoint failure")
+        run = self._executor.runs.get(body["run_id"])
+        if run is None or run.status in _FINISHED or body["fn_id"] != self.function_uuid(run.fn_id):
+            return self._answer(record, 400, "Failed to checkpoint steps", "run not found")
+        refused = refused_ops(body["steps"], self.step_limit)
+        if refused:
+            return self._answer(record, 400, "Failed to checkpoint steps", refused)
+        stale = None
+        if self.stale_dispatch:
+            stale = stale_dispatch(body, self._executor.clock.now(), self._jobs)
+        if stale and not self.save_on_stale:
+            return self._answer(record, 409, "Failed to checkpoint steps", stale)
+        error = self._save(run, body["steps"], record)
+        if stale:
+            return self._answer(record, 409, "Failed to checkpoint steps", stale)
+        if error:
+            return self._answer(record, 400, "Failed to checkpoint steps", error)
+        return await self._acknowledge(body, record)
+
+    def _read(self, request: Request, raw: bytes, record: Checkpoint) -> dict[str, Any] | Response:
+        """The checkpoint's decoded body (noted in ``record``), or the answer refusing it.
+
+        A request without the signing key gets ``401``, an undecodable body ``400``.
+        """
         key = self._executor.signing_key
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if key and not api_key_accepted(bearer, key):
@@ -247,26 +284,10 @@ class CheckpointAPI:
         record.run_id, record.ops = body["run_id"], [(op["op"], _name(op)) for op in ops]
         record.request_id, record.qi_id = body["request_id"] or None, body["qi_id"] or None
         record.generation_id = body["generation_id"]
-        if self._fail:
-            return self._answer(record, self._fail.pop(0), "injected checkpoint failure")
-        run = self._executor.runs.get(body["run_id"])
-        if run is None or run.status in _FINISHED or body["fn_id"] != self.function_uuid(run.fn_id):
-            return self._answer(record, 400, "Failed to checkpoint steps", "run not found")
-        refused = [op["op"] for op in ops if op["op"] not in SYNC_OPCODES]
-        if refused:
-            return self._answer(record, 400, "Failed to checkpoint steps", "async steps")
-        if self.step_limit is not None:
-            for op in ops:
-                if len(go_json(op.get("data"))) > self.step_limit:
-                    return self._answer(record, 400, "Failed to checkpoint steps", "too large")
-        stale = self._stale(body)
-        if stale and not self.save_on_stale:
-            return self._answer(record, 409, "Failed to checkpoint steps", stale)
-        error = self._save(run, ops, record)
-        if stale:
-            return self._answer(record, 409, "Failed to checkpoint steps", stale)
-        if error:
-            return self._answer(record, 400, "Failed to checkpoint steps", error)
+        return body
+
+    async def _acknowledge(self, body: Mapping[str, Any], record: Checkpoint) -> Response:
+        """Answer a saved checkpoint with ``200``, unless a test drops or cuts the answer."""
         dispatch = self._count(body)
         if dispatch is not None and dispatch.record is not None:
             record.request_index = dispatch.record.index
@@ -292,31 +313,6 @@ class CheckpointAPI:
             return Response(f"{message}\n".encode(), status_code=401, media_type="text/plain")
         body = {"code": "", "error": message, "data": {"run_id": record.run_id}, "status": status}
         return Response(go_json(body) + b"\n", status_code=status, media_type="application/json")
-
-    def _stale(self, body: Mapping[str, Any]) -> str | None:
-        """Why the dispatch is stale (``validateAsyncDispatch``), or ``None``."""
-        request_id: str = body["request_id"]
-        if not self.stale_dispatch or not request_id:
-            return None
-        started = body["request_started_at"]
-        if started:
-            elapsed = self._executor.clock.now() - started / 1000
-            if 0 <= elapsed < STALE_SKIP_SECONDS:
-                return None
-        parsed = parse_ulid(request_id)
-        if parsed is None:
-            return f"stale dispatch: invalid request id {request_id!r}"
-        ref = decode_queue_ref(body["qi_id"])
-        if ref is None:
-            return "stale dispatch: missing queue item reference"
-        job = self._jobs.get(ref[0])
-        if job is None:
-            return "stale dispatch: queue item not found"
-        expected = dispatch_request_id_entropy(body["run_id"], job.id, job.generation)
-        generation = body["generation_id"]
-        if parsed[6:] != expected or (generation is not None and generation != job.generation):
-            return f"stale dispatch: request id {request_id} is not generation {job.generation}"
-        return None
 
     def _save(self, run: Run, ops: list[dict[str, Any]], record: Checkpoint) -> str | None:
         """Apply ``ops`` in order; the error that stopped them, if any."""
@@ -376,8 +372,11 @@ async def post_unless_cut(
     headers: dict[str, str],
     cut: asyncio.Event | None,
 ) -> httpx.Response:
-    """POST, giving up (``httpx.ReadError``) if ``cut`` is set first: the connection is
-    closed under the app, as when the server's request times out or the host dies."""
+    """POST, giving up if ``cut`` is set first.
+
+    POST, giving up (``httpx.ReadError``) if ``cut`` is set first: the connection is closed
+    under the app, as when the server's request times out or the host dies.
+    """
     post = http.post(url, content=body, headers=headers)
     if cut is None:
         return await post

@@ -103,9 +103,11 @@ class FlowLimits:
     # -- concurrency ------------------------------------------------------------------
 
     def peak(self, key: str) -> int:
-        """The most calls that ran at once under the limit named ``key``:
-        ``"<fn id>"`` for a keyless function limit, ``"<fn id>:<value>"`` for a keyed
-        one, ``"<scope>:<key expression>:<value>"`` for an ``env``/``account`` one."""
+        """The most calls that ran at once under the limit named ``key``.
+
+        ``"<fn id>"`` for a keyless function limit, ``"<fn id>:<value>"`` for a keyed one,
+        ``"<scope>:<key expression>:<value>"`` for an ``env``/``account`` one.
+        """
         found = self._limits.get(key)
         return found.peak if found is not None else 0
 
@@ -162,9 +164,12 @@ class FlowLimits:
                 self._changed.notify_all()
 
     async def wait_for(self, condition: Callable[[FlowLimits], bool]) -> None:
-        """Wait until ``condition(self)`` holds (checked whenever a call starts waiting
-        for, takes or gives back room under a limit): a test's way to know that
-        calls are held back, without sleeping."""
+        """Wait until ``condition(self)`` holds.
+
+        Wait until ``condition(self)`` holds (checked whenever a call starts waiting for, takes
+        or gives back room under a limit): a test's way to know that calls are held back,
+        without sleeping.
+        """
         async with self._changed:
             await self._changed.wait_for(lambda: condition(self))
 
@@ -206,8 +211,11 @@ class FlowLimits:
 
 
 def _key_value(expression: str, event: Mapping[str, Any]) -> str:
-    """The value of a key expression for ``event``, as a string (a missing field is
-    ``null``, a key of its own, as on the server)."""
+    """The value of a key expression for ``event``, as a string.
+
+    The value of a key expression for ``event``, as a string (a missing field is ``null``, a key
+    of its own, as on the server).
+    """
     try:
         value = evaluate(expression, {"event": event})
     except Exception:  # noqa: BLE001 - an expression the evaluator cannot read: one key

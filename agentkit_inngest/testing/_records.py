@@ -1,6 +1,7 @@
-"""The records a :class:`~agentkit_inngest.testing.executor.LocalExecutor` keeps: its
-runs, the app calls it made, the retries it scheduled, API reads, event waits,
-checkpoints and queue items.
+"""The records a local executor keeps.
+
+The records a :class:`~agentkit_inngest.testing.executor.LocalExecutor` keeps: its runs, the app
+calls it made, the retries it scheduled, API reads, event waits, checkpoints and queue items.
 
 They live apart from the executor so that its parts (the checkpoint endpoint) can
 use them without importing the executor itself.
@@ -68,8 +69,11 @@ class RequestRecord:
 
 @dataclasses.dataclass
 class Retry:
-    """A retry the executor scheduled: after ``attempt`` (0-based) of ``step`` failed,
-    the next attempt waited ``delay`` seconds (``retry_after``: what the app asked)."""
+    """A retry the executor scheduled.
+
+    After ``attempt`` (0-based) of ``step`` failed, the next attempt waited ``delay`` seconds
+    (``retry_after``: what the app asked).
+    """
 
     run_id: str
     step: str
@@ -125,8 +129,11 @@ class Run:
     task: asyncio.Task[None] | None = None
 
     def view_of(self, display_name: str) -> StepView:
-        """What the server kept of the ``opts``/``metadata`` of the checkpointed step
-        ``display_name`` (an empty view for a step reported the ordinary way)."""
+        """What the server kept of the ``opts``/``metadata`` of a checkpointed step.
+
+        What the server kept of the ``opts``/``metadata`` of the checkpointed step
+        ``display_name`` (an empty view for a step reported the ordinary way).
+        """
         for hashed, name in self.step_names.items():
             if name == display_name:
                 return self.step_views.get(hashed, StepView())

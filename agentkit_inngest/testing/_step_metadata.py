@@ -1,6 +1,8 @@
-"""What the Inngest server keeps of a checkpointed op's ``opts`` and ``metadata``, for
-:class:`~agentkit_inngest.testing.executor.LocalExecutor` (its checkpoint endpoint
-records them on the run, so tests can check what the dev server would show).
+"""What the Inngest server keeps of a checkpointed op's options and metadata.
+
+What the Inngest server keeps of a checkpointed op's ``opts`` and ``metadata``, for
+:class:`~agentkit_inngest.testing.executor.LocalExecutor` (its checkpoint endpoint records them
+on the run, so tests can check what the dev server would show).
 
 The rules, from ``inngest/inngest``:
 

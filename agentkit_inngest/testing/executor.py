@@ -83,6 +83,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from ._checkpoints import Checkpoint, CheckpointAPI, Dispatch, post_unless_cut
 from ._flow_control import FlowLimits
@@ -132,8 +133,10 @@ class _Item:
 
 
 class LocalExecutor:
-    """Drive a served app like the Inngest server does. Use as an async context
-    manager; it serves its own API (register, events, realtime) on 127.0.0.1.
+    """Drive a served app like the Inngest server does.
+
+    Use as an async context manager; it serves its own API (register, events, realtime) on
+    127.0.0.1.
 
     Args:
         signing_key: sign requests (production-mode apps need it); responses are
@@ -248,6 +251,7 @@ class LocalExecutor:
     # -- lifecycle ------------------------------------------------------------------
 
     async def __aenter__(self) -> LocalExecutor:
+        """Start the executor's own API server and its HTTP client."""
         self._stack = contextlib.AsyncExitStack()
         self._server = await self._stack.enter_async_context(
             serve_async(self.api, host=self.host, port=self.port)
@@ -264,6 +268,7 @@ class LocalExecutor:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Cancel the runs still going, then close what the executor opened."""
         for run in self.runs.values():
             if run.task is not None and not run.task.done():
                 run.task.cancel()
@@ -284,8 +289,11 @@ class LocalExecutor:
     def client(
         self, app_id: str, *, signing_key: str | None = None, **options: Any
     ) -> inngest.Inngest:
-        """An Inngest client for an app driven by this executor (dev mode unless a
-        signing key is given)."""
+        """An Inngest client for an app driven by this executor.
+
+        An Inngest client for an app driven by this executor (dev mode unless a signing key is
+        given).
+        """
         return inngest.Inngest(
             app_id=app_id,
             api_base_url=self.api_url,
@@ -323,9 +331,12 @@ class LocalExecutor:
         return JSONResponse({"ids": ids, "status": 200})
 
     async def _run_api(self, request: Request) -> Response:
-        """``GET /v0/runs/{id}/actions`` (the memos) and ``/batch`` (the events): what the
-        SDK fetches when a call says ``use_api``. With a signing key the caller must
-        send ``Authorization: Bearer <sha256 of the key>``, as the SDK does."""
+        """Serve the memos and events the SDK fetches when a call says ``use_api``.
+
+        ``GET /v0/runs/{id}/actions`` (the memos) and ``/batch`` (the events): what the SDK
+        fetches when a call says ``use_api``. With a signing key the caller must send
+        ``Authorization: Bearer <sha256 of the key>``, as the SDK does.
+        """
         run_id = request.path_params["run_id"]
         what = request.url.path.rsplit("/", 1)[-1]
         status, body = 200, b""
@@ -367,10 +378,13 @@ class LocalExecutor:
             self._subscribers.remove(queue)
 
     async def attach(
-        self, app: Any, *, path: str = "/api/inngest", host: str = "127.0.0.1", port: int = 0
+        self, app: ASGIApp, *, path: str = "/api/inngest", host: str = "127.0.0.1", port: int = 0
     ) -> str:
-        """Serve ``app`` on ``host``:``port`` (default: loopback, a free port) for the
-        executor's lifetime and sync it; returns its Inngest URL."""
+        """Serve ``app`` for the executor's lifetime and sync it.
+
+        Serve ``app`` on ``host``:``port`` (default: loopback, a free port) for the executor's
+        lifetime and sync it; returns its Inngest URL.
+        """
         if self._stack is None:
             raise RuntimeError("use the executor inside 'async with'")
         server = await self._stack.enter_async_context(serve_async(app, host=host, port=port))
@@ -387,7 +401,8 @@ class LocalExecutor:
         ``inngest/inngest``): a ``PUT`` (signed, with ``{"url": ...}``, when the
         executor has a signing key), after which the app registers out of band. With
         ``in_band`` (a signing key needed), the app answers with its configuration
-        instead, as for Inngest Cloud's in-band sync (``pkg/appsync``)."""
+        instead, as for Inngest Cloud's in-band sync (``pkg/appsync``).
+        """
         assert self._http is not None
         self.app_url = app_url
         if in_band and not self.signing_key:
@@ -429,8 +444,10 @@ class LocalExecutor:
 
     async def send(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[str]:
         """Accept events like the event API: resolve matching waits, start triggered runs.
+
         An event the server could not read (NaN, a number beyond 64-bit floats) raises
-        ``ValueError`` and nothing of the batch is accepted, as the event API answers 400."""
+        ``ValueError`` and nothing of the batch is accepted, as the event API answers 400.
+        """
         batch = [events] if isinstance(events, Mapping) else list(events)
         stored = [self._new_event(raw) for raw in batch]
         ids: list[str] = []
@@ -501,8 +518,10 @@ class LocalExecutor:
         check: bool = True,
         timeout: float = 120.0,
     ) -> Run:
-        """Start a run and wait for it to end; with ``check`` a failure raises
-        :class:`RunFailed`."""
+        """Start a run and wait for it to end.
+
+        With ``check`` a failure raises :class:`RunFailed`.
+        """
         run = await self.start(fn_id, data, event=event).wait(timeout)
         if check and run.status != "completed":
             raise RunFailed(run)
@@ -521,8 +540,11 @@ class LocalExecutor:
                 self.cancel(run)
 
     def cancel(self, run: Run) -> None:
-        """Cancel ``run`` as the server does: a call in flight finishes but its result
-        is dropped, a wait ends, and no further step runs."""
+        """Cancel ``run`` as the server does.
+
+        A call in flight finishes but its result is dropped, a wait ends, and no further step
+        runs.
+        """
         if run.status not in ("running", "waiting"):
             return
         run.status = "cancelled"
@@ -571,8 +593,11 @@ class LocalExecutor:
     # -- faults ---------------------------------------------------------------------
 
     def drop_requests(self, when: Callable[[RequestRecord], bool] | None) -> None:
-        """Drop every request for which ``when(record)`` is true, as if the app had
-        crashed before answering; the executor retries it like Inngest would."""
+        """Drop every request for which ``when(record)`` is true.
+
+        Drop every request for which ``when(record)`` is true, as if the app had crashed before
+        answering; the executor retries it like Inngest would.
+        """
         self._drop = when
 
     # -- driving a run --------------------------------------------------------------
@@ -587,17 +612,7 @@ class LocalExecutor:
                 results = await asyncio.gather(*(self._process(run, item) for item in work))
                 if self.seed is not None and len(work) > 1:
                     self._interleave(run, stored)
-                following: list[_Item] = []
-                for items in results:
-                    for item in items:
-                        planned_done = (
-                            item.step != "step" and item.attempt == 0 and item.step in run.memos
-                        )
-                        if item not in following and not planned_done:
-                            following.append(item)
-                if not following and run.status == "running":
-                    following = [_Item("step")]
-                work = following
+                work = _following(run, results)
         except Exception as err:  # noqa: BLE001 - an executor bug must not hang the test
             if run.status == "running":
                 run.status, run.error = "failed", {"name": type(err).__name__, "message": str(err)}
@@ -605,35 +620,28 @@ class LocalExecutor:
             for pause in [p for p in self.pauses if p.run_id == run.id]:
                 self.pauses.remove(pause)
             run.done.set()
+        await self._announce_end(run)
+
+    async def _announce_end(self, run: Run) -> None:
+        """Send the server's event for a run that was cancelled or failed.
+
+        As on the Inngest server, the failure event lets ``on_failure`` handlers run.
+        """
         if run.status == "cancelled":
-            await self.send(
-                {
-                    "name": FUNCTION_CANCELLED,
-                    "data": {
-                        "function_id": run.fn_id,
-                        "run_id": run.id,
-                        "error": run.error,
-                        "event": run.event,
-                    },
-                }
-            )
-        if run.status == "failed" and run.event.get("name") != FUNCTION_FAILED:
-            # like the Inngest server: lets on_failure handlers run
-            await self.send(
-                {
-                    "name": FUNCTION_FAILED,
-                    "data": {
-                        "function_id": run.fn_id,
-                        "run_id": run.id,
-                        "error": run.error,
-                        "event": run.event,
-                    },
-                }
-            )
+            name = FUNCTION_CANCELLED
+        elif run.status == "failed" and run.event.get("name") != FUNCTION_FAILED:
+            name = FUNCTION_FAILED
+        else:
+            return
+        data = {"function_id": run.fn_id, "run_id": run.id, "error": run.error, "event": run.event}
+        await self.send({"name": name, "data": data})
 
     def _interleave(self, run: Run, stored: int) -> None:
-        """Shuffle the memos stored since ``stored`` (parallel steps of one round), as
-        they reach the real server in whatever order the steps finish."""
+        """Shuffle the memos stored since ``stored`` (parallel steps of one round).
+
+        Shuffle the memos stored since ``stored`` (parallel steps of one round), as they reach
+        the real server in whatever order the steps finish.
+        """
         fresh = run.stack[stored:]
         if len(fresh) < 2:
             return
@@ -667,9 +675,11 @@ class LocalExecutor:
         )
 
     def _signed(self, body: bytes) -> tuple[bytes, dict[str, str]]:
-        """The bytes to send and their signature header. Like the Inngest server
-        (``MarshalV1`` then ``httpdriver.Sign``): the JCS form of the body, and an
-        HMAC-SHA256 over those bytes then the Unix time in seconds."""
+        """The bytes to send and their signature header.
+
+        Like the Inngest server (``MarshalV1`` then ``httpdriver.Sign``): the JCS form of the
+        body, and an HMAC-SHA256 over those bytes then the Unix time in seconds.
+        """
         if not self.signing_key:
             return body, {}
         key = re.sub(r"^signkey-\w+-", "", self.signing_key).encode()
@@ -804,6 +814,7 @@ class LocalExecutor:
             await self.clock.sleep(delay)
 
     async def _process(self, run: Run, item: _Item) -> list[_Item]:
+        """Make one call of ``run`` to the app and act on its answer; returns the next calls."""
         dispatch = self.checkpoint_api.begin(run, item.attempt, item.job)
         item = dataclasses.replace(item, job=dispatch.job.id)
         record, response = await self._post(run, item, dispatch)
@@ -811,31 +822,36 @@ class LocalExecutor:
             return []  # the step in flight finished; its result is dropped
         if response is None:
             return await self._retry(run, item, {"name": "ConnectionError", "message": "no answer"})
-        if response.status_code in (200, 206):
-            try:
-                answer = read_json(response.content)
-            except ValueError as err:  # the server cannot read it: a failed attempt
-                return await self._retry(run, item, {"name": "InvalidJSON", "message": str(err)})
+        if response.status_code not in (200, 206):
+            return await self._on_error(run, item, response)
+        try:
+            answer = read_json(response.content)
+        except ValueError as err:  # the server cannot read it: a failed attempt
+            return await self._retry(run, item, {"name": "InvalidJSON", "message": str(err)})
         if response.status_code == 200:
-            if self._too_large(run, "the function's output", response.content):
-                return []
-            run.status, run.output = "completed", answer
+            if not self._too_large(run, "the function's output", response.content):
+                run.status, run.output = "completed", answer
             return []
-        if response.status_code == 206:
-            ops = answer
-            record.ops = [(op.get("op", ""), op.get("displayName", "")) for op in ops]
-            if self.checkpoint_api.stalls(run, ops):
-                return []
-            if len(ops) > 1:
-                run.disable_immediate = True
-            no_retry = response.headers.get("x-inngest-no-retry") == "true"
-            results = await asyncio.gather(*(self._op(run, item, op, no_retry) for op in ops))
-            return [next_item for items in results for next_item in items]
+        no_retry = response.headers.get("x-inngest-no-retry") == "true"
+        return await self._run_ops(run, item, record, answer, no_retry)
+
+    async def _run_ops(
+        self, run: Run, item: _Item, record: RequestRecord, ops: list[Any], no_retry: bool
+    ) -> list[_Item]:
+        """Handle the ops of a ``206`` answer (all at once); returns the calls they lead to."""
+        record.ops = [(op.get("op", ""), op.get("displayName", "")) for op in ops]
+        if self.checkpoint_api.stalls(run, ops):
+            return []
+        if len(ops) > 1:
+            run.disable_immediate = True
+        results = await asyncio.gather(*(self._op(run, item, op, no_retry) for op in ops))
+        return [next_item for items in results for next_item in items]
+
+    async def _on_error(self, run: Run, item: _Item, response: httpx.Response) -> list[_Item]:
+        """A call answered with an error: fail the run when it says not to retry, else retry."""
         error = _json_or_text(response)
-        if response.headers.get("x-inngest-no-retry") == "true" or response.status_code in (
-            401,
-            403,
-        ):
+        no_retry = response.headers.get("x-inngest-no-retry") == "true"
+        if no_retry or response.status_code in (401, 403):
             return self._fail(run, error)
         retry_after = response.headers.get("retry-after")
         if retry_after:
@@ -868,9 +884,26 @@ class LocalExecutor:
     async def _op(
         self, run: Run, item: _Item, op: Mapping[str, Any], no_retry: bool
     ) -> list[_Item]:
+        """Act on one op of a ``206`` answer; returns the calls it leads to."""
         kind = op.get("op")
         step_id = str(op.get("id"))
         run.step_names[step_id] = str(op.get("displayName") or op.get("name") or step_id)
+        if kind == "StepError":
+            if no_retry or self._attempt(item) + 1 >= run.max_attempts:
+                self._memoize(run, op, {"error": op.get("error")})
+                return []
+            return await self._again(run, item)
+        if kind == "WaitForEvent":
+            return await self._wait_for_event(run, op, step_id)
+        if kind == "InvokeFunction":
+            self._memoize(run, op, await self._invoke(run, op))
+            return []
+        if kind == "AIGateway":
+            return await self._ai_gateway(run, item, op)
+        return self._reported(run, op, kind, step_id)
+
+    def _reported(self, run: Run, op: Mapping[str, Any], kind: Any, step_id: str) -> list[_Item]:
+        """Record an op that reports what the app did (or plans): no work for the executor."""
         if kind == "StepRun":
             if step_id in run.memos:  # already saved (checkpointed): the first write wins
                 return []
@@ -883,50 +916,46 @@ class LocalExecutor:
             return []
         if kind == "StepPlanned":
             return [] if step_id in run.memos else [_Item(step_id)]
-        if kind == "StepError":
-            if no_retry or self._attempt(item) + 1 >= run.max_attempts:
-                self._memoize(run, op, {"error": op.get("error")})
-                return []
-            return await self._again(run, item)
         if kind == "StepFailed":
             self._memoize(run, op, {"error": op.get("error")})
             return []
         if kind == "Sleep":
             self._memoize(run, op, None)
             return []
-        if kind == "WaitForEvent":
-            opts = op.get("opts") or {}
-            pause = Pause(
-                run_id=run.id,
-                step_id=step_id,
-                name=run.step_names[step_id],
-                event=str(opts.get("event") or op.get("name")),
-                if_exp=opts.get("if"),
-                future=asyncio.get_running_loop().create_future(),
-            )
-            self.pauses.append(pause)
-            run.status = "waiting"
-            try:
-                value = await pause.future
-            finally:
-                run.status = "running" if run.status == "waiting" else run.status
-            if run.cancelled:
-                return []
-            self._memoize(run, op, value)
-            return []
-        if kind == "InvokeFunction":
-            self._memoize(run, op, await self._invoke(run, op))
-            return []
-        if kind == "AIGateway":
-            ok, value = await self._ai_call(op.get("opts") or {})
-            if ok:
-                self._memoize(run, op, {"data": value})
-                return []
-            if self._attempt(item) + 1 < run.max_attempts:
-                return await self._again(run, item)
-            self._memoize(run, op, {"error": value})
-            return []
         return self._fail(run, {"name": "UnknownOpcode", "message": f"unknown opcode {kind!r}"})
+
+    async def _wait_for_event(self, run: Run, op: Mapping[str, Any], step_id: str) -> list[_Item]:
+        """Pause the run until a matching event arrives (or the wait ends); memoize what came."""
+        opts = op.get("opts") or {}
+        pause = Pause(
+            run_id=run.id,
+            step_id=step_id,
+            name=run.step_names[step_id],
+            event=str(opts.get("event") or op.get("name")),
+            if_exp=opts.get("if"),
+            future=asyncio.get_running_loop().create_future(),
+        )
+        self.pauses.append(pause)
+        run.status = "waiting"
+        try:
+            value = await pause.future
+        finally:
+            run.status = "running" if run.status == "waiting" else run.status
+        if run.cancelled:
+            return []
+        self._memoize(run, op, value)
+        return []
+
+    async def _ai_gateway(self, run: Run, item: _Item, op: Mapping[str, Any]) -> list[_Item]:
+        """Make the model request of a ``step.ai.infer`` op; retry the call while attempts last."""
+        ok, value = await self._ai_call(op.get("opts") or {})
+        if ok:
+            self._memoize(run, op, {"data": value})
+            return []
+        if self._attempt(item) + 1 < run.max_attempts:
+            return await self._again(run, item)
+        self._memoize(run, op, {"error": value})
+        return []
 
     async def _invoke(self, run: Run, op: Mapping[str, Any]) -> Any:
         opts = op.get("opts") or {}
@@ -982,9 +1011,12 @@ class LocalExecutor:
         }
 
     async def replay(self, run: Run) -> httpx.Response:
-        """Call the app once more with everything ``run`` has memoized, as a replay
-        after the last step would. Nothing may run again: a finished run answers with
-        the same output, without touching tools or models."""
+        """Call the app once more with everything ``run`` has memoized.
+
+        Call the app once more with everything ``run`` has memoized, as a replay after the last
+        step would. Nothing may run again: a finished run answers with the same output, without
+        touching tools or models.
+        """
         assert self._http is not None
         assert self.app_url is not None
         dispatch = self.checkpoint_api.begin(run, 0)
@@ -997,11 +1029,29 @@ class LocalExecutor:
     # -- reading results ------------------------------------------------------------
 
     def requests_for(self, run: Run) -> list[RequestRecord]:
+        """The app calls made for ``run``, in order."""
         return [r for r in self.requests if r.run_id == run.id]
 
     def executed(self, run: Run) -> list[str]:
         """Readable ids of the steps the app executed (or reported), in order, once per report."""
         return [name for r in self.requests_for(run) for op, name in r.ops if op == "StepRun"]
+
+
+def _following(run: Run, results: list[list[_Item]]) -> list[_Item]:
+    """The calls of the next round.
+
+    Each distinct call the last round asked for, but a planned step already memoized; a
+    discovery call when none is left and the run goes on.
+    """
+    following: list[_Item] = []
+    for items in results:
+        for item in items:
+            planned_done = item.step != "step" and item.attempt == 0 and item.step in run.memos
+            if item not in following and not planned_done:
+                following.append(item)
+    if not following and run.status == "running":
+        following = [_Item("step")]
+    return following
 
 
 def _hashed_key(signing_key: str) -> str:

@@ -129,14 +129,20 @@ class FakeProvider:
     def serve(
         self, *, host: str = "127.0.0.1", port: int = 0
     ) -> contextlib.AbstractContextManager[RunningServer]:
-        """Serve the fake on ``host``:``port`` (default: loopback, a free port) in a
-        background thread for the duration of a ``with`` block; the server's ``url``
-        is the base URL (``openai(..., base_url=f"{server.url}/v1")``)."""
+        """Serve the fake in a background thread for a ``with`` block.
+
+        Serve the fake on ``host``:``port`` (default: loopback, a free port) in a background
+        thread for the duration of a ``with`` block; the server's ``url`` is the base URL
+        (``openai(..., base_url=f"{server.url}/v1")``).
+        """
         return serve(self.app, host=host, port=port)
 
     def reply(self, *answers: Answer) -> FakeProvider:
-        """Queue answers: neutral responses, text, raw wire dicts, faults, or functions
-        of the :class:`RecordedRequest` returning one of those."""
+        """Queue answers.
+
+        Neutral responses, text, raw wire dicts, faults, or functions of the
+        :class:`RecordedRequest` returning one of those.
+        """
         with self._lock:
             self._queue.extend(answers)
         return self

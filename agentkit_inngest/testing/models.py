@@ -49,16 +49,19 @@ class ModelCall:
 
     @property
     def system(self) -> str:
+        """The system messages' text, joined by newlines."""
         return "\n".join(
             m.content for m in self.messages if isinstance(m, TextMessage) and m.role == "system"
         )
 
     @property
     def tool_names(self) -> list[str]:
+        """The names of the tools offered."""
         return [t["name"] for t in self.tools]
 
     @property
     def last(self) -> Message | None:
+        """The last message of the conversation, or ``None`` when it is empty."""
         return self.messages[-1] if self.messages else None
 
 
@@ -173,8 +176,9 @@ class _NeutralModel(Model):
 
 
 class FunctionModel(_NeutralModel):
-    """A model whose answers come from a function of the :class:`ModelCall`; every
-    request is recorded in :attr:`calls`.
+    """A model whose answers come from a function of the :class:`ModelCall`.
+
+    Every request is recorded in :attr:`calls`.
 
     The function may be sync or async and returns a :data:`Reply`; returning (not
     raising) a :class:`~agentkit_inngest.errors.ProviderError` makes the call fail
@@ -193,8 +197,9 @@ class FunctionModel(_NeutralModel):
 
 
 class ScriptedModel(_NeutralModel):
-    """A model that gives queued answers in order and records every request in
-    :attr:`calls` (a list of :class:`ModelCall`).
+    """A model that gives queued answers in order and records every request.
+
+    Every request is recorded in :attr:`calls` (a list of :class:`ModelCall`).
 
     Each entry is a :data:`Reply` or a function of the :class:`ModelCall` returning
     one. Running out of answers raises :class:`AssertionError` naming the call.
@@ -207,11 +212,13 @@ class ScriptedModel(_NeutralModel):
         self._queue: list[Reply | Responder] = list(responses)
 
     def add(self, *responses: Reply | Responder) -> ScriptedModel:
+        """Queue more answers after those already queued; returns the model."""
         self._queue.extend(responses)
         return self
 
     @property
     def remaining(self) -> int:
+        """How many queued answers are left."""
         return len(self._queue)
 
     async def _answer(self, call: ModelCall) -> Reply:

@@ -1,5 +1,8 @@
-"""Building tools: :func:`create_tool` (AgentKit's ``createTool``) and :func:`tool`
-(a decorator reading the parameters from the handler's signature)."""
+"""Building tools.
+
+:func:`create_tool` (AgentKit's ``createTool``) and :func:`tool` (a decorator reading the
+parameters from the handler's signature).
+"""
 
 from __future__ import annotations
 
@@ -115,8 +118,9 @@ def tool(
     pure: bool = False,
     strict: bool | None = None,
 ) -> Tool | Callable[[Handler], Tool]:
-    """Turn a function into a tool; the name and description default to the
-    function's name and docstring.
+    """Turn a function into a tool.
+
+    The name and description default to the function's name and docstring.
 
     The handler's parameters are the tool's parameters, except one annotated with
     :class:`ToolContext` (or named ``ctx``/``context``), which receives the context.

@@ -120,10 +120,13 @@ def _signature_model(
 def _unused_first(
     params: list[inspect.Parameter], hints: dict[str, Any]
 ) -> inspect.Parameter | None:
-    """The first parameter of ``handler(_params, ctx)``: unannotated, named with a
-    leading underscore (unused by convention; pydantic fields cannot start with one)
-    and followed by the context. Such a handler is a tool without parameters called
-    as AgentKit calls it, with an empty arguments object."""
+    """The unused first parameter of a ``handler(_params, ctx)``, else ``None``.
+
+    The first parameter of ``handler(_params, ctx)``: unannotated, named with a leading
+    underscore (unused by convention; pydantic fields cannot start with one) and followed by the
+    context. Such a handler is a tool without parameters called as AgentKit calls it, with an
+    empty arguments object.
+    """
     if len(params) != 2:
         return None
     first, second = params

@@ -153,10 +153,12 @@ class Tool:
 
     @property
     def definition(self) -> ToolDefinition:
-        """What models are told about this tool: name, description, the parameters'
-        JSON Schema (references inlined, titles dropped) and :attr:`strict`. Built
-        once (and again only if the name, description or ``strict`` change); each
-        model converts it into its provider's dialect."""
+        """What models are told about this tool.
+
+        Name, description, the parameters' JSON Schema (references inlined, titles dropped) and
+        :attr:`strict`. Built once (and again only if the name, description or ``strict``
+        change); each model converts it into its provider's dialect.
+        """
         cached = self._definition
         if cached is None or cached.source != (self.name, self.description, self.strict):
             parameters = cached.value.parameters if cached else inline_schema(self._schema)
@@ -171,15 +173,21 @@ class Tool:
 
     @property
     def json_schema(self) -> dict[str, Any]:
-        """The parameters' JSON Schema, references inlined and titles dropped
-        (``definition.parameters``; do not modify it)."""
+        """The parameters' JSON Schema.
+
+        The parameters' JSON Schema, references inlined and titles dropped
+        (``definition.parameters``; do not modify it).
+        """
         return self.definition.parameters
 
     # -- calling ------------------------------------------------------------------------
 
     def validate(self, arguments: Mapping[str, Any]) -> Any:
-        """Validate raw model arguments; raises :class:`pydantic.ValidationError`
-        (or a :class:`ValueError` naming each problem, for raw JSON Schema tools)."""
+        """Validate raw model arguments.
+
+        Raises :class:`pydantic.ValidationError` (or a :class:`ValueError` naming each problem,
+        for raw JSON Schema tools).
+        """
         if self._validator is not None:
             return _validate_json(self._validator, dict(arguments))
         if self._style == "none" or self.parameters is None:
@@ -198,9 +206,11 @@ class Tool:
             raise
 
     async def call(self, arguments: Mapping[str, Any], ctx: CallContext) -> ToolOutcome:
-        """Validate, run the handler and shape its result. Never raises for a bad call
-        or a failing handler (those become tool errors); :class:`ToolRetry` and
-        control-flow exceptions propagate."""
+        """Validate, run the handler and shape its result.
+
+        Never raises for a bad call or a failing handler (those become tool errors);
+        :class:`ToolRetry` and control-flow exceptions propagate.
+        """
         if ctx.call.arguments_error is not None:
             return ToolOutcome(
                 {
