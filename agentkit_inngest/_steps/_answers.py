@@ -43,14 +43,8 @@ def kept_answer(
         found = _KEPT.get(key)
     if found is None:
         return None
-    if found[0] is not raw:
-        if found[0] != raw:
-            return None
-        # equal: keep this copy, so that a second look at the same answer in this
-        # request (the runner's, then the agent loop's) is an identity check
-        with _LOCK:
-            if key in _KEPT:
-                _KEPT[key] = (raw, found[1])
+    if found[0] is not raw and found[0] != raw:
+        return None
     return _copied(found[1])
 
 

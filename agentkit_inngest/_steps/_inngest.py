@@ -165,6 +165,7 @@ class InngestRunner(StepRunner):
         self.max_attempts = max_attempts
         self._adapters: dict[int, Any] = {}
         self._parsed: tuple[dict[str, Any], Model, ModelResponse] | None = None
+        self._verified: tuple[dict[str, Any], Model, ModelResponse] | None = None
 
     @property
     def run_id(self) -> str:
@@ -231,9 +232,12 @@ class InngestRunner(StepRunner):
                 f"inference step {step_id!r} ({model.label}) returned "
                 f"{type(answer).__name__} instead of the provider's JSON"
             )
-        try:  # read once: the agent loop reads the same answer (parse_answer)
-            if kept_answer(self.run_id, step_id, model, answer) is None:  # read before
+        try:  # read once: the agent loop reads the same answer (parse_answer, verified)
+            kept = kept_answer(self.run_id, step_id, model, answer)
+            if kept is None:
                 self._parsed = (answer, model, model.parse_response(answer))
+            else:  # read in an earlier request: the agent loop need not compare it again
+                self._verified = (answer, model, kept)
         except FatalProviderError as err:
             raise inngest.NonRetriableError(f"inference step {step_id!r} failed: {err}") from err
         except Exception as err:  # the answer is memoized: retrying cannot help
@@ -261,6 +265,18 @@ class InngestRunner(StepRunner):
             raise to_inngest_error(err) from err
         self._adapters[id(model)] = adapter
         return await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
+
+    def verified_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse | None:
+        """The kept messages of ``raw``, when :meth:`_infer` has just verified them.
+
+        That is: found the offloaded answer ``raw`` equal to the one read in an earlier
+        request; else ``None``.
+        """
+        verified = self._verified
+        if verified is not None and verified[0] is raw and verified[1] is model:
+            self._verified = None
+            return verified[2]
+        return None
 
     def parse_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse:
         """The offloaded answer :meth:`_infer` has just read, without reading it again."""
