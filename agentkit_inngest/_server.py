@@ -129,7 +129,7 @@ def create_server(
             mode (Inngest's SDKs use 300); a replayed older request gets ``401``.
         checkpointing: the app's default for its agent, network and
             ``create_function`` functions that do not choose (``True``, ``False`` or a
-            :class:`~agentkit_inngest.Checkpointing`); see docs/checkpointing.md.
+            :class:`~agentkit_inngest.Checkpointing`); default on. See docs/checkpointing.md.
     """
     client = client or create_client(app_id)
     set_app_checkpointing(client, checkpointing)

@@ -15,8 +15,10 @@ Serve it with ``uvicorn reliability_app:app --app-dir tests``. It serves one net
 
 Switches (environment): ``RELIABILITY_HANG_TOOL=<tool>`` makes that tool record its
 execution and then hang, so a test can kill the process while the step is in
-flight. ``/debug/memory`` reports the process's memory and how many run objects
-are still alive (it starts ``tracemalloc`` on ``POST``).
+flight. ``RELIABILITY_CHECKPOINTING=off`` serves the request-per-step path (no
+checkpoints), for tests that act between requests. ``/debug/memory`` reports the
+process's memory and how many run objects are still alive (it starts ``tracemalloc``
+on ``POST``).
 """
 
 from __future__ import annotations
@@ -207,7 +209,8 @@ network: Network[Any] = create_network(
 
 init_db(DB)
 client = create_client(os.environ.get("INNGEST_APP_ID", "reliability"))
-app = create_server(client=client, networks=[network])
+checkpointing = False if os.environ.get("RELIABILITY_CHECKPOINTING") == "off" else None
+app = create_server(client=client, networks=[network], checkpointing=checkpointing)
 
 LIVE_TYPES = (NetworkRun, State, AgentResult, InngestRunner)
 

@@ -9,6 +9,8 @@ What the replicas share, from the environment, through public names only:
   counts executions across processes;
 - ``SCALE_REDIS_URL``: the stream broker (:class:`RedisBroker`), so a browser on one
   replica reads the run another replica executes.
+- ``SCALE_CHECKPOINTING=off``: one step per request (no checkpoints), so the
+  requests of one run can go to different replicas.
 
 The network, "Desk": one agent, Worker. Its model (deterministic) first calls two
 tools in parallel (``look_up`` and ``note``); when the question contains ``hold``
@@ -155,7 +157,8 @@ network: Network[Any] = create_network(
 
 client = create_client(os.environ.get("INNGEST_APP_ID", "scale"))
 broker = RedisBroker(REDIS_URL)
-app = create_server(client=client, networks=[network], broker=broker)
+checkpointing = False if os.environ.get("SCALE_CHECKPOINTING") == "off" else None
+app = create_server(client=client, networks=[network], broker=broker, checkpointing=checkpointing)
 
 
 @app.get("/debug/pid")

@@ -166,3 +166,38 @@ async def test_a_production_app_signs_its_checkpoints_with_the_signing_key(
         checkpoints = checkpoints_of(executor, run)
     assert len(executor.requests_for(run)) == 1
     assert [c.status for c in checkpoints] == [200] * 5 and workload.exactly_once()
+
+
+async def test_a_parallel_step_that_fails_in_a_checkpointed_request_keeps_counting_attempts() -> (
+    None
+):
+    """The retry of a failed parallel step runs it on the same queue item under the
+    next attempt (the SDK would plan it, restarting its attempts at 0 elsewhere)."""
+    from agentkit_inngest import create_agent, create_network, route_in_order, tool
+    from agentkit_inngest.testing import ScriptedModel, text, tool_calls
+
+    tries: list[str] = []
+
+    @tool
+    def flaky(tag: str) -> str:
+        """Always busy when tagged 'busy'."""
+        tries.append(tag)
+        if tag == "busy":
+            raise ToolRetry("busy")
+        return tag
+
+    model = ScriptedModel(
+        [tool_calls(("flaky", {"tag": "ok"}), ("flaky", {"tag": "busy"})), text("done")]
+    )
+    agent = create_agent(name="A", model=model, tools=[flaky], max_iter=2)
+    network: Any = create_network(name="Par", agents=[agent], router=route_in_order(agent))
+    async with LocalExecutor() as executor:
+        client = executor.client("par")
+        function = network_function(network, client=client, retries=2)
+        await executor.attach(create_server(client=client, functions=[function]))
+        run = await executor.run("network-par", {"input": "go"}, check=False)
+        attempts = [r.attempt for r in executor.requests_for(run)]
+    assert tries.count("ok") == 1 and tries.count("busy") == 3  # retries=2: three attempts
+    # the failure is saved after the third attempt; a fresh request then fails the run
+    assert attempts == [0, 1, 2, 0] and run.status == "failed"
+    assert "busy" in str(run.error), run.error

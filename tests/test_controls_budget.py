@@ -47,10 +47,13 @@ from agentkit_inngest.testing.fake_providers import FakeProvider
 
 
 @contextlib.asynccontextmanager
-async def served(*networks: Network[Any]) -> AsyncIterator[LocalExecutor]:
+async def served(
+    *networks: Network[Any], checkpointing: bool | None = None
+) -> AsyncIterator[LocalExecutor]:
     async with LocalExecutor() as executor:
         client = executor.client("test-app")
-        await executor.attach(create_server(client=client, networks=list(networks)))
+        app = create_server(client=client, networks=list(networks), checkpointing=checkpointing)
+        await executor.attach(app)
         yield executor
 
 
@@ -363,7 +366,8 @@ def _counted_network(budget: Budget, *, fast: bool) -> Network[Any]:
 @pytest.mark.parametrize("fast", [False, True], ids=["split", "fast_turns"])
 async def test_a_replayed_run_counts_each_request_and_tool_call_once(fast: bool) -> None:
     exact = Budget(requests=3, tool_calls=3, total_tokens=45)
-    async with served(_counted_network(exact, fast=fast)) as executor:
+    # replays of the request-per-step path (checkpointing off, or a checkpoint that fell back)
+    async with served(_counted_network(exact, fast=fast), checkpointing=False) as executor:
         run = await executor.run("network-counted", {"input": "q"})
         cost = run.output["cost"]
         assert (cost["requests"], cost["tool_calls"], cost["total_tokens"]) == (3, 3, 45)

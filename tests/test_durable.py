@@ -52,6 +52,7 @@ async def app_with(
     networks: Sequence[Network[Any]] = (),
     functions: Sequence[Any] = (),
     app_id: str = "test-app",
+    checkpointing: bool | None = None,
     **kw: Any,
 ) -> AsyncIterator[tuple[LocalExecutor, inngest.Inngest]]:
     async with LocalExecutor(**kw) as executor:
@@ -60,7 +61,11 @@ async def app_with(
             f(client) if callable(f) and not isinstance(f, inngest.Function) else f
             for f in functions
         ]
-        await executor.attach(create_server(client=client, networks=networks, functions=built))
+        await executor.attach(
+            create_server(
+                client=client, networks=networks, functions=built, checkpointing=checkpointing
+            )
+        )
         yield executor, client
 
 
@@ -137,7 +142,9 @@ async def test_durable_run_equals_the_plain_python_run_and_runs_each_tool_once()
 
     effects: collections.Counter[str] = collections.Counter()
     network = research_network(effects)
-    async with app_with(networks=[network]) as (executor, _):
+    # the request-per-step path (checkpointing off, or a checkpoint that falls back):
+    # the run is replayed once per step and its parallel calls are planned
+    async with app_with(networks=[network], checkpointing=False) as (executor, _):
         run = await executor.run("network-research-team", {"input": "Explain Postgres"})
         assert run.output == plain
         assert run.output["state"]["data"] == {
@@ -175,7 +182,11 @@ async def test_durable_run_equals_the_plain_python_run_and_runs_each_tool_once()
 
 async def test_a_crash_between_steps_resumes_without_repeating_side_effects() -> None:
     effects: collections.Counter[str] = collections.Counter()
-    async with app_with(networks=[research_network(effects)]) as (executor, _):
+    # a crash between requests: the request-per-step path (checkpointing off or fallen back)
+    async with app_with(networks=[research_network(effects)], checkpointing=False) as (
+        executor,
+        _,
+    ):
         dropped: list[int] = []
 
         def crash_after_first_tool(record: Any) -> bool:
@@ -441,7 +452,8 @@ async def test_tools_that_use_steps_get_their_own_step_ids() -> None:
         run = await executor.run("network-chores", {"input": "go"})
         assert run.output["results"][0]["tool_calls"][0]["content"] == "data 1"
         assert effects == ["fetch"]
-        names = [name for r in executor.requests_for(run) for _, name in r.ops]
+        ops = [name for r in executor.requests_for(run) for _, name in r.ops]
+        names = executor.executed(run) + ops  # checkpointed steps, then the sleep's op
         assert {"A#1/tool/chores/fetch", "A#1/tool/chores/nap", "A#1/tool/chores/notify"} <= set(
             names
         )

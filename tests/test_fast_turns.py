@@ -68,10 +68,14 @@ def _workload(effects: collections.Counter[str], *, fast: bool, model: Any = Non
 async def test_fast_turns_take_one_round_trip_per_turn_and_match_the_split_run() -> None:
     plain = (await _workload(collections.Counter(), fast=False).run("go")).to_json()
     effects: collections.Counter[str] = collections.Counter()
+    # round trips are what the request-per-step path (checkpointing off, or a checkpoint
+    # that falls back) costs; checkpointed, the whole run is one request
     async with LocalExecutor() as executor:
         client = executor.client("fast")
         await executor.attach(
-            create_server(client=client, networks=[_workload(effects, fast=True)])
+            create_server(
+                client=client, networks=[_workload(effects, fast=True)], checkpointing=False
+            )
         )
         run = await executor.run("network-work", {"input": "go"})
         requests = executor.requests_for(run)
@@ -90,7 +94,9 @@ async def test_fast_turns_take_one_round_trip_per_turn_and_match_the_split_run()
     async with LocalExecutor() as executor:
         client = executor.client("split")
         await executor.attach(
-            create_server(client=client, networks=[_workload(split_effects, fast=False)])
+            create_server(
+                client=client, networks=[_workload(split_effects, fast=False)], checkpointing=False
+            )
         )
         split = await executor.run("network-work", {"input": "go"})
         assert split.output == plain

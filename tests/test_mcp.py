@@ -363,10 +363,13 @@ async def test_tools_from_every_page_with_schemas_as_declared_and_rich_content()
 
 
 @contextlib.asynccontextmanager
-async def executor_for(network: Any) -> AsyncIterator[LocalExecutor]:
+async def executor_for(
+    network: Any, *, checkpointing: bool | None = None
+) -> AsyncIterator[LocalExecutor]:
     async with LocalExecutor() as executor:
         client = executor.client("mcp-app")
-        await executor.attach(create_server(client=client, networks=[network]))
+        app = create_server(client=client, networks=[network], checkpointing=checkpointing)
+        await executor.attach(app)
         yield executor
 
 
@@ -392,7 +395,8 @@ async def test_durable_run_lists_once_and_calls_the_mcp_tool_exactly_once_across
         return calc_agent if network.call_count < 2 else None
 
     network: Network[Any] = create_network(name="MCP maths", agents=[calc_agent], router=router)
-    async with executor_for(network) as executor:
+    # replays of the request-per-step path (checkpointing off, or a checkpoint that fell back)
+    async with executor_for(network, checkpointing=False) as executor:
         run = await executor.run("network-mcp-maths", {"input": "19 + 23?"})
         assert executor.executed(run) == [
             "mcp/calc/tools",

@@ -8,7 +8,6 @@ import asyncio
 import collections
 import datetime
 import gc
-import inspect
 import json
 import sys
 import time
@@ -199,11 +198,16 @@ def _qualname(code: types.CodeType) -> str:
 
 
 def _suspended_generators() -> list[str]:
-    """The HTTP clients' body generators left suspended mid-stream (alive, not closed)."""
+    """The HTTP clients' body generators left suspended mid-stream (alive, not closed).
+    (``type(g) is``, not ``isinstance``: the collector also holds dead weak proxies, such
+    as the ``websockets`` connection a logger adapter names, and ``isinstance`` on one
+    raises ``ReferenceError``.)"""
     return [
         _qualname(g.ag_code)
         for g in gc.get_objects()
-        if inspect.isasyncgen(g) and g.ag_frame is not None and g.ag_frame.f_lasti >= 0
+        if type(g) is types.AsyncGeneratorType
+        and g.ag_frame is not None
+        and g.ag_frame.f_lasti >= 0
         if g.ag_code.co_name in ("aiter_raw", "aiter_bytes", "__aiter__", "_iter_events")
     ]
 

@@ -156,7 +156,8 @@ async def test_a_step_output_over_its_limit_fails_that_step_once_in_both_runners
     assert result.is_error and result.content["error"] == "SizeLimitError"
     assert says in result.content["message"] and "Limits.step_bytes" in result.content["message"]
     network = one_tool_network(fetch)
-    functions = [lambda c: network_function(network, client=c, limits=SMALL)]
+    # replays: the request-per-step path (checkpointing off, or a checkpoint that fell back)
+    functions = [lambda c: network_function(network, client=c, limits=SMALL, checkpointing=False)]
     async with app_with(functions=functions) as (executor, _):
         run = await executor.run("network-big", {"input": "go"})
     content = run.output["results"][0]["tool_calls"][0]["content"]
@@ -304,7 +305,11 @@ async def test_the_run_limit_holds_when_inngest_fetches_memos_through_its_api(
 
     stored: list[int] = []
     network = blob_network(stored, 8)
-    functions = [lambda c: network_function(network, client=c, limits=BLOB_LIMITS)]
+    # memos fetched by later requests: the request-per-step path (checkpointing off, or
+    # fallen back); checkpointed, the run limit counts the steps the request saved (above)
+    functions = [
+        lambda c: network_function(network, client=c, limits=BLOB_LIMITS, checkpointing=False)
+    ]
     key = "signkey-prod-" + "b10b" * 16
     options: dict[str, Any] = {"signing_key": key, "app_id": "blobs"} if signed else {}
     async with signed_app_with(functions=functions, **options) as executor:
@@ -327,7 +332,8 @@ async def test_a_run_too_large_to_inline_completes_through_the_api() -> None:
     stored: list[int] = []
     network = blob_network(stored, 7)
     limits = Limits(tool_result_bytes=2 * MiB, output_bytes=64 * 1024)
-    functions = [lambda c: network_function(network, client=c, limits=limits)]
+    # requests without memos: the request-per-step path (checkpointing off or fallen back)
+    functions = [lambda c: network_function(network, client=c, limits=limits, checkpointing=False)]
     async with signed_app_with(functions=functions) as executor:
         run = await executor.run("network-blobs", {"input": "go"})
     assert run.output["output"] == "done" and stored == list(range(7))

@@ -68,7 +68,9 @@ async def test_killed_after_a_memoized_step_the_restarted_app_resumes_exactly_on
 ) -> None:
     db = tmp_path / "effects.sqlite3"
     async with LocalExecutor(reconnect_timeout=60) as executor:
-        app = AppProcess(env=app_env(executor, db), log=tmp_path / "app.log")
+        # killed between requests: the request-per-step path (checkpointing off, or fallen back)
+        env = app_env(executor, db, RELIABILITY_CHECKPOINTING="off")
+        app = AppProcess(env=env, log=tmp_path / "app.log")
         try:
             app.start()
             await executor.sync(app.inngest_url)

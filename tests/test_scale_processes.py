@@ -36,9 +36,11 @@ FN = "network-desk"
 
 
 @contextlib.asynccontextmanager
-async def replicas(tmp_path: Path, postgres_dsn: str, redis_url: str) -> AsyncIterator[Cluster]:
+async def replicas(
+    tmp_path: Path, postgres_dsn: str, redis_url: str, **extra: str
+) -> AsyncIterator[Cluster]:
     async with cluster(
-        count=2, postgres_dsn=postgres_dsn, redis_url=redis_url, logs=tmp_path
+        count=2, postgres_dsn=postgres_dsn, redis_url=redis_url, logs=tmp_path, **extra
     ) as running:
         yield running
 
@@ -81,7 +83,9 @@ def _answer(topic: str) -> str:
 async def test_runs_sent_to_either_replica_at_random_complete_once_with_history_intact(
     tmp_path: Path, postgres_dsn: str, redis_server: str
 ) -> None:
-    async with replicas(tmp_path, postgres_dsn, redis_server) as running:
+    # the requests of one run spread over both replicas: the request-per-step path
+    # (checkpointing off, or a checkpoint that fell back)
+    async with replicas(tmp_path, postgres_dsn, redis_server, SCALE_CHECKPOINTING="off") as running:
         executor = running.executor
 
         async def conversation(thread: str) -> list[Run]:

@@ -175,7 +175,9 @@ async def test_durable_stream_publishes_each_event_once_across_replays(
     network = _network(openai("m", base_url=f"{provider_url}/v1", api_key="k"), effects)
     async with LocalExecutor() as executor:
         client = executor.client("stream")
-        fn = network_function(network, client=client, publisher=durable)
+        # replays: the request-per-step path (checkpointing off, or a checkpoint that fell
+        # back); test_checkpointing.py streams a checkpointed run
+        fn = network_function(network, client=client, publisher=durable, checkpointing=False)
         await executor.attach(create_server(client=client, functions=[fn]))
         run = await executor.run("network-stream", {"input": "q", "thread_id": "t-7"})
         assert (
@@ -329,7 +331,8 @@ async def test_parallel_steps_publish_each_event_once() -> None:
     network = _parallel_network(FunctionModel(_parallel_respond))
     async with LocalExecutor() as executor:
         client = executor.client("parallel")
-        fn = network_function(network, client=client, publisher=durable)
+        # planned parallel steps: the request-per-step path (checkpointing off or fallen back)
+        fn = network_function(network, client=client, publisher=durable, checkpointing=False)
         await executor.attach(create_server(client=client, functions=[fn]))
         run = await executor.run("network-parallel", {"input": "q", "thread_id": "t-p"})
         targeted = [r for r in executor.requests_for(run) if r.step != "step"]

@@ -149,7 +149,9 @@ async def test_a_durable_run_emits_each_span_once_and_a_retry_as_a_new_attempt(
         answer = await executor.replay(run)  # a replay after the last step
         assert answer.status_code == 200 and len(traced.spans) == emitted
     spans = traced.spans
-    assert len(requests) >= 6 and parents_resolve(spans)
+    # checkpointed (the default), the first request runs until the tool asks for a retry;
+    # the retry and the requests after it replay the earlier steps
+    assert len(requests) >= 3 and parents_resolve(spans)
     assert len({s.context.trace_id for s in spans}) == 1
     by_step = collections.defaultdict(list)
     for span in spans:
@@ -192,7 +194,9 @@ async def test_parallel_tool_steps_from_separate_requests_share_their_agent(
     async with LocalExecutor(seed=7) as executor:
         client = executor.client("trace-app")
         network = _flaky_network(effects, provider_url)
-        await executor.attach(create_server(client=client, networks=[network]))
+        # planned parallel steps: the request-per-step path (checkpointing off or fallen back)
+        app = create_server(client=client, networks=[network], checkpointing=False)
+        await executor.attach(app)
         run = await executor.run("network-research", {"input": "postgres"})
         targeted = [r.step for r in executor.requests_for(run) if r.step != "step"]
     assert len(targeted) >= 3  # each parallel step ran in a request of its own

@@ -78,8 +78,12 @@ def _network(result: Any = "saved") -> Any:
     return create_network(name="Desk", agents=[agent], router=route_in_order(agent))
 
 
-async def _run_served(executor: LocalExecutor, client: Any, network: Any) -> Any:
-    await executor.attach(create_server(client=client, networks=[network]))
+async def _run_served(
+    executor: LocalExecutor, client: Any, network: Any, *, checkpointing: bool | None = None
+) -> Any:
+    await executor.attach(
+        create_server(client=client, networks=[network], checkpointing=checkpointing)
+    )
     return await executor.run("network-desk", {"input": "save it"})
 
 
@@ -171,8 +175,10 @@ async def test_the_trace_endpoint_keeps_only_spans_it_can_tie_to_a_run() -> None
 
 
 async def test_every_call_carries_the_run_trace_headers_the_server_sends() -> None:
+    # several calls of one run: the request-per-step path (checkpointing off or fallen back)
     async with LocalExecutor() as executor:
-        run = await _run_served(executor, executor.client("trace-app"), _network())
+        client = executor.client("trace-app")
+        run = await _run_served(executor, client, _network(), checkpointing=False)
     sent = [tp for run_id, tp in executor.traces.traceparents if run_id == run.id]
     assert len(sent) == len(executor.requests_for(run)) >= 3
     assert len({tp.split("-")[1] for tp in sent}) == 1  # one trace per run

@@ -87,9 +87,11 @@ async def test_a_durable_run_that_fails_for_good_emits_its_spans_once(
 ) -> None:
     fake_provider.reply(Fault(status=400, message="max_tokens is too large"))
     async with LocalExecutor() as executor:
-        await executor.attach(
-            create_server(client=executor.client("trace-app"), networks=[_solo(provider_url)])
-        )
+        # once across the replay that reads the failure: the request-per-step path
+        # (checkpointing off, or fallen back)
+        client = executor.client("trace-app")
+        app = create_server(client=client, networks=[_solo(provider_url)], checkpointing=False)
+        await executor.attach(app)
         run = await executor.run("network-office", {"input": "look it up"}, check=False)
     assert run.status == "failed" and len(executor.requests_for(run)) >= 2
     assert render(traced.spans) == FAILED_TREE.format(error="StepError")

@@ -182,7 +182,7 @@ def network_function(
         checkpointing: run the steps one after another in one request, each
             acknowledged by the server before the next, instead of one request per step
             (``True``, ``False`` or a :class:`~agentkit_inngest.Checkpointing`); default:
-            the app's choice (``create_server(checkpointing=...)``), else off. See
+            the app's choice (``create_server(checkpointing=...)``), else on. See
             docs/checkpointing.md.
         **flow: flow-control options (:class:`FlowOptions`), checked as :class:`FlowControl`.
     """

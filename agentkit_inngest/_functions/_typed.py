@@ -76,7 +76,7 @@ def create_function(
             ``InngestRunner(ctx)``) one after another in one request, each acknowledged
             by the server, instead of one request per step; ``True``, ``False`` or a
             :class:`~agentkit_inngest.Checkpointing`; default the app's choice, else
-            off. See docs/checkpointing.md.
+            on. See docs/checkpointing.md.
         **flow: flow-control options (:class:`FlowOptions`), checked as :class:`FlowControl`.
     """
     if not (isinstance(input, type) and issubclass(input, pydantic.BaseModel)):

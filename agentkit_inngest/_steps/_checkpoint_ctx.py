@@ -56,6 +56,7 @@ import inngest
 from .._checkpoint import CheckpointClient, CheckpointOutcome, CheckpointStep
 from .._request_context import RequestContext, current_disconnect_probe, current_request_context
 from ._checkpointing import Checkpointing, checkpoint_client
+from ._types import REQUEST_BYTES
 
 __all__ = ["CheckpointSession", "StepNote", "checkpointed_context", "current_note"]
 
@@ -152,7 +153,8 @@ class CheckpointSession:
             finally:
                 _NOTE.reset(token)
             try:  # the value a replay reads back
-                data = json.loads(json.dumps(output, allow_nan=False))
+                encoded = json.dumps(output, allow_nan=False, separators=(",", ":"))
+                data = json.loads(encoded)
             except (TypeError, ValueError, RecursionError):
                 return output  # not JSON: the SDK reports it, exactly as without checkpoints
             done = dataclasses.replace(
@@ -164,6 +166,9 @@ class CheckpointSession:
                 metadata=note.metadata,
             )
             if await self.settle(done):
+                carried = REQUEST_BYTES.get()
+                if carried is not None:  # a memo the request did not bring: count it
+                    carried.checkpointed += len(encoded)
                 raise _Checkpointed(data)
             return output
 
@@ -340,6 +345,23 @@ class CheckpointedGroup:
         return tuple(results)
 
 
+class _RetriedGroup:
+    """``ctx.group`` of a retried request (no checkpoints): parallel steps one after another.
+
+    A step that failed in the checkpointed request, where its group ran in process,
+    then runs again here under this attempt and reports its result or error on this
+    queue item, the ordinary way; the SDK would plan it instead, and its retry would
+    start again at attempt 0 in a queue item of its own.
+    """
+
+    async def parallel(
+        self, callables: tuple[Callable[[], Awaitable[Any]], ...], parallel_mode: Any = _UNSET
+    ) -> tuple[Any, ...]:
+        """Run ``callables`` in order; the first new step ends the request."""
+        del parallel_mode  # nothing is planned here
+        return tuple([await call() for call in callables])
+
+
 def _interrupt(value: object) -> bool:
     return isinstance(value, BaseException) and not isinstance(value, Exception)
 
@@ -368,13 +390,10 @@ def checkpointed_context(
     if config is None:
         return ctx
     context = current_request_context()
-    if (
-        context is None
-        or context.run_id != ctx.run_id
-        or not context.can_checkpoint
-        or ctx.attempt > 0
-    ):
+    if context is None or context.run_id != ctx.run_id or not context.can_checkpoint:
         return ctx
+    if ctx.attempt > 0:
+        return dataclasses.replace(ctx, group=cast(Any, _RetriedGroup()))
     session = CheckpointSession(context, config, checkpoint_client(client))
     step = CheckpointedStep(ctx.step, ctx.group, session, client)
     group = CheckpointedGroup(ctx.group, session)

@@ -8,8 +8,7 @@ returning to the server's queue after every step (how: ``_checkpoint_ctx.py``).
 The option is resolved, for each call of a function, in this order: the function's
 own ``checkpointing=`` (``network_function``, ``agent_function``, ``create_function``),
 then the app's (``create_server(checkpointing=...)``), then
-:data:`DEFAULT_CHECKPOINTING`. Turning checkpointing on by default is the one-line
-change of that constant.
+:data:`DEFAULT_CHECKPOINTING`, which turns it on; ``checkpointing=False`` turns it off.
 """
 
 from __future__ import annotations
@@ -84,9 +83,9 @@ CheckpointingOption: TypeAlias = "bool | Checkpointing | None"
 """``True`` (the defaults), ``False`` (off), a :class:`Checkpointing`, or ``None``:
 whatever the app, else :data:`DEFAULT_CHECKPOINTING`, says."""
 
-DEFAULT_CHECKPOINTING: Checkpointing | None = None
-"""Checkpointing for functions and apps that do not choose: off (``None``) until it has
-been proven against a real Inngest server; ``Checkpointing()`` turns it on everywhere."""
+DEFAULT_CHECKPOINTING: Checkpointing | None = Checkpointing()
+"""Checkpointing for functions and apps that do not choose: on, with the defaults
+(``None`` would turn it off everywhere)."""
 
 
 def _chosen(option: CheckpointingOption, *, where: str) -> Checkpointing | bool | None:

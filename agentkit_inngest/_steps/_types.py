@@ -73,18 +73,21 @@ class CarriedMemos:
 
     Inngest inlines them in the request while they total under 4 MB - 1 KB; above
     that the request carries none (``use_api``) and the SDK fetches them from the
-    Inngest API. Both sizes together hold every memo, in either mode.
+    Inngest API. With the outputs of the steps the request checkpointed, they hold
+    every memo of the run, in either mode.
     """
 
     request: int
     """The request's body (the event, and the memos when inlined)."""
     fetched: int = 0
     """The memos fetched from ``GET /v0/runs/{id}/actions`` for this request."""
+    checkpointed: int = 0
+    """The outputs of the steps this request ran and checkpointed (memos it did not bring)."""
 
     @property
     def total(self) -> int:
-        """Both sizes together."""
-        return self.request + self.fetched
+        """Every memo of the run, however it reached the app."""
+        return self.request + self.fetched + self.checkpointed
 
 
 REQUEST_BYTES: contextvars.ContextVar[CarriedMemos | None] = contextvars.ContextVar(

@@ -327,6 +327,7 @@ class CheckpointAPI:
                 value = {"data": op.get("data")} if kind == "StepRun" else op.get("data")
                 self._executor._memoize(run, op, value)
                 run.step_views[step_id] = step_view(op, metadata_enabled=self.step_metadata)
+                run.history.append(name)
                 record.saved.append(name)
             elif kind not in ("DeferAdd", "DeferAbort"):
                 return f"cannot checkpoint opcode: {kind}"

@@ -125,6 +125,9 @@ class Run:
     step_names: dict[str, str] = dataclasses.field(default_factory=dict)
     step_views: dict[str, StepView] = dataclasses.field(default_factory=dict)
     """What the server kept of each checkpointed step's ``opts`` and ``metadata``."""
+    history: list[str] = dataclasses.field(default_factory=list)
+    """Readable ids of the steps the server recorded as run, in the order it recorded
+    them: each ``StepRun`` an answer reported, and each step a checkpoint saved."""
     done: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 

@@ -840,6 +840,7 @@ class LocalExecutor:
     ) -> list[_Item]:
         """Handle the ops of a ``206`` answer (all at once); returns the calls they lead to."""
         record.ops = [(op.get("op", ""), op.get("displayName", "")) for op in ops]
+        run.history.extend(name for kind, name in record.ops if kind == "StepRun")
         if self.checkpoint_api.stalls(run, ops):
             return []
         if len(ops) > 1:
@@ -1033,8 +1034,13 @@ class LocalExecutor:
         return [r for r in self.requests if r.run_id == run.id]
 
     def executed(self, run: Run) -> list[str]:
-        """Readable ids of the steps the app executed (or reported), in order, once per report."""
-        return [name for r in self.requests_for(run) for op, name in r.ops if op == "StepRun"]
+        """Readable ids of the steps the app executed, in the order the server recorded them.
+
+        Once per report: each ``StepRun`` an answer reported and each step a checkpoint
+        saved (as ``CheckpointAsyncSteps`` in ``inngest/inngest`` saves each checkpointed
+        step and writes its span, skipping a step already saved).
+        """
+        return list(run.history)
 
 
 def _following(run: Run, results: list[list[_Item]]) -> list[_Item]:
