@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -56,8 +57,13 @@ _SDK = f"inngest-py:v{importlib.metadata.version('inngest')}"
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+@functools.lru_cache(maxsize=4096)
 def hashed_step_id(step_id: str) -> str:
-    """The id the server knows a step by: SHA-1 of its id, as ``step.run`` hashes it."""
+    """The id the server knows a step by: SHA-1 of its id, as ``step.run`` hashes it.
+
+    Kept for the ids seen last: every replay asks again for the same ids (and runs of
+    one network share most of them).
+    """
     return hashlib.sha1(step_id.encode("utf-8")).hexdigest()
 
 

@@ -95,12 +95,27 @@ class Budget:
         if self.wall_time is not None:
             limit = parse_duration(self.wall_time, field="Budget.wall_time")
             object.__setattr__(self, "wall_time", limit)
+        object.__setattr__(self, "_spend_caps", self._set_spend_caps())
 
     @property
     def seconds(self) -> float | None:
         """``wall_time`` in seconds."""
         limit = self.wall_time
         return limit.total_seconds() if isinstance(limit, datetime.timedelta) else None
+
+    @property
+    def spend_caps(self) -> tuple[tuple[str, float], ...]:
+        """The token and cost caps that are set, as ``(name, limit)`` pairs."""
+        caps: tuple[tuple[str, float], ...] | None = getattr(self, "_spend_caps", None)
+        return caps if caps is not None else self._set_spend_caps()
+
+    def _set_spend_caps(self) -> tuple[tuple[str, float], ...]:
+        # read for every model request: worked out once
+        return tuple(
+            (name, value)
+            for name in ("input_tokens", "output_tokens", "total_tokens", "cost")
+            if (value := getattr(self, name)) is not None
+        )
 
     def cap(self, name: str) -> float | None:
         """The value of cap ``name`` (one of :data:`CAPS`)."""

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from inngest._internal.step_lib import step_async
 
 from agentkit_inngest import (
     InlineRunner,
@@ -122,6 +123,50 @@ async def test_a_replay_does_not_rebuild_the_bodies_of_memoized_offloaded_infere
     sent = [len(body["messages"]) for body in fake_provider.bodies()]
     assert sent == [1 + 2 * n for n in range(turns)]  # the server got whole bodies
     assert effects == dict.fromkeys(range(1, turns + 1), 1)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["replayed", "checkpointed"])
+async def test_a_replayed_offloaded_inference_is_read_without_step_ai_infer(
+    fake_provider: FakeProvider,
+    provider_url: str,
+    checkpointing: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``step.ai.infer`` validates and dumps the adapter's options before it looks for
+    the memo; a step the server holds is read with ``step.run`` (the SDK finds memos by
+    hashed id whatever the op), so only new inferences go through it (issue 14, point 7)."""
+    turns = 5
+    effects: collections.Counter[int] = collections.Counter()
+    asked: list[str] = []
+    sdk_infer = step_async.AI.infer
+
+    async def counted(self: Any, step_id: str, **options: Any) -> Any:
+        asked.append(step_id)
+        return await sdk_infer(self, step_id, **options)
+
+    monkeypatch.setattr(step_async.AI, "infer", counted)
+
+    def respond(request: RecordedRequest) -> Any:
+        done = sum(1 for m in request.body["messages"] if m.get("role") == "tool")
+        return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
+
+    fake_provider.reply(*([respond] * (turns + 1)))
+    model = OpenAIModel(
+        model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference="offload"
+    )
+    network, _ = turns_network(turns, effects, model)
+    async with LocalExecutor() as executor:
+        client = executor.client("offload-read")
+        function = network_function(network, client=client, checkpointing=checkpointing)
+        await executor.attach(create_server(client=client, functions=[function]))
+        run = await executor.run("network-turns", {"input": "go"})
+    # each inference went through step.ai.infer once, when it was new, never on a replay
+    assert asked == [f"Worker#{n}/infer" for n in range(1, turns + 1)]
+    gateway = [op for r in executor.requests_for(run) for op, _ in r.ops if op == "AIGateway"]
+    assert len(gateway) == turns
+    # ... and the replays read the server's answers: every turn's tool ran once, in order
+    assert effects == dict.fromkeys(range(1, turns + 1), 1)
+    assert run.status == "completed"
 
 
 class CountingParses(OpenAIModel):

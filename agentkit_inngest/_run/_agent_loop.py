@@ -137,7 +137,8 @@ class AgentCall:
                 break
         result = await self.controls.finish(result, inferences)
         result = await self._hook_result("on_finish", result)
-        await self.events.finished(result.text, result.usage)
+        if self.events.enabled:  # the text is joined only for a publisher
+            await self.events.finished(result.text, result.usage)
         return result
 
     # -- one turn ---------------------------------------------------------------------

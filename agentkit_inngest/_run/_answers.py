@@ -26,7 +26,9 @@ def read_answer(
     JSON. Raises what ``model.parse_response`` raises.
     """
     if runner.durable:
-        found = kept_answer(runner.run_id, step_id, model, raw)
+        found = runner.verified_answer(model, raw)
+        if found is None:
+            found = kept_answer(runner.run_id, step_id, model, raw)
         if found is not None:
             return found
     response = runner.parse_answer(model, raw)

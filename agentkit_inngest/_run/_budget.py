@@ -158,9 +158,8 @@ class CallBudget:
         for scope, budget, tally in self._caps():
             if budget.requests is not None and tally.requests + 1 > budget.requests:
                 raise exceeded(scope, "requests", budget.requests, tally.requests + 1, tally)
-            for cap in ("input_tokens", "output_tokens", "total_tokens", "cost"):
-                limit = budget.cap(cap)
-                if limit is not None and tally.figure(cap) >= limit:
+            for cap, limit in budget.spend_caps:
+                if tally.figure(cap) >= limit:
                     raise exceeded(scope, cap, limit, tally.figure(cap), tally)
             if budget.cost is not None:
                 self._priced(model, scope)
@@ -178,9 +177,8 @@ class CallBudget:
     def after_inference(self) -> None:
         """After an answer: a token or cost cap it went over stops the call."""
         for scope, budget, tally in self._caps():
-            for cap in ("input_tokens", "output_tokens", "total_tokens", "cost"):
-                limit = budget.cap(cap)
-                if limit is not None and tally.figure(cap) > limit:
+            for cap, limit in budget.spend_caps:
+                if tally.figure(cap) > limit:
                     raise exceeded(scope, cap, limit, tally.figure(cap), tally)
 
     def tools_fit(self, count: int) -> bool:

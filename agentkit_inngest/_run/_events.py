@@ -36,6 +36,8 @@ class CallEvents:
 
     async def finished(self, output: str, usage: Usage) -> None:
         """The call ended with ``output``."""
+        if not self.stream.enabled:  # no publisher: spare the usage's dump on every replay
+            return
         await self.stream.emit(
             "agent.finished",
             agent=self.agent,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping
 
@@ -88,6 +89,16 @@ async def system_prompt(agent: AgentSpec, run: NetworkRun) -> str:
     return agent.system
 
 
+@functools.lru_cache(maxsize=256)
+def _system_message(text: str) -> TextMessage:
+    """The system message of ``text``.
+
+    Messages are frozen: one is shared by the calls, and by the replays, that use the
+    same prompt.
+    """
+    return TextMessage(role="system", content=text)
+
+
 async def prompt_and_history(
     agent: AgentSpec, run: NetworkRun, input: str
 ) -> tuple[list[Message], list[Message]]:
@@ -97,7 +108,7 @@ async def prompt_and_history(
     window in force, with the agent's assistant prefill at the end.
     """
     system = await system_prompt(agent, run)
-    prompt: list[Message] = [TextMessage(role="system", content=system)] if system else []
+    prompt: list[Message] = [_system_message(system)] if system else []
     history = run.state.format_history()
     if run.is_standalone and input:
         history.append(TextMessage(role="user", content=input))

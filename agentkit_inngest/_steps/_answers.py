@@ -38,11 +38,14 @@ def kept_answer(
     The messages kept for step ``step_id`` of run ``run_id`` when its answer was ``raw`` (a
     fresh copy of the list), or ``None``.
     """
+    key = (run_id, step_id, model)
     with _LOCK:
-        found = _KEPT.get((run_id, step_id, model))
-    if found is None or found[0] != raw:
+        found = _KEPT.get(key)
+    if found is None:
         return None
-    return dataclasses.replace(found[1], output=list(found[1].output))
+    if found[0] is not raw and found[0] != raw:
+        return None
+    return _copied(found[1])
 
 
 def keep_answer(
@@ -51,7 +54,16 @@ def keep_answer(
     """Keep ``response``, read from ``raw``, for step ``step_id`` of run ``run_id``."""
     key = (run_id, step_id, model)
     with _LOCK:
-        _KEPT[key] = (raw, dataclasses.replace(response, output=list(response.output)))
+        _KEPT[key] = (raw, _copied(response))
         _KEPT.move_to_end(key)
         while len(_KEPT) > ANSWERS_KEPT:
             _KEPT.popitem(last=False)
+
+
+def _copied(response: ModelResponse) -> ModelResponse:
+    """``response`` with a list of messages of its own (a caller may extend it)."""
+    if type(response) is ModelResponse:  # the common case, without dataclasses.replace
+        return ModelResponse(
+            output=list(response.output), stop_reason=response.stop_reason, usage=response.usage
+        )
+    return dataclasses.replace(response, output=list(response.output))

@@ -118,6 +118,22 @@ def _classified(fn: Callable[[], Awaitable[Any]], attempt: int) -> Callable[[], 
     return run
 
 
+def _expected_memo(step_id: str) -> Callable[[], Awaitable[Any]]:
+    """The body of a replayed offloaded inference, which the SDK never runs.
+
+    The server listed the step as held (``ctx.stack``), so the SDK finds its memo. Should
+    the two ever disagree, the request fails and is retried rather than inventing an
+    answer.
+    """
+
+    async def missing() -> Any:
+        raise RuntimeError(
+            f"inference step {step_id!r}: the server listed it as done but sent no memo of it"
+        )
+
+    return missing
+
+
 class InngestRunner(StepRunner):
     """Runs steps through an Inngest function's context (``ctx.step``, ``ctx.group``).
 
@@ -149,6 +165,7 @@ class InngestRunner(StepRunner):
         self.max_attempts = max_attempts
         self._adapters: dict[int, Any] = {}
         self._parsed: tuple[dict[str, Any], Model, ModelResponse] | None = None
+        self._verified: tuple[dict[str, Any], Model, ModelResponse] | None = None
 
     @property
     def run_id(self) -> str:
@@ -204,14 +221,7 @@ class InngestRunner(StepRunner):
             )
             return raw
         try:
-            adapter = self._adapters.get(id(model)) or model.ai_adapter()
-        except AgentKitError as err:
-            raise to_inngest_error(err) from err
-        self._adapters[id(model)] = adapter
-        try:
-            answer = await self.ctx.step.ai.infer(
-                step_id, adapter=adapter, body={} if self._memoized(step_id) else build_body(body)
-            )
+            answer = await self._offloaded(step_id, model, body)
         except inngest.StepError as err:
             raise inngest.NonRetriableError(
                 f"inference step {step_id!r} ({model.label}, offloaded to Inngest) failed: "
@@ -222,9 +232,12 @@ class InngestRunner(StepRunner):
                 f"inference step {step_id!r} ({model.label}) returned "
                 f"{type(answer).__name__} instead of the provider's JSON"
             )
-        try:  # read once: the agent loop reads the same answer (parse_answer)
-            if kept_answer(self.run_id, step_id, model, answer) is None:  # read before
+        try:  # read once: the agent loop reads the same answer (parse_answer, verified)
+            kept = kept_answer(self.run_id, step_id, model, answer)
+            if kept is None:
                 self._parsed = (answer, model, model.parse_response(answer))
+            else:  # read in an earlier request: the agent loop need not compare it again
+                self._verified = (answer, model, kept)
         except FatalProviderError as err:
             raise inngest.NonRetriableError(f"inference step {step_id!r} failed: {err}") from err
         except Exception as err:  # the answer is memoized: retrying cannot help
@@ -233,6 +246,37 @@ class InngestRunner(StepRunner):
                 f"answer that cannot be read: {type(err).__name__}: {err}"
             ) from err
         return answer
+
+    async def _offloaded(self, step_id: str, model: Model, body: Body) -> Any:
+        """The answer of the offloaded inference ``step_id``.
+
+        Its memo when the server holds it, else the ``AIGateway`` op that asks the server
+        to make the call.
+        """
+        if self._memoized(step_id):
+            # The SDK hands a memo back by the step's hashed id, whatever the op, and
+            # runs no body then. A plain step.run skips what step.ai.infer does before
+            # its lookup on every replay (the adapter's options, validated and dumped
+            # by pydantic, with the whole request body when one is given).
+            return await self.ctx.step.run(step_id, _expected_memo(step_id))
+        try:
+            adapter = self._adapters.get(id(model)) or model.ai_adapter()
+        except AgentKitError as err:
+            raise to_inngest_error(err) from err
+        self._adapters[id(model)] = adapter
+        return await self.ctx.step.ai.infer(step_id, adapter=adapter, body=build_body(body))
+
+    def verified_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse | None:
+        """The kept messages of ``raw``, when :meth:`_infer` has just verified them.
+
+        That is: found the offloaded answer ``raw`` equal to the one read in an earlier
+        request; else ``None``.
+        """
+        verified = self._verified
+        if verified is not None and verified[0] is raw and verified[1] is model:
+            self._verified = None
+            return verified[2]
+        return None
 
     def parse_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse:
         """The offloaded answer :meth:`_infer` has just read, without reading it again."""

@@ -202,6 +202,18 @@ class StepRunner(ABC):
         carried = REQUEST_BYTES.get() if self.durable else None
         return carried.total if carried is not None else self.memo_bytes
 
+    def verified_answer(
+        self,
+        model: Model,  # noqa: ARG002 - runners that verify answers use both
+        raw: dict[str, Any],  # noqa: ARG002
+    ) -> ModelResponse | None:
+        """The messages of ``raw``, when this runner has just verified them.
+
+        That is: found ``raw`` equal to an answer kept from an earlier request, so the
+        caller need not compare it again. ``None`` here.
+        """
+        return None
+
     def parse_answer(self, model: Model, raw: dict[str, Any]) -> ModelResponse:
         """``model.parse_response(raw)`` for an answer :meth:`infer` returned.
 

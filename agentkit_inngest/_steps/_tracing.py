@@ -95,7 +95,7 @@ class NoTracing:
 
     def step_as(self, spec: SpecMaker) -> contextlib.AbstractContextManager[None]:  # noqa: ARG002
         """Nothing to describe."""
-        return contextlib.nullcontext()
+        return _NOTHING
 
     def unit(
         self,
@@ -121,6 +121,8 @@ class NoTracing:
 
 
 NO_TRACING = NoTracing()
+_NOTHING: contextlib.nullcontext[None] = contextlib.nullcontext()
+"""One no-op context for every step (it holds nothing, so it is reusable)."""
 
 
 def tracing_for(runner: StepRunner) -> NoTracing:

@@ -39,6 +39,8 @@ def tokens(value: object) -> int:
     Whole, at least 0, at most :data:`MAX_COUNTED_TOKENS` (anything that is not an integer counts
     0).
     """
+    if type(value) is int and 0 <= value <= MAX_COUNTED_TOKENS:  # the usual case, at once
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         return 0
     return min(max(value, 0), MAX_COUNTED_TOKENS)
@@ -108,6 +110,7 @@ class PriceTable(Mapping[str, Price]):
                 raise ConfigurationError(f"a price table's keys are model names, got {name!r}")
             table[name] = _price(name, price)
         self._prices = table
+        self._found: dict[tuple[str, str], Price | None] = {}  # find()'s answers
 
     def __getitem__(self, name: str) -> Price:
         return self._prices[name]
@@ -131,11 +134,18 @@ class PriceTable(Mapping[str, Price]):
         By label, by name, then by the name without its snapshot suffix (a date, ``-latest``,
         ``-preview``); ``None``.
         """
+        try:  # the table never changes: each answer is looked up once
+            return self._found[provider, model]
+        except KeyError:
+            pass
+        found = None
         for key in (f"{provider}/{model}", model, _SNAPSHOT.sub("", model)):
             found = self._prices.get(key)
             if found is not None:
-                return found
-        return None
+                break
+        if len(self._found) < 1024:
+            self._found[provider, model] = found
+        return found
 
 
 def _price(name: str, value: object) -> Price:
