@@ -34,7 +34,7 @@ from agentkit_inngest.models import openai
 from agentkit_inngest.testing import LocalExecutor, text, tool_call, tool_calls
 from agentkit_inngest.testing.fake_providers import FakeProvider
 
-from .tracing_helpers import Traced, attrs, parents_resolve, render
+from .tracing_helpers import Traced, attrs, parents_resolve, render, waterfall_svg
 
 
 @pytest.fixture
@@ -70,6 +70,7 @@ def _support_network(provider_url: str, effects: collections.Counter[str]) -> An
 
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "tracing.md"
+ARTIFACTS = DOCS.parents[1] / "tests" / ".artifacts"  # the trace picture of each run (git-ignored)
 
 PLAIN_TREE = """\
 invoke_workflow Helpdesk
@@ -325,3 +326,8 @@ async def test_the_trace_shown_in_the_docs_is_what_a_durable_run_emits(
     tree = render(traced.spans)
     docs = DOCS.read_text()
     assert f"```text\n{tree}\n```" in docs, tree
+    # the same spans as a picture (docs/img/trace.svg is one such run's), a bar per span
+    picture = waterfall_svg(traced.spans)
+    assert picture.count('class="span"') == len(traced.spans) == len(tree.splitlines())
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "trace.svg").write_text(picture)

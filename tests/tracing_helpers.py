@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -46,6 +47,14 @@ def label(span: ReadableSpan) -> str:
 
 def render(spans: Sequence[ReadableSpan]) -> str:
     """The span tree as text, children in start order under their parents."""
+    lines: list[str] = []
+    for prefix, span in _walk(spans):
+        lines.append(prefix + label(span))
+    return "\n".join(lines)
+
+
+def _walk(spans: Sequence[ReadableSpan]) -> list[tuple[str, ReadableSpan]]:
+    """Each span with its tree prefix (``├─ ``...), parents before their children."""
     ids = {s.context.span_id for s in spans}
     children: dict[int | None, list[ReadableSpan]] = {}
     for span in spans:
@@ -53,10 +62,10 @@ def render(spans: Sequence[ReadableSpan]) -> str:
         children.setdefault(parent if parent in ids else None, []).append(span)
     for group in children.values():
         group.sort(key=_order if all(_index(s) is not None for s in group) else _started)
-    lines: list[str] = []
+    rows: list[tuple[str, ReadableSpan]] = []
 
     def walk(span: ReadableSpan, prefix: str, last: bool, root: bool) -> None:
-        lines.append(label(span) if root else f"{prefix}{'└─ ' if last else '├─ '}{label(span)}")
+        rows.append(("" if root else f"{prefix}{'└─ ' if last else '├─ '}", span))
         inner = prefix if root else prefix + ("   " if last else "│  ")
         kids = children.get(span.context.span_id, [])
         for index, child in enumerate(kids):
@@ -64,7 +73,43 @@ def render(spans: Sequence[ReadableSpan]) -> str:
 
     for root in children.get(None, []):
         walk(root, "", True, True)
-    return "\n".join(lines)
+    return rows
+
+
+def waterfall_svg(spans: Sequence[ReadableSpan]) -> str:
+    """The trace as a picture: the span tree on the left, each span's time as a bar."""
+    rows = _walk(spans)
+    start = min(s.start_time or 0 for s in spans)
+    end = max(s.end_time or 0 for s in spans)
+    total = max(end - start, 1)
+    row_h, label_w, bar_w, top = 22, 560, 420, 34
+    height = top + row_h * len(rows) + 10
+    width = label_w + bar_w + 90
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="monospace" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="8" y="20" font-weight="bold">trace of one durable run: {len(rows)} spans, '
+        f"{total / 1e6:.1f} ms</text>",
+    ]
+    for row, (prefix, span) in enumerate(rows):
+        y = top + row * row_h
+        began = ((span.start_time or start) - start) / total
+        lasted = ((span.end_time or end) - (span.start_time or start)) / total
+        failed = span.status.status_code.name == "ERROR"
+        colour = "#d9534f" if failed else "#5b8def"
+        ms = ((span.end_time or end) - (span.start_time or start)) / 1e6
+        text = html.escape(prefix + label(span))
+        parts += [
+            f'<rect x="0" y="{y}" width="{width}" height="{row_h}" '
+            f'fill="{"#f6f8fa" if row % 2 else "#ffffff"}"/>',
+            f'<text x="8" y="{y + 15}" xml:space="preserve">{text}</text>',
+            f'<rect class="span" x="{label_w + began * bar_w:.1f}" y="{y + 5}" '
+            f'width="{max(lasted * bar_w, 1.5):.1f}" height="{row_h - 10}" fill="{colour}"/>',
+            f'<text x="{label_w + bar_w + 8}" y="{y + 15}">{ms:.1f} ms</text>',
+        ]
+    parts.append("</svg>")
+    return "\n".join(parts)
 
 
 def _index(span: ReadableSpan) -> Any:
