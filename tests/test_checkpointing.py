@@ -276,6 +276,31 @@ async def test_create_function_checkpoints_its_own_steps_and_reused_step_ids(
     assert [e["name"] for e in executor.events].count("app/picked") == 1
 
 
+async def test_a_checkpointed_step_goes_on_with_the_value_a_replay_reads_back() -> None:
+    """A lone surrogate comes back from the server as U+FFFD: the request that ran the
+    step goes on with that value too, so a replay computes the same output."""
+    async with LocalExecutor() as executor:
+        client = executor.client("own")
+
+        class Ask(pydantic.BaseModel):
+            prefix: str
+
+        @create_function(client=client, fn_id="echo", input=Ask, checkpointing=True)
+        async def echo(ctx: inngest.Context, ask: Ask) -> dict[str, Any]:
+            async def hostile() -> list[str]:
+                return [ask.prefix + "\ud800b", "\x00", "é"]
+
+            got = await ctx.step.run("hostile", hostile)
+            return {"got": got, "length": len(got[0])}
+
+        await executor.attach(create_server(client=client, functions=[echo]))
+        run = await executor.run("echo", {"prefix": "a"})
+        again = await executor.replay(run)
+    assert len(executor.requests_for(run)) == 1  # the step was checkpointed
+    assert run.output == {"got": ["a\ufffdb", "\x00", "é"], "length": 3}
+    assert again.json() == run.output
+
+
 async def test_offloaded_inference_ends_each_request_and_tools_are_checkpointed(
     fake_provider: FakeProvider, provider_url: str
 ) -> None:

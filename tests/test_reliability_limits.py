@@ -202,6 +202,33 @@ async def test_a_run_whose_memoized_outputs_outgrow_the_run_limit_fails_clearly(
     assert "A#1/tool/chunk#7" in message and "Limits.run_bytes" in message, message
 
 
+async def test_the_run_limit_counts_checkpointed_outputs_in_utf_8_bytes() -> None:
+    """A checkpointed request counts what it saved as the server stores it: UTF-8 bytes.
+
+    8 results of 5,000 "é" are 80,000 bytes, within 100 KiB; counted as ``\\u00e9``
+    escapes (6 bytes each) they were 240,000, and the run failed at its 4th call.
+    """
+
+    @tool
+    def accents(ctx: ToolContext) -> str:
+        """Return accented text."""
+        return "é" * 5000
+
+    limits = Limits(
+        tool_result_bytes=16 * 1024,
+        state_bytes=32 * 1024,
+        step_bytes=64 * 1024,
+        run_bytes=100 * 1024,
+        output_bytes=64 * 1024,
+    )
+    network = one_tool_network(accents, calls=8)
+    functions = [lambda c: network_function(network, client=c, limits=limits)]
+    async with app_with(functions=functions) as (executor, _):
+        run = await executor.run("network-big", {"input": "go"}, check=False)
+    assert run.status == "completed", run.error
+    assert len(executor.requests_for(run)) == 1  # checkpointed: one request
+
+
 async def test_a_large_output_leaves_out_the_conversation_and_says_so() -> None:
     @tool
     def page(n: int) -> str:

@@ -54,6 +54,7 @@ from typing import Any, cast
 import inngest
 
 from .._checkpoint import CheckpointClient, CheckpointOutcome, CheckpointStep
+from .._json import MAX_STEP_DEPTH, NotJSONError, plain_json_text
 from .._request_context import RequestContext, current_disconnect_probe, current_request_context
 from ._checkpointing import Checkpointing, checkpoint_client
 from ._types import REQUEST_BYTES
@@ -152,10 +153,10 @@ class CheckpointSession:
                     output = await output
             finally:
                 _NOTE.reset(token)
-            try:  # the value a replay reads back
-                encoded = json.dumps(output, allow_nan=False, separators=(",", ":"))
+            try:  # the value a replay reads back (a lone surrogate as U+FFFD, as the server's)
+                encoded = plain_json_text(output, max_depth=MAX_STEP_DEPTH)
                 data = json.loads(encoded)
-            except (TypeError, ValueError, RecursionError):
+            except NotJSONError:
                 return output  # not JSON: the SDK reports it, exactly as without checkpoints
             done = dataclasses.replace(
                 step,
@@ -168,7 +169,7 @@ class CheckpointSession:
             if await self.settle(done):
                 carried = REQUEST_BYTES.get()
                 if carried is not None:  # a memo the request did not bring: count it
-                    carried.checkpointed += len(encoded)
+                    carried.checkpointed += len(encoded.encode("utf-8"))  # as memos count
                 raise _Checkpointed(data)
             return output
 

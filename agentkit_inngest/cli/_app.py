@@ -333,8 +333,10 @@ def _run_turn(loop: asyncio.AbstractEventLoop, turn: Any) -> bool:
 
     def stop() -> None:
         nonlocal stopped
-        stopped = True
-        task.cancel()
+        stopped = task.cancel() or stopped  # a turn that had just ended was not stopped
+        # a second Ctrl-C raises KeyboardInterrupt: it breaks out of a call that blocks
+        # the loop (a tool's blocking I/O), which a cancellation waits for
+        loop.remove_signal_handler(signal.SIGINT)
 
     handled = True
     try:
