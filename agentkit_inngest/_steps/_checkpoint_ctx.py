@@ -1,7 +1,6 @@
 """Checkpointed steps.
 
-A function's ``ctx.step`` and ``ctx.group`` that run step after step in one request, each result
-acknowledged by the Inngest server before the next.
+A function's ``ctx.step`` and ``ctx.group``: steps one after another in one request.
 
 How (the protocol note's "Design A"; the server's side is ``checkpointAsyncSteps`` in
 ``pkg/execution/checkpoint/checkpoint.go`` of ``inngest/inngest``, the client's the
