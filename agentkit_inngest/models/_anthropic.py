@@ -21,6 +21,7 @@ from ._common import (
     error_detail,
     sdk_errors,
     sdk_events,
+    split_system,
     within_deadline,
 )
 from ._streams import accumulate_anthropic_stream
@@ -226,19 +227,7 @@ def anthropic(
 
 def to_anthropic_messages(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
     """``(system, messages)``: system texts joined; consecutive blocks of one role merged."""
-    system: list[str] = []
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, TextMessage) and message.role == "system":
-            if message.content:
-                system.append(message.content)
-            continue
-        for role, block in _anthropic_blocks(message):
-            if out and out[-1]["role"] == role:
-                out[-1]["content"].append(block)
-            else:
-                out.append({"role": role, "content": [block]})
-    return "\n\n".join(system), out
+    return split_system(messages, _anthropic_blocks, "content")
 
 
 def _anthropic_blocks(message: Message) -> list[tuple[str, dict[str, Any]]]:

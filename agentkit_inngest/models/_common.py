@@ -13,7 +13,7 @@ import json
 import re
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -23,8 +23,36 @@ from ..errors import (
     RetriableProviderError,
     bounded_retry_after,
 )
+from ..messages import Message, TextMessage
 
 T = TypeVar("T")
+
+
+def split_system(
+    messages: list[Message],
+    parts_of: Callable[[Message], list[tuple[str, dict[str, Any]]]],
+    key: str,
+) -> tuple[str, list[dict[str, Any]]]:
+    """``(system, turns)``: the system texts joined, every other message as role turns.
+
+    ``parts_of`` gives the parts a message becomes, each with its role; consecutive parts
+    of one role go into one turn (``{"role": ..., key: [...]}``), as Anthropic and Gemini
+    want them.
+    """
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, TextMessage) and message.role == "system":
+            if message.content:
+                system.append(message.content)
+            continue
+        for role, part in parts_of(message):
+            if turns and turns[-1]["role"] == role:
+                turns[-1][key].append(part)
+            else:
+                turns.append({"role": role, key: [part]})
+    return "\n\n".join(system), turns
+
 
 RETRIABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 

@@ -29,6 +29,7 @@ from ._common import (
     as_dict,
     decimal_seconds,
     error_detail,
+    split_system,
     status_error,
     transport_error,
     unreadable,
@@ -230,19 +231,7 @@ def gemini(
 
 def to_gemini_contents(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
     """``(system, contents)``: system texts joined; consecutive parts of one role merged."""
-    system: list[str] = []
-    contents: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, TextMessage) and message.role == "system":
-            if message.content:
-                system.append(message.content)
-            continue
-        for role, part in _gemini_parts(message):
-            if contents and contents[-1]["role"] == role:
-                contents[-1]["parts"].append(part)
-            else:
-                contents.append({"role": role, "parts": [part]})
-    return "\n\n".join(system), contents
+    return split_system(messages, _gemini_parts, "parts")
 
 
 def _gemini_parts(message: Message) -> list[tuple[str, dict[str, Any]]]:
