@@ -7,6 +7,7 @@ Examples::
     python -m bench --variants agentkit,raw --turns 5,20 --reps 5
     python -m bench --variant 'fast=agentkit:{"network": {"fast_turns": true}}'
     python -m bench --profile agentkit      # py-spy on the app during one N=100 run
+    python -m bench --paired agentkit-offload,raw-offload --turns 5,50 --reps 7
 """
 
 from __future__ import annotations
@@ -67,7 +68,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="VARIANT",
         help="profile the app of a Python variant with py-spy during one long run instead",
     )
+    parser.add_argument(
+        "--paired",
+        metavar="A,B,...",
+        help="app CPU per run only, the variants taking turns run by run; ratios to the last",
+    )
     parser.add_argument("--profile-turns", type=int, default=100)
+    parser.add_argument(
+        "--profile-runs", type=int, default=1, help="runs sampled one after another (short runs)"
+    )
     return parser.parse_args(argv)
 
 
@@ -125,6 +134,24 @@ async def measure(variants: list[Variant], config: Config, workdir: pathlib.Path
     return results
 
 
+def _paired(names: str, known: list[Variant], config: Config) -> int:
+    from .paired import paired
+
+    by_name = {v.name: v for v in [*VARIANTS, *known]}
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in by_name]
+    if len(chosen) < 2 or unknown:
+        raise SystemExit(f"--paired needs two or more known variants; unknown: {unknown}")
+    with tempfile.TemporaryDirectory(prefix="agentkit-bench-") as tmp:
+        try:
+            report = asyncio.run(paired([by_name[n] for n in chosen], config, pathlib.Path(tmp)))
+        except Unavailable as err:
+            print(f"benchmark could not run: {err}", file=sys.stderr)
+            return 2
+    print("\n".join([*machine(), "", report]))
+    return 0
+
+
 def to_json(results: list[VariantResult]) -> list[dict[str, Any]]:
     def default(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -139,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         from .profile import profile
 
-        return profile(args.profile, turns=args.profile_turns, extra=args.variant)
+        return profile(
+            args.profile, turns=args.profile_turns, runs=args.profile_runs, extra=args.variant
+        )
     config = Config.smoke() if args.smoke else Config()
     if args.turns:
         config.turns = args.turns
@@ -148,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency:
         config.concurrency = args.concurrency
     variants = select(args)
+    if args.paired:
+        return _paired(args.paired, variants, config)
     with tempfile.TemporaryDirectory(prefix="agentkit-bench-") as tmp:
         try:
             results = asyncio.run(measure(variants, config, pathlib.Path(tmp)))

@@ -2,8 +2,9 @@
 
 Samples the app process (a Python variant) with py-spy while it serves one run of
 ``--profile-turns`` turns (default 100, so the later requests replay ~200 memoized
-steps each), then prints the top frames by self time and by inclusive time, and
-self time per package. The raw collapsed stacks are kept for a flame graph.
+steps each; ``--profile-runs`` samples several runs, for short ones), then prints the
+top frames by self time and by inclusive time, and self time per package. The raw
+collapsed stacks are kept for a flame graph.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def summarize(raw: str, top: int = 20) -> str:
     return "\n".join(out)
 
 
-async def _profile(name: str, turns: int, extra: list[str], out_dir: pathlib.Path) -> int:
+async def _profile(
+    name: str, turns: int, runs: int, extra: list[str], out_dir: pathlib.Path
+) -> int:
     variants = {v.name: v for v in [*VARIANTS, *(parse_variant(s) for s in extra)]}
     variant = variants.get(name)
     if variant is None or variant.app == "node":
@@ -140,7 +143,7 @@ async def _profile(name: str, turns: int, extra: list[str], out_dir: pathlib.Pat
                     stderr=asyncio.subprocess.PIPE,
                 )
                 await asyncio.sleep(1.0)  # let py-spy attach
-                stats = await bench.one(executor, app, bench.plan(turns))
+                sampled = [await bench.one(executor, app, bench.plan(turns)) for _ in range(runs)]
                 sampler.send_signal(signal.SIGINT)
                 _, err = await sampler.communicate()
             finally:
@@ -148,22 +151,24 @@ async def _profile(name: str, turns: int, extra: list[str], out_dir: pathlib.Pat
     if not raw_path.exists():
         print(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}", file=sys.stderr)
         return 1
-    print(f"# Profile of `{name}` serving one run of {turns} turns")
+    print(f"# Profile of `{name}` serving {runs} run(s) of {turns} turns")
     print()
-    print(
-        f"- run: {stats.status}, {stats.requests} requests, {stats.memos_sent} memos replayed, "
-        f"app CPU {stats.cpu * 1000:.0f} ms ({stats.cpu / stats.requests * 1e6:.0f} us/request)"
-    )
+    for stats in sampled:
+        print(
+            f"- run: {stats.status}, {stats.requests} requests, {stats.memos_sent} memos "
+            f"replayed, app CPU {stats.cpu * 1000:.0f} ms "
+            f"({stats.cpu / stats.requests * 1e6:.0f} us/request)"
+        )
     print(f"- raw collapsed stacks (flame graph input): {raw_path}")
     print()
     print(summarize(raw_path.read_text()))
-    return 0 if stats.status == "completed" else 1
+    return 0 if all(stats.status == "completed" for stats in sampled) else 1
 
 
-def profile(name: str, *, turns: int, extra: list[str]) -> int:
+def profile(name: str, *, turns: int, runs: int = 1, extra: list[str]) -> int:
     out_dir = pathlib.Path(tempfile.mkdtemp(prefix="agentkit-profile-"))
     try:
-        return asyncio.run(_profile(name, turns, extra, out_dir))
+        return asyncio.run(_profile(name, turns, runs, extra, out_dir))
     except Unavailable as err:
         print(f"cannot profile: {err}", file=sys.stderr)
         return 2

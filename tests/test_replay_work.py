@@ -217,8 +217,39 @@ async def test_an_answer_that_changed_under_the_same_step_is_read_again() -> Non
     first = {"choices": [{"message": {"role": "assistant", "content": "one"}}], "usage": {}}
     second = {"choices": [{"message": {"role": "assistant", "content": "two"}}], "usage": {}}
     texts = []
-    for raw in (first, json.loads(json.dumps(first)), second, first):
+    # read inside the step (never saved), then the memo of the step that ran again, then
+    # replays of that memo
+    for raw in (first, second, json.loads(json.dumps(second)), json.loads(json.dumps(second))):
         response = read_answer(runner, model, raw, "Worker#1/infer")
         texts.append(response.output[0].content)  # type: ignore[union-attr]
-    assert texts == ["one", "one", "two", "one"]
-    assert model.parses == 3  # the equal memo was not read again; the changed ones were
+    assert texts == ["one", "two", "two", "two"]
+    assert model.parses == 2  # the equal memos were not read again; the changed one was
+
+
+class _CountedEquals(dict[str, Any]):
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountedEquals.compared += 1
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+
+async def test_a_kept_answer_is_compared_with_the_memo_once_then_trusted() -> None:
+    """Once a memo handed back equals the kept answer, the kept answer is the server's
+    (a saved step's memo never changes): later replays do not compare it again."""
+    runner = _DurableInline()
+    model = CountingParses(model="gpt-test", api_key="k", base_url="http://127.0.0.1:1/v1")
+    answer = {"choices": [{"message": {"role": "assistant", "content": "one"}}], "usage": {}}
+    kept = _CountedEquals(answer)
+    _CountedEquals.compared = 0
+    read_answer(runner, model, kept, "Worker#1/infer")  # read inside its step
+    for _ in range(5):  # five replays, each with a memo of its own
+        response = read_answer(runner, model, json.loads(json.dumps(answer)), "Worker#1/infer")
+        assert response.output[0].content == "one"  # type: ignore[union-attr]
+    assert _CountedEquals.compared == 1
+    assert model.parses == 1

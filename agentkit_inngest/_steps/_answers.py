@@ -5,8 +5,10 @@ inference hands back its memo: the provider's raw answer, which would be read in
 messages again (and, offloaded, checked again) on every request. A step's memo never
 changes once the server holds it, so a process keeps the answers it has read, keyed by
 run and step, and one is reused only when the memo handed back is equal to the answer
-kept (a step that ran again, with another answer, is read anew). A process that serves
-one request (serverless) gains nothing and loses nothing.
+kept (a step that ran again, with another answer, is read anew). Once a memo was found
+equal, the kept answer is the server's, which never changes: later replays reuse it
+without comparing the whole answer again. A process that serves one request
+(serverless) gains nothing and loses nothing.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ ANSWERS_KEPT = 4096
 """Answers a process keeps (the most recently read)."""
 
 _Key = tuple[str, str, Model]
-_KEPT: collections.OrderedDict[_Key, tuple[dict[str, Any], ModelResponse]] = (
-    collections.OrderedDict()
-)
+
+
+@dataclasses.dataclass
+class _Kept:
+    raw: dict[str, Any]
+    response: ModelResponse
+    verified: bool = False
+    """Whether a memo handed back was found equal to ``raw``: it is the server's answer."""
+
+
+_KEPT: collections.OrderedDict[_Key, _Kept] = collections.OrderedDict()
 _LOCK = threading.Lock()
 
 
@@ -43,9 +53,11 @@ def kept_answer(
         found = _KEPT.get(key)
     if found is None:
         return None
-    if found[0] is not raw and found[0] != raw:
-        return None
-    return _copied(found[1])
+    if not found.verified and found.raw is not raw:
+        if found.raw != raw:
+            return None
+        found.verified = True
+    return _copied(found.response)
 
 
 def keep_answer(
@@ -54,7 +66,7 @@ def keep_answer(
     """Keep ``response``, read from ``raw``, for step ``step_id`` of run ``run_id``."""
     key = (run_id, step_id, model)
     with _LOCK:
-        _KEPT[key] = (raw, _copied(response))
+        _KEPT[key] = _Kept(raw, _copied(response))
         _KEPT.move_to_end(key)
         while len(_KEPT) > ANSWERS_KEPT:
             _KEPT.popitem(last=False)

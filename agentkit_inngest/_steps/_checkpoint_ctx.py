@@ -1,6 +1,4 @@
-"""Checkpointed steps.
-
-A function's ``ctx.step`` and ``ctx.group``: steps one after another in one request.
+"""Checkpointed steps: a function's ``ctx.step`` and ``ctx.group``, steps one after another.
 
 How (the protocol note's "Design A"; the server's side is ``checkpointAsyncSteps`` in
 ``pkg/execution/checkpoint/checkpoint.go`` of ``inngest/inngest``, the client's the
@@ -207,7 +205,8 @@ class CheckpointedStep:
     """``ctx.step`` of a checkpointed request.
 
     ``run`` and ``send_event`` checkpoint, the other methods are the SDK's. It counts reused
-    step ids as the SDK does, so a checkpoint names a step exactly as the SDK's own op would.
+    step ids as the SDK does (``step_counts``, which a memo read elsewhere counts in too), so
+    a checkpoint names a step exactly as the SDK's own op would.
     """
 
     def __init__(
@@ -217,7 +216,7 @@ class CheckpointedStep:
         self._group = group
         self._session = session
         self._client = client
-        self._counts: dict[str, int] = {}
+        self.step_counts: dict[str, int] = {}
         self.ai = _CountedAI(self, step.ai)
 
     def __getattr__(self, name: str) -> Any:
@@ -229,8 +228,8 @@ class CheckpointedStep:
         return self._step
 
     def _count(self, step_id: str) -> CheckpointStep:
-        count = self._counts.get(step_id, 0) + 1
-        self._counts[step_id] = count
+        count = self.step_counts.get(step_id, 0) + 1
+        self.step_counts[step_id] = count
         if count == 1:
             return CheckpointStep(step_id, None)
         return CheckpointStep(

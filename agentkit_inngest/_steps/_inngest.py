@@ -30,6 +30,7 @@ from ..errors import AgentKitError, ConfigurationError, FatalProviderError, Step
 from ..models import Model, ModelResponse
 from ._ai_view import described_inference
 from ._answers import kept_answer
+from ._memos import MISSING, MemoReader
 from ._retry import RetryPolicy
 from ._runner import StepRunner
 from ._stream import STEP_ATTEMPT
@@ -166,6 +167,7 @@ class InngestRunner(StepRunner):
         self._adapters: dict[int, Any] = {}
         self._parsed: tuple[dict[str, Any], Model, ModelResponse] | None = None
         self._verified: tuple[dict[str, Any], Model, ModelResponse] | None = None
+        self._reader = MemoReader.of(ctx.step)
 
     @property
     def run_id(self) -> str:
@@ -186,7 +188,9 @@ class InngestRunner(StepRunner):
 
     async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         try:
-            output = await self.ctx.step.run(step_id, _classified(fn, self.ctx.attempt))
+            output = await self._memo(step_id)
+            if output is MISSING:
+                output = await self.ctx.step.run(step_id, _classified(fn, self.ctx.attempt))
         except inngest.StepError as err:  # its retries are spent: name the step, as inline
             if err.name == "NonRetriableError":  # raised in the step by the user's code
                 raise StepError(step_id, f"{err.name}: {err.message}") from err
@@ -253,11 +257,15 @@ class InngestRunner(StepRunner):
         Its memo when the server holds it, else the ``AIGateway`` op that asks the server
         to make the call.
         """
+        answer = await self._memo(step_id)
+        if answer is not MISSING:
+            # Read as a plain step's, the memo skips what step.ai.infer does before its
+            # lookup on every replay (the adapter's options, validated and dumped by
+            # pydantic, with the whole request body).
+            return answer
         if self._memoized(step_id):
-            # The SDK hands a memo back by the step's hashed id, whatever the op, and
-            # runs no body then. A plain step.run skips what step.ai.infer does before
-            # its lookup on every replay (the adapter's options, validated and dumped
-            # by pydantic, with the whole request body when one is given).
+            # The server lists the step as held, the SDK finds its memo by the step's
+            # hashed id, whatever the op, and runs no body.
             return await self.ctx.step.run(step_id, _expected_memo(step_id))
         try:
             adapter = self._adapters.get(id(model)) or model.ai_adapter()
@@ -284,6 +292,12 @@ class InngestRunner(StepRunner):
         if parsed is not None and parsed[0] is raw and parsed[1] is model:
             return parsed[2]
         return model.parse_response(raw)
+
+    async def _memo(self, step_id: str) -> Any:
+        """The memo of ``step_id`` read without the SDK's per-step work, or ``MISSING``."""
+        if self._reader is None:
+            return MISSING
+        return await self._reader.take(step_id)
 
     def _memoized(self, step_id: str) -> bool:
         """Whether the server said it holds step ``step_id``.
