@@ -25,14 +25,15 @@ def read_answer(
     ``raw`` (the answer of step ``step_id``) as neutral messages, tool-call arguments made plain
     JSON. Raises what ``model.parse_response`` raises.
     """
+    key = runner.step_key(step_id)  # two runners in one function: prefixes tell them apart
     if runner.durable:
         found = runner.verified_answer(model, raw)
         if found is None:
-            found = kept_answer(runner.run_id, step_id, model, raw)
+            found = kept_answer(runner.run_id, key, model, raw)
         if found is not None:
             return found
     response = runner.parse_answer(model, raw)
     response = dataclasses.replace(response, output=plain_calls(response.output))
     if runner.durable:
-        keep_answer(runner.run_id, step_id, model, raw, response)
+        keep_answer(runner.run_id, key, model, raw, response)
     return response

@@ -182,9 +182,13 @@ class InngestRunner(StepRunner):
         # we fall back to True: held events may then be re-sent, with the same seq.
         return getattr(self.ctx.step, "_target_hashed_id", None) is None
 
+    def step_key(self, step_id: str) -> str:
+        """``step_id`` under the runner's prefix."""
+        return f"{self.prefix}/{step_id}" if self.prefix else step_id
+
     def claim(self, step_id: str) -> str:
         """Register ``step_id``, under the runner's prefix."""
-        return super().claim(f"{self.prefix}/{step_id}" if self.prefix else step_id)
+        return super().claim(self.step_key(step_id))
 
     async def _run(self, step_id: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         try:

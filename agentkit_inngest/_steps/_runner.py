@@ -78,6 +78,10 @@ class StepRunner(ABC):
         self._calls[name] = count
         return f"{name}#{count}"
 
+    def step_key(self, step_id: str) -> str:
+        """The id ``step_id`` is claimed under: unique in the function (a runner's prefix)."""
+        return step_id
+
     def claim(self, step_id: str) -> str:
         """Register ``step_id``; a second claim of one ID is a bug in the caller."""
         if step_id in self._claimed:
