@@ -112,3 +112,16 @@ def test_extra_variants_are_one_option_away() -> None:
         parse_variant("fast=python")
     with pytest.raises(ValueError, match="not JSON"):
         parse_variant("fast=agentkit:{nope")
+
+
+def test_paired_ratios_are_medians_of_each_repetitions_ratio() -> None:
+    from bench.paired import _report
+
+    config = Config(turns=[5], reps=3, concurrency=[])
+    ours, floor = Variant("ours", "ours", "agentkit"), Variant("raw", "floor", "raw", floor=True)
+    # repetition by repetition: 1.5x, 1.2x, 1.1x
+    cpu = {("ours", 5): [0.015, 0.012, 0.033], ("raw", 5): [0.010, 0.010, 0.030]}
+    text = _report([ours, floor], config, cpu)
+    assert "| ours | 3.00 |" in text  # median CPU per turn: 15 ms / 5 turns
+    assert "| ours | 1.20x (1.10-1.50) |" in text
+    assert "| raw | 1.00x (1.00-1.00) |" in text
