@@ -16,42 +16,21 @@ import pytest
 from inngest._internal.step_lib import step_async
 
 from agentkit_inngest import (
-    ToolRetry,
-    create_agent,
-    create_network,
     create_server,
     network_function,
-    tool,
 )
 from agentkit_inngest._steps import _memos
 from agentkit_inngest.models import OpenAIModel
-from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
-from agentkit_inngest.testing.fake_providers import FakeProvider, RecordedRequest
+from agentkit_inngest.testing import LocalExecutor
+from agentkit_inngest.testing.fake_providers import FakeProvider
+
+from .replay_helpers import provider_turns, turns_network
 
 TURNS = 4
 
 
 def _network(effects: collections.Counter[int], model: Any = None, *, fail_at: int = 0) -> Any:
-    @tool
-    def bump(turn: int) -> str:
-        """Count a turn."""
-        effects[turn] += 1
-        if turn == fail_at:  # until the step's attempts are spent: a memoized failure
-            raise ToolRetry(f"turn {turn} cannot be counted yet")
-        return f"turn {turn}"
-
-    def respond(call: ModelCall) -> Any:
-        done = sum(1 for m in call.messages if m.kind == "tool_result")
-        if done < TURNS:
-            return tool_call("bump", {"turn": done + 1}, id=f"c{done + 1}")
-        return text("done")
-
-    worker = create_agent(name="Worker", model=model or FunctionModel(respond), tools=[bump])
-
-    def router(*, call_count: int) -> Any:
-        return worker if call_count < TURNS else None
-
-    return create_network(name="Turns", agents=[worker], router=router)
+    return turns_network(TURNS, effects, model, fail_at=fail_at)[0]
 
 
 def _spy_step_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -67,14 +46,6 @@ def _spy_step_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return asked
 
 
-def _responder(turns: int) -> Any:
-    def respond(request: RecordedRequest) -> Any:
-        done = sum(1 for m in request.body["messages"] if m.get("role") == "tool")
-        return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
-
-    return respond
-
-
 @pytest.mark.parametrize("inference", ["in_process", "offload"])
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["replayed", "checkpointed"])
 async def test_replayed_steps_are_read_without_the_sdks_step_run(
@@ -88,7 +59,7 @@ async def test_replayed_steps_are_read_without_the_sdks_step_run(
     (many: each request replays the run) is read from the memos directly."""
 
     asked = _spy_step_run(monkeypatch)
-    fake_provider.reply(*([_responder(TURNS)] * (TURNS + 1)))
+    fake_provider.reply(*([provider_turns(TURNS)] * (TURNS + 1)))
     model = OpenAIModel(
         model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference=inference
     )

@@ -12,52 +12,15 @@ from inngest._internal.step_lib import step_async
 
 from agentkit_inngest import (
     InlineRunner,
-    create_agent,
-    create_network,
     create_server,
     network_function,
-    tool,
 )
 from agentkit_inngest._run._answers import read_answer
 from agentkit_inngest.models import ModelRequest, OpenAIModel
-from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
-from agentkit_inngest.testing.fake_providers import FakeProvider, RecordedRequest
+from agentkit_inngest.testing import LocalExecutor
+from agentkit_inngest.testing.fake_providers import FakeProvider
 
-
-class CountingModel(FunctionModel):
-    """Counts how often a request body is built."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.bodies = 0
-
-    def build_body(self, request: ModelRequest) -> dict[str, Any]:
-        self.bodies += 1
-        return super().build_body(request)
-
-
-def turns_network(
-    turns: int, effects: collections.Counter[int], model: Any = None
-) -> tuple[Any, CountingModel]:
-    @tool
-    def bump(turn: int) -> str:
-        """Count a turn."""
-        effects[turn] += 1
-        return f"turn {turn}"
-
-    def respond(call: ModelCall) -> Any:
-        done = sum(1 for m in call.messages if m.kind == "tool_result")
-        if done < turns:
-            return tool_call("bump", {"turn": done + 1}, id=f"c{done + 1}")
-        return text("done")
-
-    model = model if model is not None else CountingModel(respond)
-    worker = create_agent(name="Worker", model=model, tools=[bump])
-
-    def router(*, call_count: int) -> Any:
-        return worker if call_count < turns else None
-
-    return create_network(name="Turns", agents=[worker], router=router), model
+from .replay_helpers import provider_turns, turns_network
 
 
 async def test_a_replay_does_not_rebuild_the_request_bodies_of_memoized_inferences() -> None:
@@ -100,11 +63,7 @@ async def test_a_replay_does_not_rebuild_the_bodies_of_memoized_offloaded_infere
     turns = 5
     effects: collections.Counter[int] = collections.Counter()
 
-    def respond(request: RecordedRequest) -> Any:
-        done = sum(1 for m in request.body["messages"] if m.get("role") == "tool")
-        return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
-
-    fake_provider.reply(*([respond] * (turns + 1)))
+    fake_provider.reply(*([provider_turns(turns)] * (turns + 1)))
     model = CountingOpenAI(
         model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference="offload"
     )
@@ -146,11 +105,7 @@ async def test_a_replayed_offloaded_inference_is_read_without_step_ai_infer(
 
     monkeypatch.setattr(step_async.AI, "infer", counted)
 
-    def respond(request: RecordedRequest) -> Any:
-        done = sum(1 for m in request.body["messages"] if m.get("role") == "tool")
-        return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
-
-    fake_provider.reply(*([respond] * (turns + 1)))
+    fake_provider.reply(*([provider_turns(turns)] * (turns + 1)))
     model = OpenAIModel(
         model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference="offload"
     )
@@ -185,11 +140,7 @@ async def test_a_replayed_answer_is_read_once_in_a_long_running_app(
     turns = 5
     effects: collections.Counter[int] = collections.Counter()
 
-    def respond(request: RecordedRequest) -> Any:
-        done = sum(1 for m in request.body["messages"] if m.get("role") == "tool")
-        return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
-
-    fake_provider.reply(*([respond] * (turns + 1)))
+    fake_provider.reply(*([provider_turns(turns)] * (turns + 1)))
     model = CountingParses(model="gpt-test", api_key="k", base_url=f"{provider_url}/v1")
     network, _ = turns_network(turns, effects, model)
     async with LocalExecutor() as executor:
