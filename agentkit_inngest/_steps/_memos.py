@@ -16,8 +16,11 @@ bookkeeping and nothing else:
 
 Whatever it cannot do exactly as the SDK does, it leaves to the SDK: a step the request
 does not hold, a step inside another step (the SDK reports nesting), a memo without
-data, or an SDK whose internals are not those of ``inngest`` 0.5 (then :meth:`of`
-returns ``None`` and every step goes through ``Step.run``).
+data, or step objects that do not hold the state ``inngest`` 0.5 keeps where it keeps it
+(then :meth:`of` returns ``None`` and every step goes through ``Step.run``). The module
+imports the SDK's private modules it reads (``step_lib.base``, ``execution_lib.models``);
+the package pins ``inngest`` below 0.6, and ``test_memo_reader.py`` fails if a release
+moves what the reader needs.
 """
 
 from __future__ import annotations
