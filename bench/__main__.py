@@ -24,7 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from agentkit_inngest.testing.servers import serve_async
 
@@ -33,6 +34,8 @@ from .report import render
 from .runner import Config, VariantBench, VariantResult
 from .variants import VARIANTS, Variant, parse_variant
 from .workload import provider_app
+
+T = TypeVar("T")
 
 
 def _ints(text: str) -> list[int]:
@@ -80,16 +83,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def select(args: argparse.Namespace) -> list[Variant]:
+def select(args: argparse.Namespace, names_text: str | None = None) -> list[Variant]:
+    """The variants named in ``names_text`` (default ``--variants``; all when neither)."""
     extra = [parse_variant(spec) for spec in args.variant]
     known = {v.name: v for v in [*VARIANTS, *extra]}
-    if args.variants:
-        names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    text = names_text if names_text is not None else args.variants
+    if text:
+        names = [n.strip() for n in text.split(",") if n.strip()]
         unknown = [n for n in names if n not in known]
         if unknown:
             raise SystemExit(f"unknown variant(s) {unknown}; known: {sorted(known)}")
         return [known[n] for n in names]
     return [*VARIANTS, *extra]
+
+
+def _in_workdir(measure: Callable[[pathlib.Path], Coroutine[Any, Any, T]]) -> T | None:
+    """``measure`` run in a temporary directory; ``None`` (reported) when it cannot run."""
+    with tempfile.TemporaryDirectory(prefix="agentkit-bench-") as tmp:
+        try:
+            return asyncio.run(measure(pathlib.Path(tmp)))
+        except Unavailable as err:
+            print(f"benchmark could not run: {err}", file=sys.stderr)
+            return None
 
 
 def machine() -> list[str]:
@@ -134,20 +149,14 @@ async def measure(variants: list[Variant], config: Config, workdir: pathlib.Path
     return results
 
 
-def _paired(names: str, known: list[Variant], config: Config) -> int:
+def _paired(variants: list[Variant], config: Config) -> int:
     from .paired import paired
 
-    by_name = {v.name: v for v in [*VARIANTS, *known]}
-    chosen = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in chosen if n not in by_name]
-    if len(chosen) < 2 or unknown:
-        raise SystemExit(f"--paired needs two or more known variants; unknown: {unknown}")
-    with tempfile.TemporaryDirectory(prefix="agentkit-bench-") as tmp:
-        try:
-            report = asyncio.run(paired([by_name[n] for n in chosen], config, pathlib.Path(tmp)))
-        except Unavailable as err:
-            print(f"benchmark could not run: {err}", file=sys.stderr)
-            return 2
+    if len(variants) < 2:
+        raise SystemExit("--paired needs two or more variants")
+    report = _in_workdir(lambda workdir: paired(variants, config, workdir))
+    if report is None:
+        return 2
     print("\n".join([*machine(), "", report]))
     return 0
 
@@ -176,15 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         config.reps = args.reps
     if args.concurrency:
         config.concurrency = args.concurrency
-    variants = select(args)
     if args.paired:
-        return _paired(args.paired, variants, config)
-    with tempfile.TemporaryDirectory(prefix="agentkit-bench-") as tmp:
-        try:
-            results = asyncio.run(measure(variants, config, pathlib.Path(tmp)))
-        except Unavailable as err:
-            print(f"benchmark could not run: {err}", file=sys.stderr)
-            return 2
+        return _paired(select(args, args.paired), config)
+    variants = select(args)
+    results = _in_workdir(lambda workdir: measure(variants, config, workdir))
+    if results is None:
+        return 2
     header = machine()
     sources = {r.cpu_source for r in results if r.cpu_source}
     if sources:

@@ -32,12 +32,8 @@ async def paired(variants: Sequence[Variant], config: Config, workdir: pathlib.P
         for variant in variants:
             bench = VariantBench(variant, config, provider.url, workdir)
             executor = await stack.enter_async_context(BenchExecutor())
-            app = bench._app(executor)
-            await app.start()
+            app = await bench.ready(executor)
             stack.push_async_callback(app.stop)
-            await executor.sync(app.url)
-            for _ in range(3):  # warm-up, as in the main measurement
-                await bench.one(executor, app, bench.plan(min(5, max(config.turns))))
             running.append((bench, executor, app))
         for turns in config.turns:
             for rep in range(config.reps):

@@ -207,18 +207,27 @@ class VariantBench:
             failures=failures,
         )
 
+    async def ready(self, executor: BenchExecutor) -> AppProcess:
+        """The variant's app, started, synced and warmed up (the caller stops it)."""
+        app = self._app(executor)
+        await app.start()
+        try:
+            await executor.sync(app.url)
+            from .processes import cpu_source
+
+            self.result.cpu_source = cpu_source(app.pid)
+            for _ in range(3):  # warm-up: lazy imports, caches, the JIT of node
+                await self.one(executor, app, self.plan(min(5, max(self.config.turns))))
+        except BaseException:
+            await app.stop()
+            raise
+        return app
+
     async def measure(self) -> VariantResult:
         config = self.config
         async with BenchExecutor() as executor:
-            app = self._app(executor)
-            await app.start()
+            app = await self.ready(executor)
             try:
-                await executor.sync(app.url)
-                from .processes import cpu_source
-
-                self.result.cpu_source = cpu_source(app.pid)
-                for _ in range(3):  # warm-up: lazy imports, caches, the JIT of node
-                    await self.one(executor, app, self.plan(min(5, max(config.turns))))
                 for turns in config.turns:
                     for _ in range(config.reps):
                         self.result.replay.append(await self.one(executor, app, self.plan(turns)))
