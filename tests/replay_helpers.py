@@ -10,9 +10,17 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from agentkit_inngest import ToolRetry, create_agent, create_network, tool
+from agentkit_inngest import (
+    ToolRetry,
+    create_agent,
+    create_network,
+    create_server,
+    network_function,
+    tool,
+)
 from agentkit_inngest.models import ModelRequest
-from agentkit_inngest.testing import FunctionModel, ModelCall, text, tool_call
+from agentkit_inngest.testing import FunctionModel, LocalExecutor, ModelCall, text, tool_call
+from agentkit_inngest.testing.executor import Run
 from agentkit_inngest.testing.fake_providers import RecordedRequest
 
 
@@ -64,3 +72,20 @@ def provider_turns(turns: int) -> Any:
         return tool_call("bump", {"turn": done + 1}, id=f"c{done}") if done < turns else text("ok")
 
     return respond
+
+
+async def run_turns(
+    network: Any, *, app: str, checkpointing: bool, retries: int | None = None
+) -> tuple[LocalExecutor, Run]:
+    """One run of ``network`` (from :func:`turns_network`) served as its function alone.
+
+    The checkpointing option is the function's own; the executor is closed, its records kept.
+    """
+    async with LocalExecutor() as executor:
+        client = executor.client(app)
+        function = network_function(
+            network, client=client, checkpointing=checkpointing, retries=retries
+        )
+        await executor.attach(create_server(client=client, functions=[function]))
+        run = await executor.run("network-turns", {"input": "go"}, check=False)
+    return executor, run

@@ -17,14 +17,13 @@ from inngest._internal.step_lib import step_async
 
 from agentkit_inngest import (
     create_server,
-    network_function,
 )
 from agentkit_inngest._steps import _memos
 from agentkit_inngest.models import OpenAIModel
 from agentkit_inngest.testing import LocalExecutor
 from agentkit_inngest.testing.fake_providers import FakeProvider
 
-from .replay_helpers import provider_turns, turns_network
+from .replay_helpers import provider_turns, run_turns, turns_network
 
 TURNS = 4
 
@@ -64,12 +63,9 @@ async def test_replayed_steps_are_read_without_the_sdks_step_run(
         model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference=inference
     )
     effects: collections.Counter[int] = collections.Counter()
-    network = _network(effects, model)
-    async with LocalExecutor() as executor:
-        client = executor.client("memo-reader")
-        function = network_function(network, client=client, checkpointing=checkpointing)
-        await executor.attach(create_server(client=client, functions=[function]))
-        run = await executor.run("network-turns", {"input": "go"})
+    executor, run = await run_turns(
+        _network(effects, model), app="memo-reader", checkpointing=checkpointing
+    )
     requests = executor.requests_for(run)
     assert run.status == "completed" and effects == dict.fromkeys(range(1, TURNS + 1), 1)
     if inference == "offload" or not checkpointing:  # (else the run is one request)
@@ -90,13 +86,9 @@ async def test_the_reader_and_the_sdk_give_the_same_run(
 
     async def one() -> tuple[Any, Any, list[Any], collections.Counter[int], bool]:
         effects: collections.Counter[int] = collections.Counter()
-        async with LocalExecutor() as executor:
-            client = executor.client("same")
-            network = _network(effects, fail_at=fail_at)
-            function = network_function(network, client=client, checkpointing=False, retries=1)
-            await executor.attach(create_server(client=client, functions=[function]))
-            run = await executor.run("network-turns", {"input": "go"}, check=False)
-            ops = [(r.step, r.attempt, r.ops) for r in executor.requests_for(run)]
+        network = _network(effects, fail_at=fail_at)
+        executor, run = await run_turns(network, app="same", checkpointing=False, retries=1)
+        ops = [(r.step, r.attempt, r.ops) for r in executor.requests_for(run)]
         named = "Worker#2/tool/bump" in str(run.error)
         return run.status, run.output, ops, effects, named
 

@@ -13,14 +13,13 @@ from inngest._internal.step_lib import step_async
 from agentkit_inngest import (
     InlineRunner,
     create_server,
-    network_function,
 )
 from agentkit_inngest._run._answers import read_answer
 from agentkit_inngest.models import ModelRequest, OpenAIModel
 from agentkit_inngest.testing import LocalExecutor
 from agentkit_inngest.testing.fake_providers import FakeProvider
 
-from .replay_helpers import provider_turns, turns_network
+from .replay_helpers import provider_turns, run_turns, turns_network
 
 
 async def test_a_replay_does_not_rebuild_the_request_bodies_of_memoized_inferences() -> None:
@@ -68,12 +67,9 @@ async def test_a_replay_does_not_rebuild_the_bodies_of_memoized_offloaded_infere
         model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference="offload"
     )
     network, _ = turns_network(turns, effects, model)
-    async with LocalExecutor() as executor:
-        client = executor.client("offload")
-        # chosen on the function itself (the app's middleware is the function's)
-        function = network_function(network, client=client, checkpointing=checkpointing)
-        await executor.attach(create_server(client=client, functions=[function]))
-        run = await executor.run("network-turns", {"input": "go"})
+    # chosen on the function itself (the app's middleware is the function's)
+    executor, run = await run_turns(network, app="offload", checkpointing=checkpointing)
+    assert run.status == "completed"
     gateway = [op for r in executor.requests_for(run) for op, _ in r.ops if op == "AIGateway"]
     # replayed: 2 requests a turn; checkpointed: the tool steps ride along (1 a turn)
     assert len(gateway) == turns
@@ -110,11 +106,7 @@ async def test_a_replayed_offloaded_inference_is_read_without_step_ai_infer(
         model="gpt-test", api_key="k", base_url=f"{provider_url}/v1", inference="offload"
     )
     network, _ = turns_network(turns, effects, model)
-    async with LocalExecutor() as executor:
-        client = executor.client("offload-read")
-        function = network_function(network, client=client, checkpointing=checkpointing)
-        await executor.attach(create_server(client=client, functions=[function]))
-        run = await executor.run("network-turns", {"input": "go"})
+    executor, run = await run_turns(network, app="offload-read", checkpointing=checkpointing)
     # each inference went through step.ai.infer once, when it was new, never on a replay
     assert asked == [f"Worker#{n}/infer" for n in range(1, turns + 1)]
     gateway = [op for r in executor.requests_for(run) for op, _ in r.ops if op == "AIGateway"]

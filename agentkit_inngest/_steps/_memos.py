@@ -44,7 +44,6 @@ class MemoReader:
     """Reads the memos of one request's ``ctx.step`` (see the module docstring)."""
 
     __slots__ = ("_counter", "_memos", "_middleware", "_wrapper_counts")
-    # an async handler's steps all run on one event loop thread: no lock needed
 
     def __init__(
         self,
@@ -99,7 +98,9 @@ class MemoReader:
         memo = table.get(hashed)
         if memo is None or (memo.error is None and isinstance(memo.data, _sdk_types.EmptySentinel)):
             return MISSING
-        counts[step_id] = index + 1  # as StepIDCounter.increment (its lock guards threads)
+        # as StepIDCounter.increment, without its lock: an async handler's steps all run on
+        # the event loop's one thread
+        counts[step_id] = index + 1
         if self._wrapper_counts is not None:
             self._wrapper_counts[step_id] = self._wrapper_counts.get(step_id, 0) + 1
         del table[hashed]
